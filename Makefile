@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rust_irqfd: the commands a person types. The kernel build itself reads Kbuild
+# (make -C $KDIR M=$PWD works directly against any Rust-enabled tree).
+#
+#   make run       set up what is missing, build, boot QEMU, run the sample
+#   make check     every test: host-side tests and lint, then the kselftest in QEMU
+#   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
+#   make clippy    the modules under clippy (CLIPPY=1)
+#   make fmt       rustfmt the module with the tree's .rustfmt.toml
+#   make kernel    make (or reuse) the project's debug kernel tree, print its path
+#
+# Variables: KDIR (a Rust-enabled, built tree; default: the project's own, cached
+# in $RUST_IRQFD_CACHE, default ~/.cache/rust_irqfd), LLVM (default -19),
+# MUTANT (compile one planted bug in), VM_TIMEOUT (seconds).
+
+export KDIR LLVM MUTANT W VM_TIMEOUT RUST_IRQFD_CACHE
+
+.PHONY: all modules clippy fmt fmtcheck check run kernel toolchain clean help
+
+all: modules
+
+modules:
+	@scripts/build.sh modules
+
+clippy:
+	@scripts/build.sh clippy
+
+fmt:
+	@scripts/build.sh fmt
+
+fmtcheck:
+	@scripts/build.sh fmtcheck
+
+check:
+	@scripts/check.sh
+
+run:
+	@scripts/run.sh
+
+kernel:
+	@scripts/kernel.sh debug
+
+toolchain:
+	@scripts/toolchain.sh
+
+clean:
+	@scripts/build.sh clean || true
+	rm -rf build selftests/rust_irqfd/target
+
+help:
+	@sed -n '3,16p' Makefile

@@ -1,0 +1,815 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * c_irqfd: the C reference of rust_irqfd.
+ *
+ * Binds an eventfd to a line (GSI) of a small virtual interrupt controller so
+ * that signalling the eventfd injects an interrupt without going through
+ * userspace. The irqfd part follows the design of virt/kvm/eventfd.c: a
+ * priority, exclusive wait-queue entry on the eventfd, an "active" state that
+ * is simply membership of the context's list, deferred shutdown on a private
+ * ordered workqueue, and deassign/release that flush that workqueue.
+ *
+ * Each open of /dev/c_irqfd is a context (the stand-in for a VM). See
+ * Documentation/rust_irqfd.rst for the ABI and its semantics.
+ *
+ * Planted bugs for the race tests are compiled in only with
+ * -DIRQFD_MUTANT_<name>; the normal build has none.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/lockdep.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include <linux/rust_irqfd.h>
+
+#define C_IRQFD_MAX_GSIS	65536U
+
+/* Records popped under the irqchip lock per round trip to userspace. */
+#define C_IRQFD_READ_BATCH	16
+
+static unsigned int nr_gsis = 1024;
+module_param(nr_gsis, uint, 0444);
+MODULE_PARM_DESC(nr_gsis, "Lines of each context's interrupt controller (1..65536)");
+
+static bool deferred_only;
+module_param(deferred_only, bool, 0444);
+MODULE_PARM_DESC(deferred_only, "Always inject from the work item, never from the wakeup");
+
+/*
+ * One host-wide queue for the deferred shutdowns of every context. It is ours
+ * alone so that deassign and release can wait for all shutdowns queued before
+ * them (including those queued by EPOLLHUP) with a single flush.
+ */
+static struct workqueue_struct *c_irqfd_cleanup_wq;
+
+/* State of one line of the virtual interrupt controller. */
+struct c_irqfd_line {
+	u64 seq;		/* seq of the pending record */
+	u64 count;		/* injections in the pending record; 0: none pending */
+	u64 injected;
+	u64 raised;
+	u64 coalesced;
+	u64 delivered;
+};
+
+/*
+ * The virtual interrupt controller: an edge-triggered line per GSI with a
+ * counting pending latch, and a FIFO of the GSIs whose record is pending, in
+ * the order the records were raised. A GSI is in the FIFO at most once, so a
+ * ring of nr_gsis entries never overflows.
+ *
+ * Injection can come from the eventfd wakeup, i.e. from hard-IRQ context:
+ * @lock must always be taken with interrupts disabled.
+ */
+struct c_irqfd_irqchip {
+	spinlock_t lock;	/* protects all below but nr_gsis and readers */
+	u32 nr_gsis;
+	struct c_irqfd_line *lines;
+	u32 *fifo;
+	u32 fifo_head;
+	u32 fifo_len;		/* WRITE_ONCE under @lock, READ_ONCE by readers */
+	u64 next_seq;
+	wait_queue_head_t readers;
+};
+
+/* One open of the device: the stand-in for a struct kvm. */
+struct c_irqfd_ctx {
+	struct {
+		/*
+		 * Protects @items and @nr_active. Taken in the EPOLLHUP path
+		 * of the wakeup, under the eventfd's wait-queue lock and with
+		 * interrupts off, so it must be IRQ-safe.
+		 */
+		spinlock_t lock;
+		struct list_head items;	/* active irqfds */
+		u32 nr_active;
+	} irqfds;
+	/* Keeps an irqfd alive until assign has finished with it. */
+	struct srcu_struct irq_srcu;
+	struct c_irqfd_irqchip irqchip;
+};
+
+/* The kernel side of one binding eventfd -> GSI (kvm_kernel_irqfd). */
+struct c_irqfd {
+	struct c_irqfd_ctx *ctx;
+	wait_queue_entry_t wait;
+	u32 gsi;
+	/* On ctx->irqfds.items while active; empty once deactivated. */
+	struct list_head list;
+	struct work_struct inject;
+	struct work_struct shutdown;
+	struct eventfd_ctx *eventfd;
+};
+
+/* --- virtual interrupt controller --- */
+
+static int irqchip_init(struct c_irqfd_irqchip *chip, u32 nr)
+{
+	spin_lock_init(&chip->lock);
+	init_waitqueue_head(&chip->readers);
+	chip->nr_gsis = nr;
+	chip->next_seq = 1;
+
+	chip->lines = kvzalloc_objs(*chip->lines, nr, GFP_KERNEL_ACCOUNT);
+	if (!chip->lines)
+		return -ENOMEM;
+
+	chip->fifo = kvzalloc_objs(*chip->fifo, nr, GFP_KERNEL_ACCOUNT);
+	if (!chip->fifo) {
+		kvfree(chip->lines);
+		return -ENOMEM;
+	}
+
+	return 0;
+}
+
+static void irqchip_destroy(struct c_irqfd_irqchip *chip)
+{
+	kvfree(chip->fifo);
+	kvfree(chip->lines);
+}
+
+static bool irqchip_has_pending(struct c_irqfd_irqchip *chip)
+{
+	return READ_ONCE(chip->fifo_len) != 0;
+}
+
+/*
+ * Inject one edge into @gsi: raise a record if none is pending for the line,
+ * otherwise coalesce into the pending one. Safe in any context, hard IRQ
+ * included.
+ */
+static void irqchip_set_irq(struct c_irqfd_irqchip *chip, u32 gsi)
+{
+	struct c_irqfd_line *line = &chip->lines[gsi];
+	unsigned long flags;
+	bool raised = false;
+	u32 tail;
+
+	spin_lock_irqsave(&chip->lock, flags);
+
+	line->injected++;
+	if (line->count) {
+		line->count++;
+		line->coalesced++;
+	} else {
+		line->seq = chip->next_seq++;
+		line->count = 1;
+		line->raised++;
+
+		tail = chip->fifo_head + chip->fifo_len;
+		if (tail >= chip->nr_gsis)
+			tail -= chip->nr_gsis;
+		chip->fifo[tail] = gsi;
+		WRITE_ONCE(chip->fifo_len, chip->fifo_len + 1);
+		raised = true;
+	}
+
+	spin_unlock_irqrestore(&chip->lock, flags);
+
+	/*
+	 * A reader only sleeps while the FIFO is empty, so only a new record
+	 * can be something it waits for; a coalesced injection cannot.
+	 */
+	if (raised)
+		wake_up_interruptible(&chip->readers);
+}
+
+/* Move up to @max of the oldest pending records into @recs. */
+static unsigned int irqchip_pop(struct c_irqfd_irqchip *chip,
+				struct rust_irqfd_delivery *recs,
+				unsigned int max)
+{
+	struct c_irqfd_line *line;
+	unsigned int n = 0;
+	u32 gsi;
+
+	spin_lock_irq(&chip->lock);
+
+	while (n < max && chip->fifo_len) {
+		gsi = chip->fifo[chip->fifo_head];
+		line = &chip->lines[gsi];
+
+		if (++chip->fifo_head == chip->nr_gsis)
+			chip->fifo_head = 0;
+		WRITE_ONCE(chip->fifo_len, chip->fifo_len - 1);
+
+		recs[n++] = (struct rust_irqfd_delivery) {
+			.seq = line->seq,
+			.gsi = gsi,
+			.count = line->count,
+		};
+
+		line->count = 0;
+		line->delivered++;
+	}
+
+	spin_unlock_irq(&chip->lock);
+
+	return n;
+}
+
+/* --- irqfd --- */
+
+/* Deferred injection, on the system workqueue. */
+static void irqfd_inject(struct work_struct *work)
+{
+	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, inject);
+
+	irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi);
+}
+
+/*
+ * Tear down a deactivated irqfd. The order of the steps is what makes this
+ * safe; do not rearrange them.
+ */
+static void irqfd_shutdown(struct work_struct *work)
+{
+	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, shutdown);
+	u64 cnt;
+
+	/*
+	 * A deassign can deactivate the irqfd while the assign that created it
+	 * is still between registering it and scheduling the injection for an
+	 * event that was already pending. Wait for that assign to be done.
+	 */
+	synchronize_srcu_expedited(&irqfd->ctx->irq_srcu);
+
+#ifdef IRQFD_MUTANT_put_before_remove
+	/* MUTANT put_before_remove: if ours was the last ref, the unhook is a UAF. */
+	eventfd_ctx_put(irqfd->eventfd);
+#endif
+
+	/*
+	 * Unhook from the eventfd under its wait-queue lock, draining its
+	 * counter. A wakeup running on another CPU holds that lock, so once
+	 * this returns no wakeup can run for this irqfd any more, and in
+	 * particular none can schedule the injection work again.
+	 */
+	eventfd_ctx_remove_wait_queue(irqfd->eventfd, &irqfd->wait, &cnt);
+
+#ifdef IRQFD_MUTANT_no_inject_flush
+	/* MUTANT no_inject_flush: a queued injection may run on the freed irqfd. */
+#else
+	/* Nothing can queue it now: wait for an injection already queued. */
+	flush_work(&irqfd->inject);
+#endif
+
+	/* Nobody else can reach the irqfd: release what it holds. */
+#if defined(IRQFD_MUTANT_put_before_remove) || defined(IRQFD_MUTANT_no_ctx_ref)
+	/* MUTANT put_before_remove, no_ctx_ref: the reference is already gone. */
+#else
+	eventfd_ctx_put(irqfd->eventfd);
+#endif
+	kfree(irqfd);
+}
+
+/*
+ * Active means "on the context's list". Only irqfds.lock makes the answer
+ * stable; the lockless read in the EPOLLIN path may see an irqfd that is just
+ * being deactivated as still active, which is harmless (the shutdown unhooks
+ * it under the wait-queue lock that path holds). An irqfd is never put back on
+ * the list, so "inactive" is final.
+ */
+static bool irqfd_is_active(struct c_irqfd *irqfd)
+{
+	return !list_empty(&irqfd->list);
+}
+
+/* Take the irqfd off the context's list and queue its shutdown. */
+static void irqfd_deactivate(struct c_irqfd *irqfd)
+{
+	struct c_irqfd_ctx *ctx = irqfd->ctx;
+
+	lockdep_assert_held(&ctx->irqfds.lock);
+
+	list_del_init(&irqfd->list);
+	ctx->irqfds.nr_active--;
+
+	queue_work(c_irqfd_cleanup_wq, &irqfd->shutdown);
+}
+
+/*
+ * Wait-queue callback of the eventfd. Runs with the eventfd's wait-queue lock
+ * held and interrupts off, possibly in hard-IRQ context: it must not sleep.
+ */
+static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
+			void *key)
+{
+	struct c_irqfd *irqfd = container_of(wait, struct c_irqfd, wait);
+	struct c_irqfd_ctx *ctx = irqfd->ctx;
+	__poll_t flags = key_to_poll(key);
+	int ret = 0;
+
+	if (flags & EPOLLIN) {
+		/*
+		 * Never take irqfds.lock here: registration holds it while it
+		 * takes the wait-queue lock we are called under.
+		 */
+		u64 cnt;
+
+		eventfd_ctx_do_read(irqfd->eventfd, &cnt);
+
+		/*
+		 * Inject right away unless told not to, or unless the irqfd is
+		 * already on its way out, in which case leave it to the work
+		 * item that the shutdown flushes.
+		 */
+		if (deferred_only || unlikely(!irqfd_is_active(irqfd)))
+			schedule_work(&irqfd->inject);
+		else
+			irqchip_set_irq(&ctx->irqchip, irqfd->gsi);
+
+		/* The event is ours: keep later (non-priority) waiters asleep. */
+		ret = 1;
+	}
+
+	if (flags & EPOLLHUP) {
+		/* The eventfd is going away: detach from the context. */
+		unsigned long iflags;
+
+		/*
+		 * This lock is safe to take here: assign holds a reference to
+		 * the eventfd file for as long as it registers, so a hangup
+		 * cannot arrive while registration holds irqfds.lock.
+		 */
+		spin_lock_irqsave(&ctx->irqfds.lock, iflags);
+
+		/*
+		 * Deassign or release may have deactivated the irqfd before we
+		 * got the lock; the irqfd is then still hooked (its shutdown
+		 * unhooks it under the wait-queue lock we hold, so it cannot
+		 * be freed under us) and its shutdown is already queued, or
+		 * even running. Deactivating it a second time would queue a
+		 * second shutdown of the same irqfd.
+		 */
+#ifdef IRQFD_MUTANT_no_active_check
+		/* MUTANT no_active_check: may queue a second shutdown of one irqfd. */
+		irqfd_deactivate(irqfd);
+#else
+		if (irqfd_is_active(irqfd))
+			irqfd_deactivate(irqfd);
+#endif
+
+		spin_unlock_irqrestore(&ctx->irqfds.lock, iflags);
+	}
+
+	return ret;
+}
+
+struct c_irqfd_pt {
+	struct c_irqfd *irqfd;
+	struct c_irqfd_ctx *ctx;
+	poll_table pt;
+	int ret;
+};
+
+/*
+ * poll_table callback, called by the eventfd's ->poll: hook the irqfd to the
+ * eventfd and, only if that worked, make it active.
+ */
+static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
+			     poll_table *pt)
+{
+	struct c_irqfd_pt *p = container_of(pt, struct c_irqfd_pt, pt);
+	struct c_irqfd *irqfd = p->irqfd;
+	struct c_irqfd_ctx *ctx = p->ctx;
+
+	/*
+	 * Hook and list the irqfd in one irqfds.lock section: deassign and
+	 * release then never find an irqfd that is not hooked, and a hooked
+	 * irqfd is on the list before a hangup (which needs this lock) can
+	 * look for it.
+	 */
+	spin_lock_irq(&ctx->irqfds.lock);
+
+	init_waitqueue_func_entry(&irqfd->wait, irqfd_wakeup);
+
+	/*
+	 * irqfds.lock -> wait-queue lock is the reverse of the EPOLLHUP path's
+	 * order, but the two cannot meet on one eventfd: that path runs only
+	 * on the final fput, and assign holds the file. Hide this acquisition
+	 * from lockdep so that it does not report that impossible cycle.
+	 *
+	 * The entry is a priority, exclusive waiter, and the eventfd may have
+	 * only one such: if an irqfd (of any context, of either module, or of
+	 * KVM) is already bound to it, this fails with -EBUSY and nothing is
+	 * added. Deassign waits for the shutdowns it causes, so an eventfd is
+	 * free again when deassign returns.
+	 */
+	spin_release(&ctx->irqfds.lock.dep_map, _RET_IP_);
+	p->ret = add_wait_queue_priority_exclusive(wqh, &irqfd->wait);
+	spin_acquire(&ctx->irqfds.lock.dep_map, 0, 0, _RET_IP_);
+	if (!p->ret) {
+		list_add_tail(&irqfd->list, &ctx->irqfds.items);
+		ctx->irqfds.nr_active++;
+	}
+
+	spin_unlock_irq(&ctx->irqfds.lock);
+}
+
+static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+{
+	struct c_irqfd_pt irqfd_pt;
+	struct eventfd_ctx *eventfd;
+	struct c_irqfd *irqfd;
+	__poll_t events;
+	int idx, ret;
+
+	/* Level-triggered resampling is not implemented. */
+	if (args->flags & RUST_IRQFD_FLAG_RESAMPLE)
+		return -EINVAL;
+
+	if (args->gsi >= ctx->irqchip.nr_gsis)
+		return -EINVAL;
+
+	/*
+	 * Keep the file until we return: as long as we hold it, the eventfd
+	 * cannot be hung up, which is what makes irqfds.lock safe to hold in
+	 * c_irqfd_register().
+	 */
+	CLASS(fd, f)(args->fd);
+	if (fd_empty(f))
+		return -EBADF;
+
+	/* The irqfd's own reference, dropped by its shutdown. */
+	eventfd = eventfd_ctx_fileget(fd_file(f));
+	if (IS_ERR(eventfd))
+		return PTR_ERR(eventfd);
+
+	irqfd = kzalloc_obj(*irqfd, GFP_KERNEL_ACCOUNT);
+	if (!irqfd) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+
+	irqfd->ctx = ctx;
+	irqfd->gsi = args->gsi;
+	irqfd->eventfd = eventfd;
+	INIT_LIST_HEAD(&irqfd->list);
+	INIT_WORK(&irqfd->inject, irqfd_inject);
+	INIT_WORK(&irqfd->shutdown, irqfd_shutdown);
+
+	/*
+	 * Once registered, a concurrent deassign of the same eventfd can
+	 * deactivate the irqfd at any time. The SRCU read section keeps its
+	 * shutdown, hence its kfree(), waiting until we are done with it.
+	 */
+	idx = srcu_read_lock(&ctx->irq_srcu);
+
+	/*
+	 * Polling the eventfd registers the irqfd (see c_irqfd_register())
+	 * and tells whether an event was already pending. If so, it would
+	 * never produce a wakeup of its own: inject for it once, and leave the
+	 * counter to the next signal.
+	 */
+	irqfd_pt.irqfd = irqfd;
+	irqfd_pt.ctx = ctx;
+	irqfd_pt.ret = -EINVAL;	/* if ->poll never called us back */
+	init_poll_funcptr(&irqfd_pt.pt, c_irqfd_register);
+
+	events = vfs_poll(fd_file(f), &irqfd_pt.pt);
+
+	ret = irqfd_pt.ret;
+	if (ret)
+		goto fail_poll;
+
+	if (events & EPOLLIN)
+		schedule_work(&irqfd->inject);
+
+#ifdef IRQFD_MUTANT_no_ctx_ref
+	/* MUTANT no_ctx_ref: drop the irqfd's own reference and rely on the file's. */
+	eventfd_ctx_put(eventfd);
+#endif
+
+	srcu_read_unlock(&ctx->irq_srcu, idx);
+	return 0;
+
+fail_poll:
+	srcu_read_unlock(&ctx->irq_srcu, idx);
+	kfree(irqfd);
+fail:
+	eventfd_ctx_put(eventfd);
+	return ret;
+}
+
+/* Shut down every irqfd of @ctx bound to fd's eventfd and gsi. */
+static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+{
+	struct c_irqfd *irqfd, *tmp;
+	struct eventfd_ctx *eventfd;
+
+	eventfd = eventfd_ctx_fdget(args->fd);
+	if (IS_ERR(eventfd))
+		return PTR_ERR(eventfd);
+
+	/* Compare while we hold the reference, so the pointer cannot be reused. */
+	spin_lock_irq(&ctx->irqfds.lock);
+
+	list_for_each_entry_safe(irqfd, tmp, &ctx->irqfds.items, list) {
+		if (irqfd->eventfd == eventfd && irqfd->gsi == args->gsi)
+			irqfd_deactivate(irqfd);
+	}
+
+	spin_unlock_irq(&ctx->irqfds.lock);
+	eventfd_ctx_put(eventfd);
+
+#ifdef IRQFD_MUTANT_deassign_no_wait
+	/* MUTANT deassign_no_wait: return while the shutdowns may still be pending. */
+#else
+	/*
+	 * Wait for the shutdowns, ours and any queued earlier by a hangup, so
+	 * that no injection from these irqfds can happen once we return and
+	 * the eventfd can be bound again right away.
+	 */
+	flush_workqueue(c_irqfd_cleanup_wq);
+#endif
+
+	return 0;
+}
+
+static int c_irqfd_irqfd(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+{
+	if (args->flags & ~(RUST_IRQFD_FLAG_DEASSIGN | RUST_IRQFD_FLAG_RESAMPLE))
+		return -EINVAL;
+
+	/* Stricter than KVM: reserve the padding for later use. */
+	if (memchr_inv(args->pad, 0, sizeof(args->pad)))
+		return -EINVAL;
+
+	if (args->flags & RUST_IRQFD_FLAG_DEASSIGN)
+		return c_irqfd_deassign(ctx, args);
+
+	return c_irqfd_assign(ctx, args);
+}
+
+/* The context is being closed: shut down all the irqfds it still has. */
+static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
+{
+	struct c_irqfd *irqfd, *tmp;
+
+	spin_lock_irq(&ctx->irqfds.lock);
+
+	list_for_each_entry_safe(irqfd, tmp, &ctx->irqfds.items, list)
+		irqfd_deactivate(irqfd);
+
+	spin_unlock_irq(&ctx->irqfds.lock);
+
+#ifdef IRQFD_MUTANT_release_no_wait
+	/* MUTANT release_no_wait: the context is freed under pending shutdowns. */
+#else
+	/*
+	 * An irqfd holds no reference on its context: wait for every shutdown
+	 * still queued, including those a hangup queued before we took the
+	 * lock, before the context is freed.
+	 */
+	flush_workqueue(c_irqfd_cleanup_wq);
+#endif
+}
+
+/* --- the other ioctls --- */
+
+static int c_irqfd_get_info(struct c_irqfd_ctx *ctx,
+			    struct rust_irqfd_info __user *argp)
+{
+	struct rust_irqfd_info info = {
+		.version = RUST_IRQFD_ABI_VERSION,
+		.nr_gsis = ctx->irqchip.nr_gsis,
+		.flags = deferred_only ? RUST_IRQFD_INFO_DEFERRED_ONLY : 0,
+	};
+
+	spin_lock_irq(&ctx->irqfds.lock);
+	info.nr_irqfds = ctx->irqfds.nr_active;
+	spin_unlock_irq(&ctx->irqfds.lock);
+
+	if (copy_to_user(argp, &info, sizeof(info)))
+		return -EFAULT;
+
+	return 0;
+}
+
+static int c_irqfd_gsi_stats(struct c_irqfd_ctx *ctx,
+			     struct rust_irqfd_gsi_stats __user *argp)
+{
+	struct c_irqfd_irqchip *chip = &ctx->irqchip;
+	struct rust_irqfd_gsi_stats stats;
+	struct c_irqfd_line *line;
+
+	if (copy_from_user(&stats, argp, sizeof(stats)))
+		return -EFAULT;
+
+	if (stats.gsi >= chip->nr_gsis || stats.pad)
+		return -EINVAL;
+
+	line = &chip->lines[array_index_nospec(stats.gsi, chip->nr_gsis)];
+
+	spin_lock_irq(&chip->lock);
+	stats.injected = line->injected;
+	stats.raised = line->raised;
+	stats.coalesced = line->coalesced;
+	stats.delivered = line->delivered;
+	stats.pending = line->count ? 1 : 0;
+	spin_unlock_irq(&chip->lock);
+
+	if (copy_to_user(argp, &stats, sizeof(stats)))
+		return -EFAULT;
+
+	return 0;
+}
+
+/* --- file operations --- */
+
+static long c_irqfd_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct c_irqfd_ctx *ctx = file->private_data;
+	void __user *argp = (void __user *)arg;
+	struct rust_irqfd data;
+
+	switch (cmd) {
+	case RUST_IRQFD_IRQFD:
+		if (copy_from_user(&data, argp, sizeof(data)))
+			return -EFAULT;
+		return c_irqfd_irqfd(ctx, &data);
+	case RUST_IRQFD_GET_INFO:
+		return c_irqfd_get_info(ctx, argp);
+	case RUST_IRQFD_GSI_STATS:
+		return c_irqfd_gsi_stats(ctx, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/*
+ * Hand out the oldest pending records, as many whole ones as fit in the
+ * buffer; block (unless O_NONBLOCK) while there are none. Records are copied
+ * out of the lock in batches; a record that has been popped is delivered
+ * even if copying it to userspace then faults.
+ */
+static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
+			    loff_t *ppos)
+{
+	struct c_irqfd_ctx *ctx = file->private_data;
+	struct c_irqfd_irqchip *chip = &ctx->irqchip;
+	struct rust_irqfd_delivery recs[C_IRQFD_READ_BATCH];
+	const size_t rsz = sizeof(recs[0]);
+	size_t want, done = 0;
+	unsigned int n;
+	int ret;
+
+	if (count < rsz)
+		return -EINVAL;
+
+	/*
+	 * Each GSI is in the FIFO at most once, so nr_gsis records is all a
+	 * snapshot can hold; stopping there bounds the call even when
+	 * injections keep coming.
+	 */
+	want = min_t(size_t, count / rsz, chip->nr_gsis);
+
+	for (;;) {
+		n = irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
+		if (n)
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(chip->readers,
+					       irqchip_has_pending(chip));
+		if (ret)
+			return ret;
+	}
+
+	for (;;) {
+		if (copy_to_user(buf + done, recs, n * rsz))
+			break;
+		done += n * rsz;
+		want -= n;
+		if (!want)
+			break;
+		n = irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
+		if (!n)
+			break;
+	}
+
+	if (!done)
+		return -EFAULT;
+
+	return done;
+}
+
+static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
+{
+	cleanup_srcu_struct(&ctx->irq_srcu);
+	irqchip_destroy(&ctx->irqchip);
+	kfree(ctx);
+}
+
+static int c_irqfd_open(struct inode *inode, struct file *file)
+{
+	struct c_irqfd_ctx *ctx;
+	int ret;
+
+	ctx = kzalloc_obj(*ctx, GFP_KERNEL_ACCOUNT);
+	if (!ctx)
+		return -ENOMEM;
+
+	spin_lock_init(&ctx->irqfds.lock);
+	INIT_LIST_HEAD(&ctx->irqfds.items);
+
+	ret = irqchip_init(&ctx->irqchip, nr_gsis);
+	if (ret)
+		goto fail_ctx;
+
+	ret = init_srcu_struct(&ctx->irq_srcu);
+	if (ret)
+		goto fail_irqchip;
+
+	file->private_data = ctx;
+	return stream_open(inode, file);
+
+fail_irqchip:
+	irqchip_destroy(&ctx->irqchip);
+fail_ctx:
+	kfree(ctx);
+	return ret;
+}
+
+/*
+ * Last close of the context. No ioctl or read can be running (they hold the
+ * file), and fops.owner keeps the module loaded until this returns.
+ */
+static int c_irqfd_release(struct inode *inode, struct file *file)
+{
+	struct c_irqfd_ctx *ctx = file->private_data;
+
+	c_irqfd_irqfds_release(ctx);
+	c_irqfd_ctx_free(ctx);
+	return 0;
+}
+
+static const struct file_operations c_irqfd_fops = {
+	.owner		= THIS_MODULE,
+	.open		= c_irqfd_open,
+	.release	= c_irqfd_release,
+	.read		= c_irqfd_read,
+	.unlocked_ioctl	= c_irqfd_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice c_irqfd_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "c_irqfd",
+	.fops	= &c_irqfd_fops,
+	.mode	= 0600,
+};
+
+static int __init c_irqfd_init(void)
+{
+	int ret;
+
+	if (nr_gsis < 1 || nr_gsis > C_IRQFD_MAX_GSIS) {
+		pr_err("nr_gsis=%u is out of range 1..%u\n", nr_gsis,
+		       C_IRQFD_MAX_GSIS);
+		return -EINVAL;
+	}
+
+	c_irqfd_cleanup_wq = alloc_ordered_workqueue("c-irqfd-cleanup", 0);
+	if (!c_irqfd_cleanup_wq)
+		return -ENOMEM;
+
+	ret = misc_register(&c_irqfd_misc);
+	if (ret) {
+		destroy_workqueue(c_irqfd_cleanup_wq);
+		return ret;
+	}
+
+	return 0;
+}
+
+static void __exit c_irqfd_exit(void)
+{
+	misc_deregister(&c_irqfd_misc);
+	destroy_workqueue(c_irqfd_cleanup_wq);
+}
+
+module_init(c_irqfd_init);
+module_exit(c_irqfd_exit);
+
+MODULE_DESCRIPTION("irqfd: eventfd-driven interrupt injection (C reference of rust_irqfd)");
+MODULE_LICENSE("GPL");

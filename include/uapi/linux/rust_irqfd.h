@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * rust_irqfd: bind an eventfd to an interrupt line of a virtual interrupt
+ * controller, with KVM_IRQFD's semantics.
+ *
+ * Spoken by /dev/rust_irqfd (the Rust module) and /dev/c_irqfd (the C
+ * reference). Each open of either device is a context (the "VM"): it owns its
+ * irqfds and a virtual interrupt controller with nr_gsis lines. See
+ * Documentation/rust_irqfd.rst for the full semantics.
+ */
+#ifndef _UAPI_LINUX_RUST_IRQFD_H
+#define _UAPI_LINUX_RUST_IRQFD_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* 0xB9 is unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
+#define RUST_IRQFD_MAGIC 0xB9
+
+/* ABI version reported by RUST_IRQFD_GET_INFO. */
+#define RUST_IRQFD_ABI_VERSION 1
+
+/* Same layout and meaning as struct kvm_irqfd. */
+struct rust_irqfd {
+	__u32 fd;		/* eventfd to bind (assign) or unbind (deassign) */
+	__u32 gsi;		/* interrupt line, 0 .. nr_gsis - 1 */
+	__u32 flags;		/* RUST_IRQFD_FLAG_* */
+	__u32 resamplefd;	/* with RUST_IRQFD_FLAG_RESAMPLE */
+	__u8  pad[16];		/* must be zero (stricter than KVM) */
+};
+
+#define RUST_IRQFD_FLAG_DEASSIGN (1 << 0)
+#define RUST_IRQFD_FLAG_RESAMPLE (1 << 1)
+
+#define RUST_IRQFD_IRQFD _IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)
+
+/* What this context's interrupt controller looks like. */
+struct rust_irqfd_info {
+	__u32 version;		/* RUST_IRQFD_ABI_VERSION */
+	__u32 nr_gsis;		/* valid GSIs are 0 .. nr_gsis - 1 */
+	__u32 flags;		/* RUST_IRQFD_INFO_* */
+	__u32 nr_irqfds;	/* irqfds currently active in this context */
+	__u8  reserved[16];
+};
+
+/* The atomic injection fast path is off (module parameter). */
+#define RUST_IRQFD_INFO_DEFERRED_ONLY (1 << 0)
+
+#define RUST_IRQFD_GET_INFO _IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)
+
+/*
+ * Per-GSI counters. For every GSI, at any time:
+ *   injected == coalesced + raised
+ *   raised   == delivered + pending      (pending is 0 or 1)
+ * and the sum of the count fields of the records read(2) returned for the GSI
+ * equals injected minus the count of the pending record.
+ */
+struct rust_irqfd_gsi_stats {
+	__u32 gsi;		/* in */
+	__u32 pad;		/* in: must be zero */
+	__u64 injected;		/* out: injections into this GSI */
+	__u64 raised;		/* out: records queued for read(2) */
+	__u64 coalesced;	/* out: injections merged into a pending record */
+	__u64 delivered;	/* out: records handed to read(2) */
+	__u64 pending;		/* out: 1 if a record is waiting to be read */
+};
+
+#define RUST_IRQFD_GSI_STATS _IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)
+
+/*
+ * read(2) on a context returns whole records, oldest first. A GSI has at most
+ * one pending record: an injection into a GSI whose record is still unread is
+ * coalesced into it (count goes up, seq stays).
+ */
+struct rust_irqfd_delivery {
+	__u64 seq;		/* context-wide, from 1, in the order records were raised */
+	__u32 gsi;
+	__u32 flags;		/* RUST_IRQFD_DELIVERY_*; 0 for now */
+	__u64 count;		/* injections merged into this record, >= 1 */
+	__u64 msi_addr;		/* reserved for MSI routing, 0 for now */
+	__u32 msi_data;		/* reserved for MSI routing, 0 for now */
+	__u32 pad;
+};
+
+#endif /* _UAPI_LINUX_RUST_IRQFD_H */

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The misc device: each open is a context; ioctls decode the ABI; `read(2)` returns deliveries.
+//!
+//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
+
+use core::mem::size_of;
+use kernel::{
+    fs::{
+        File,
+        Kiocb, //
+    },
+    iov::IovIterDest,
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceRegistration, //
+    },
+    prelude::*,
+    sync::Arc,
+    transmute::AsBytes,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    }, //
+};
+
+use crate::{
+    context::Context,
+    fsext,
+    irqchip::IrqChip,
+    uapi::{
+        self,
+        Delivery,
+        GsiStats,
+        Info,
+        IrqfdArgs, //
+    }, //
+};
+
+/// Most records one `read(2)` returns.
+const READ_BATCH: usize = 64;
+
+/// An open `/dev/rust_irqfd`: one context with the virtual interrupt controller as its sink.
+pub(crate) struct IrqfdDevice {
+    ctx: Arc<Context<IrqChip>>,
+}
+
+impl IrqfdDevice {
+    fn irqfd(&self, args: &IrqfdArgs) -> Result {
+        if args.flags & !(uapi::FLAG_DEASSIGN | uapi::FLAG_RESAMPLE) != 0 {
+            return Err(EINVAL);
+        }
+        if args.pad.iter().any(|&b| b != 0) {
+            return Err(EINVAL);
+        }
+        if args.flags & uapi::FLAG_DEASSIGN != 0 {
+            return self.ctx.deassign(args.fd, args.gsi);
+        }
+        if args.flags & uapi::FLAG_RESAMPLE != 0 {
+            // Level-triggered resampling is not implemented yet.
+            return Err(EINVAL);
+        }
+        self.ctx.assign(args.fd, args.gsi)
+    }
+
+    fn info(&self) -> Info {
+        Info {
+            version: uapi::ABI_VERSION,
+            nr_gsis: self.ctx.sink.nr_gsis(),
+            flags: if self.ctx.deferred_only {
+                uapi::INFO_DEFERRED_ONLY
+            } else {
+                0
+            },
+            nr_irqfds: self.ctx.nr_irqfds(),
+            reserved: [0; 16],
+        }
+    }
+
+    fn gsi_stats(&self, mut stats: GsiStats) -> Result<GsiStats> {
+        if stats.pad != 0 {
+            return Err(EINVAL);
+        }
+        let line = self.ctx.sink.stats(stats.gsi)?;
+        stats.injected = line.injected;
+        stats.raised = line.raised;
+        stats.coalesced = line.coalesced;
+        stats.delivered = line.delivered;
+        stats.pending = line.pending;
+        Ok(stats)
+    }
+}
+
+#[vtable]
+impl MiscDevice for IrqfdDevice {
+    type Ptr = Pin<KBox<Self>>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        let params = crate::params();
+        let ctx = Context::new(IrqChip::new(params.nr_gsis)?, params.deferred_only)?;
+        KBox::pin(Self { ctx }, GFP_KERNEL_ACCOUNT).map_err(Into::into)
+    }
+
+    fn release(device: Pin<KBox<Self>>, _file: &File) {
+        // Nothing of the context outlives the file: every irqfd is shut down before we return.
+        device.ctx.release();
+    }
+
+    fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        let nonblock = fsext::nonblocking(&kiocb);
+        let me = kiocb.file();
+        let max = (iov.len() / size_of::<Delivery>()).min(READ_BATCH);
+        if max == 0 {
+            return Err(EINVAL);
+        }
+        let mut records = KVec::with_capacity(max, GFP_KERNEL)?;
+        me.ctx.sink.pop(&mut records, max, nonblock)?;
+        let mut copied = 0;
+        for record in &records {
+            let bytes = record.as_bytes();
+            let n = iov.copy_to_iter(bytes);
+            copied += n;
+            if n < bytes.len() {
+                break;
+            }
+        }
+        if copied == 0 {
+            return Err(EFAULT);
+        }
+        Ok(copied)
+    }
+
+    fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let user = UserPtr::from_addr(arg);
+        match cmd {
+            uapi::IOCTL_IRQFD => {
+                let args = UserSlice::new(user, size_of::<IrqfdArgs>())
+                    .reader()
+                    .read::<IrqfdArgs>()?;
+                me.irqfd(&args)?;
+            }
+            uapi::IOCTL_GET_INFO => {
+                UserSlice::new(user, size_of::<Info>())
+                    .writer()
+                    .write(&me.info())?;
+            }
+            uapi::IOCTL_GSI_STATS => {
+                let (mut reader, mut writer) =
+                    UserSlice::new(user, size_of::<GsiStats>()).reader_writer();
+                let stats = me.gsi_stats(reader.read::<GsiStats>()?)?;
+                writer.write(&stats)?;
+            }
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
+    }
+}

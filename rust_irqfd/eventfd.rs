@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Eventfd ownership, the irqfd's custom wait-queue entry and its poll registration.
+//!
+//! C headers: [`include/linux/eventfd.h`](srctree/include/linux/eventfd.h),
+//! [`include/linux/wait.h`](srctree/include/linux/wait.h) and
+//! [`include/linux/poll.h`](srctree/include/linux/poll.h)
+//!
+//! No Rust abstraction in 7.3 installs a callback on somebody else's wait queue, so this file
+//! does it, and it is one of the few files of the module with `unsafe` code. The contract it
+//! offers the rest of the module is safe:
+//!
+//! * [`EventFd`] owns one `eventfd_ctx` reference and puts it when dropped.
+//! * [`EventFdWaiter::register`] hooks an `Arc<T>` onto the eventfd's wait queue as its one
+//!   priority, exclusive waiter. From then on the wait queue owns one reference to `T`, and the
+//!   callbacks of [`EventFdHandler`] run on every wakeup, with the eventfd's wait-queue lock held
+//!   and interrupts off.
+//! * [`EventFdWaiter::unregister`] unhooks it and hands that reference back. Once it returns, no
+//!   callback is running or will run.
+
+use core::ptr::{
+    self,
+    NonNull, //
+};
+use kernel::{
+    bindings,
+    error::from_err_ptr,
+    fs::LocalFile,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        ArcBorrow, //
+    },
+    types::Opaque, //
+};
+
+use crate::ffi;
+
+#[cfg(not(CONFIG_EVENTFD))]
+compile_error!("rust_irqfd needs CONFIG_EVENTFD=y");
+
+/// An owned reference to an eventfd context.
+///
+/// # Invariants
+///
+/// `self.0` points at a valid `eventfd_ctx` on which this value owns one reference.
+pub(crate) struct EventFd(NonNull<bindings::eventfd_ctx>);
+
+// SAFETY: An eventfd context reference may be used and put from any thread.
+unsafe impl Send for EventFd {}
+
+// SAFETY: The eventfd functions this type exposes through `&self` are thread-safe.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// Takes a reference on the eventfd behind descriptor `fd` of the current task.
+    ///
+    /// Fails with `EBADF` if `fd` is not open and with `EINVAL` if it is not an eventfd.
+    pub(crate) fn fdget(fd: u32) -> Result<Self> {
+        let fd = c_int::try_from(fd).map_err(|_| EBADF)?;
+        // SAFETY: `eventfd_ctx_fdget()` accepts any descriptor number and returns either a new
+        // reference or an error pointer.
+        let ptr = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
+        // INVARIANT: A non-error pointer from `eventfd_ctx_fdget()` carries one reference.
+        NonNull::new(ptr).map(Self).ok_or(EINVAL)
+    }
+
+    /// Takes a reference on the eventfd of `file`, `EINVAL` if it is not an eventfd.
+    pub(crate) fn from_file(file: &LocalFile) -> Result<Self> {
+        // SAFETY: `file` is a valid file for the duration of the call.
+        let ptr = from_err_ptr(unsafe { bindings::eventfd_ctx_fileget(file.as_ptr()) })?;
+        // INVARIANT: A non-error pointer from `eventfd_ctx_fileget()` carries one reference.
+        NonNull::new(ptr).map(Self).ok_or(EINVAL)
+    }
+
+    /// Whether `self` and `other` are the same eventfd.
+    pub(crate) fn same(&self, other: &EventFd) -> bool {
+        self.0 == other.0
+    }
+
+    fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, this value owns one reference, given back here once.
+        unsafe { bindings::eventfd_ctx_put(self.as_ptr()) };
+    }
+}
+
+/// The wait entry has never been registered.
+const NEW: u32 = 0;
+/// Registration is in progress.
+const REGISTERING: u32 = 1;
+/// The wait entry is on the eventfd's wait queue, which owns a reference to the container.
+const REGISTERED: u32 = 2;
+/// The wait entry was removed again (or registration failed); it is never reused.
+const DONE: u32 = 3;
+
+/// Everything an object needs to sit on an eventfd's wait queue: the eventfd reference, the
+/// wait-queue entry with its callback and the poll table used to register it.
+///
+/// # Invariants
+///
+/// * While `state` is `REGISTERED`, `entry` is on the wait queue of `eventfd` and the
+///   `EventFdHandler` that contains `self` is in an `Arc` of which the wait queue owns one
+///   reference.
+/// * In any other state `entry` is on no wait queue.
+#[pin_data]
+pub(crate) struct EventFdWaiter {
+    eventfd: EventFd,
+    #[pin]
+    entry: Opaque<bindings::wait_queue_entry>,
+    #[pin]
+    table: Opaque<bindings::poll_table_struct>,
+    state: Atomic<u32>,
+    /// What `add_wait_queue_priority_exclusive()` returned in [`queue_proc`].
+    add_result: Atomic<i32>,
+}
+
+impl EventFdWaiter {
+    /// Creates a waiter for `eventfd`, not yet on its wait queue.
+    pub(crate) fn new(eventfd: EventFd) -> impl PinInit<Self> {
+        // INVARIANT: `state` is `NEW` and `entry` is on no wait queue.
+        pin_init!(Self {
+            eventfd,
+            entry <- Opaque::uninit(),
+            table <- Opaque::uninit(),
+            state: Atomic::new(NEW),
+            add_result: Atomic::new(0),
+        })
+    }
+
+    /// The eventfd this waiter belongs to.
+    pub(crate) fn eventfd(&self) -> &EventFd {
+        &self.eventfd
+    }
+
+    /// Hooks `this` onto its eventfd's wait queue as the queue's one priority, exclusive waiter,
+    /// by polling `file`, which must be that eventfd's file.
+    ///
+    /// Returns the poll mask `vfs_poll()` gave (`POLLIN` when the counter was already non-zero).
+    /// On success the wait queue owns one reference to `this` until [`Self::unregister`]; the
+    /// handler's callbacks may run as soon as the entry is on the queue, before this returns.
+    ///
+    /// Fails with `EBUSY` if the eventfd already has a priority waiter (an irqfd in this or
+    /// another module, or in KVM), with `EINVAL` if `file` is not this waiter's eventfd, and with
+    /// `EBUSY` if `this` was registered before (a waiter is registered at most once).
+    pub(crate) fn register<T: EventFdHandler>(this: Arc<T>, file: &LocalFile) -> Result<u32> {
+        let waiter = this.waiter();
+        if !EventFd::from_file(file)?.same(&waiter.eventfd) {
+            return Err(EINVAL);
+        }
+        if waiter.state.cmpxchg(NEW, REGISTERING, Relaxed).is_err() {
+            return Err(EBUSY);
+        }
+
+        // SAFETY: `entry` and `table` are pinned inside `this` and on no queue (state `NEW`), so
+        // they may be (re)initialised; the callbacks match the C prototypes.
+        unsafe {
+            ffi::rust_irqfd_init_waitqueue_func_entry(waiter.entry.get(), Some(wake::<T>));
+            ffi::rust_irqfd_init_poll_funcptr(waiter.table.get(), Some(queue_proc));
+        }
+        // A file whose poll never calls `poll_wait()` leaves this in place.
+        waiter.add_result.store(EINVAL.to_errno(), Relaxed);
+
+        // The wait queue's reference: `wake::<T>` may use it as soon as the entry is queued.
+        let keep = this.clone();
+        let raw = Arc::into_raw(this);
+
+        // SAFETY: `file` is valid for the call; `table` was initialised above, and
+        // `queue_proc()` finds `waiter` from it, which `keep` keeps alive throughout.
+        let events = unsafe { ffi::rust_irqfd_vfs_poll(file.as_ptr(), waiter.table.get()) };
+
+        let ret = waiter.add_result.load(Relaxed);
+        if ret != 0 {
+            // INVARIANT: The entry was not queued; it never will be.
+            waiter.state.store(DONE, Relaxed);
+            // SAFETY: `raw` came from `Arc::into_raw` above and the wait queue never got it.
+            drop(unsafe { Arc::from_raw(raw) });
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: The entry is on the eventfd's wait queue, which owns the reference `raw`.
+        waiter.state.store(REGISTERED, Relaxed);
+        drop(keep);
+        Ok(events)
+    }
+
+    /// Removes `this` from its eventfd's wait queue, discarding the counter's value, and returns
+    /// the reference the wait queue owned; `None` if `this` is not registered.
+    ///
+    /// Once this returns, no callback of `this` is running or will run: removal takes the
+    /// wait-queue lock, which every callback runs under.
+    pub(crate) fn unregister<T: EventFdHandler>(this: &T) -> Option<Arc<T>> {
+        let waiter = this.waiter();
+        if waiter.state.cmpxchg(REGISTERED, DONE, Relaxed).is_err() {
+            return None;
+        }
+        let mut cnt: u64 = 0;
+        // SAFETY: By the type invariant (state was `REGISTERED`), `entry` is on the wait queue of
+        // `eventfd`, which is alive because we own a reference to it.
+        unsafe {
+            bindings::eventfd_ctx_remove_wait_queue(waiter.eventfd.as_ptr(), waiter.entry.get(), &mut cnt)
+        };
+        // SAFETY: By the type invariant, the wait queue owned a reference to the `Arc` around
+        // `this`, made by `Arc::into_raw` in `register`; the entry is off the queue, so that
+        // reference is ours now, and it is taken back exactly once (the state is `DONE`).
+        Some(unsafe { Arc::from_raw(ptr::from_ref(this)) })
+    }
+}
+
+/// Types that embed an [`EventFdWaiter`].
+///
+/// # Safety
+///
+/// [`HasEventFdWaiter::waiter_container_of`] must be the inverse of the field projection
+/// [`HasEventFdWaiter::waiter`] uses. Use [`impl_has_eventfd_waiter!`] rather than implementing
+/// this by hand.
+pub(crate) unsafe trait HasEventFdWaiter {
+    /// The embedded waiter.
+    fn waiter(&self) -> &EventFdWaiter;
+
+    /// The object that contains the waiter at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point at the waiter field of a valid `Self`.
+    unsafe fn waiter_container_of(ptr: *const EventFdWaiter) -> *const Self;
+}
+
+/// Implements [`HasEventFdWaiter`] for a type with an [`EventFdWaiter`] field.
+macro_rules! impl_has_eventfd_waiter {
+    (impl$({$($generics:tt)*})? HasEventFdWaiter for $self:ty { self.$field:ident }) => {
+        // SAFETY: `waiter_container_of` inverts the projection to `$field` that `waiter` makes.
+        unsafe impl$(<$($generics)*>)? $crate::eventfd::HasEventFdWaiter for $self {
+            fn waiter(&self) -> &$crate::eventfd::EventFdWaiter {
+                &self.$field
+            }
+
+            unsafe fn waiter_container_of(
+                ptr: *const $crate::eventfd::EventFdWaiter,
+            ) -> *const Self {
+                // SAFETY: The caller promises that `ptr` points at the `$field` of a `Self`.
+                unsafe { ::kernel::container_of!(ptr.cast_mut(), Self, $field) }
+            }
+        }
+    };
+}
+pub(crate) use impl_has_eventfd_waiter;
+
+/// What an object on an eventfd's wait queue does on wakeups.
+///
+/// Both callbacks run in the wakeup's context: the eventfd's wait-queue lock is held, interrupts
+/// are off, and the caller may be in hard-IRQ context. They must not sleep.
+pub(crate) trait EventFdHandler: HasEventFdWaiter + Send + Sync + Sized {
+    /// The eventfd was signalled (`EPOLLIN`); its counter, `count`, has been consumed.
+    fn signalled(this: ArcBorrow<'_, Self>, count: u64);
+
+    /// The eventfd is being released (`EPOLLHUP`).
+    fn hangup(this: ArcBorrow<'_, Self>);
+}
+
+/// The wait-queue callback of every registered [`EventFdWaiter`].
+///
+/// Returns 1 for `EPOLLIN`, so that this exclusive waiter consumes the wakeup and no other waiter
+/// of the eventfd sees it, as KVM's irqfd does.
+///
+/// # Safety
+///
+/// Called only by the wait-queue code, under the wait-queue lock, for an entry queued by
+/// [`EventFdWaiter::register::<T>`]: `entry` is the `entry` field of an `EventFdWaiter` embedded
+/// in a `T` that the wait queue owns a reference to.
+unsafe extern "C" fn wake<T: EventFdHandler>(
+    entry: *mut bindings::wait_queue_entry,
+    _mode: c_uint,
+    _sync: c_int,
+    key: *mut c_void,
+) -> c_int {
+    // CAST: The key of a poll wakeup is a 32-bit poll mask stored in a pointer (`key_to_poll()`).
+    let events = key.addr() as u32;
+    let entry = entry.cast::<Opaque<bindings::wait_queue_entry>>();
+    // SAFETY: The caller promises that `entry` is the `entry` field of an `EventFdWaiter`.
+    let waiter = unsafe { kernel::container_of!(entry, EventFdWaiter, entry) };
+    // SAFETY: The caller promises that the waiter is embedded in a `T`.
+    let ptr = unsafe { T::waiter_container_of(waiter) };
+    // SAFETY: By the invariant of `EventFdWaiter` (the entry is queued, so `REGISTERED`), the wait
+    // queue owns a reference to the `Arc<T>` around `ptr`, which cannot go away before the entry
+    // is unqueued, and that needs the lock we run under.
+    let this = unsafe { ArcBorrow::from_raw(ptr) };
+    let waiter = this.waiter();
+
+    let mut ret = 0;
+    if events & bindings::POLLIN != 0 {
+        let mut count: u64 = 0;
+        // SAFETY: The eventfd is alive (the waiter owns a reference) and its wait-queue lock is
+        // held, as `eventfd_ctx_do_read()` requires.
+        unsafe { bindings::eventfd_ctx_do_read(waiter.eventfd.as_ptr(), &mut count) };
+        T::signalled(this, count);
+        ret = 1;
+    }
+    if events & bindings::POLLHUP != 0 {
+        T::hangup(this);
+    }
+    ret
+}
+
+/// The poll-table callback: queues the waiter's entry on the eventfd's wait queue.
+///
+/// # Safety
+///
+/// Called only by `vfs_poll()` through a table initialised in [`EventFdWaiter::register`]:
+/// `table` is the `table` field of a live `EventFdWaiter` and `wqh` a live wait queue head.
+unsafe extern "C" fn queue_proc(
+    _file: *mut bindings::file,
+    wqh: *mut bindings::wait_queue_head,
+    table: *mut bindings::poll_table_struct,
+) {
+    let table = table.cast::<Opaque<bindings::poll_table_struct>>();
+    // SAFETY: The caller promises that `table` is the `table` field of a live `EventFdWaiter`.
+    let waiter = unsafe { &*kernel::container_of!(table, EventFdWaiter, table) };
+    // SAFETY: `wqh` is live (the caller) and the entry was initialised by `register` and is on no
+    // queue (the state is `REGISTERING`).
+    let ret = unsafe { bindings::add_wait_queue_priority_exclusive(wqh, waiter.entry.get()) };
+    waiter.add_result.store(ret, Relaxed);
+}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the module's C shim.
+//!
+//! C header: [`rust_irqfd/shim.h`](../shim.h)
+//!
+//! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
+//! Only the wrapper files ([`crate::eventfd`] and [`crate::wq`]) call them.
+
+use kernel::{
+    bindings,
+    prelude::*, //
+};
+
+extern "C" {
+    /// `init_waitqueue_func_entry()`: sets `flags`, `private` and `func` of a wait entry.
+    pub(crate) fn rust_irqfd_init_waitqueue_func_entry(
+        wq_entry: *mut bindings::wait_queue_entry,
+        func: bindings::wait_queue_func_t,
+    );
+
+    /// `init_poll_funcptr()`: sets the queueing callback of a poll table.
+    pub(crate) fn rust_irqfd_init_poll_funcptr(
+        pt: *mut bindings::poll_table_struct,
+        qproc: bindings::poll_queue_proc,
+    );
+
+    /// `vfs_poll()`: polls `file`, calling the table's queueing callback for its wait queues.
+    pub(crate) fn rust_irqfd_vfs_poll(
+        file: *mut bindings::file,
+        pt: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t;
+
+    /// `alloc_ordered_workqueue("%s", 0, name)`; NULL on failure.
+    pub(crate) fn rust_irqfd_alloc_ordered_workqueue(
+        name: *const c_char,
+    ) -> *mut bindings::workqueue_struct;
+}

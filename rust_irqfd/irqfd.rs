@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One irqfd: an eventfd bound to a GSI of a context, and what happens when it is signalled.
+//!
+//! An `Irqfd` lives in an `Arc`. References are held by: the context's list while it is active
+//! (a `ListArc`), the eventfd's wait queue while its wait entry is registered, its injection
+//! work while queued, and its shutdown work while queued or running. See [`crate::shutdown`] for
+//! how these are given up, in which order, and why that is race-free.
+
+use kernel::{
+    list::{
+        impl_list_arc_safe,
+        impl_list_item,
+        ListLinks, //
+    },
+    new_work,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Full,
+            Relaxed, //
+        },
+        Arc,
+        ArcBorrow, //
+    },
+    workqueue::{
+        self,
+        impl_has_work,
+        Work,
+        WorkItem, //
+    }, //
+};
+
+use crate::{
+    context::Context,
+    eventfd::{
+        impl_has_eventfd_waiter,
+        EventFd,
+        EventFdHandler,
+        EventFdWaiter, //
+    },
+    shutdown,
+    sink::Sink, //
+};
+
+/// Work ID of the injection work.
+pub(crate) const INJECT: u64 = 0;
+/// Work ID of the shutdown work.
+pub(crate) const SHUTDOWN: u64 = 1;
+
+/// An eventfd bound to a GSI of a context.
+#[pin_data]
+pub(crate) struct Irqfd<S: Sink> {
+    pub(crate) ctx: Arc<Context<S>>,
+    pub(crate) gsi: u32,
+    #[pin]
+    pub(crate) waiter: EventFdWaiter,
+    /// Signals not yet injected by the injection work.
+    deferred: Atomic<u64>,
+    #[pin]
+    pub(crate) inject: Work<Irqfd<S>, INJECT>,
+    #[pin]
+    pub(crate) shutdown: Work<Irqfd<S>, SHUTDOWN>,
+    #[pin]
+    links: ListLinks<0>,
+}
+
+impl_has_work! {
+    impl{S: Sink} HasWork<Irqfd<S>, INJECT> for Irqfd<S> { self.inject }
+    impl{S: Sink} HasWork<Irqfd<S>, SHUTDOWN> for Irqfd<S> { self.shutdown }
+}
+
+impl_list_arc_safe! {
+    impl{S: Sink} ListArcSafe<0> for Irqfd<S> { untracked; }
+}
+
+impl_list_item! {
+    impl{S: Sink} ListItem<0> for Irqfd<S> { using ListLinks { self.links }; }
+}
+
+impl_has_eventfd_waiter! {
+    impl{S: Sink} HasEventFdWaiter for Irqfd<S> { self.waiter }
+}
+
+impl<S: Sink> Irqfd<S> {
+    /// A new, inactive irqfd binding `eventfd` to `gsi` of `ctx`.
+    pub(crate) fn new(ctx: Arc<Context<S>>, gsi: u32, eventfd: EventFd) -> impl PinInit<Self> {
+        pin_init!(Self {
+            ctx,
+            gsi,
+            waiter <- EventFdWaiter::new(eventfd),
+            deferred: Atomic::new(0),
+            inject <- new_work!("Irqfd::inject"),
+            shutdown <- new_work!("Irqfd::shutdown"),
+            links <- ListLinks::new(),
+        })
+    }
+
+    /// Whether this irqfd binds `eventfd` to `gsi`.
+    pub(crate) fn matches(&self, eventfd: &EventFd, gsi: u32) -> bool {
+        self.gsi == gsi && self.waiter.eventfd().same(eventfd)
+    }
+
+    /// Injects one signal through the injection work, in process context.
+    fn inject_deferred(this: ArcBorrow<'_, Self>) {
+        this.deferred.add(1, Relaxed);
+        // Already queued: that run will see the count just added (queueing orders it).
+        let _ = workqueue::system().enqueue::<Arc<Self>, INJECT>(this.into());
+    }
+}
+
+impl<S: Sink> EventFdHandler for Irqfd<S> {
+    fn signalled(this: ArcBorrow<'_, Self>, _count: u64) {
+        // The fast path: straight into the sink from the wakeup. An irqfd that is being shut
+        // down may still get here until its wait entry is removed; injecting is harmless then,
+        // because deassign and release wait for the shutdown, which waits for this callback.
+        if !this.ctx.deferred_only && this.ctx.sink.inject_atomic(this.gsi).is_ok() {
+            return;
+        }
+        Self::inject_deferred(this);
+    }
+
+    fn hangup(this: ArcBorrow<'_, Self>) {
+        shutdown::deactivate_if_active(&this);
+    }
+}
+
+impl<S: Sink> WorkItem<INJECT> for Irqfd<S> {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        let n = this.deferred.xchg(0, Full);
+        for _ in 0..n {
+            this.ctx.sink.inject(this.gsi);
+        }
+    }
+}

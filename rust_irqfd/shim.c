@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Wrappers for static inlines and macros that the Rust bindings lack. Each is a
+ * single call with no logic of its own; see shim.h.
+ */
+#include "shim.h"
+
+void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
+					  wait_queue_func_t func)
+{
+	init_waitqueue_func_entry(wq_entry, func);
+}
+
+void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc)
+{
+	init_poll_funcptr(pt, qproc);
+}
+
+__poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt)
+{
+	return vfs_poll(file, pt);
+}
+
+struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name)
+{
+	return alloc_ordered_workqueue("%s", 0, name);
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One-line wrappers for static inlines and macros that bindgen cannot see.
+ * The Rust side declares the same prototypes in ffi.rs; keep both in sync.
+ */
+#ifndef RUST_IRQFD_SHIM_H
+#define RUST_IRQFD_SHIM_H
+
+#include <linux/poll.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
+					  wait_queue_func_t func);
+void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
+__poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt);
+struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
+
+#endif /* RUST_IRQFD_SHIM_H */

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The userspace ABI, mirrored from the C header.
+//!
+//! C header: [`include/uapi/linux/rust_irqfd.h`](../include/uapi/linux/rust_irqfd.h)
+//!
+//! The structs are plain `#[repr(C)]` integers without padding; the asserts at the bottom pin
+//! their sizes and offsets to the header's.
+
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    ioctl::{
+        _IOR,
+        _IOW,
+        _IOWR, //
+    },
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    }, //
+};
+
+/// `RUST_IRQFD_MAGIC`, unassigned in `ioctl-number.rst`.
+const MAGIC: u32 = 0xB9;
+
+/// `RUST_IRQFD_ABI_VERSION`.
+pub(crate) const ABI_VERSION: u32 = 1;
+
+/// `struct rust_irqfd`, the same layout as `struct kvm_irqfd`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IrqfdArgs {
+    pub(crate) fd: u32,
+    pub(crate) gsi: u32,
+    pub(crate) flags: u32,
+    pub(crate) resamplefd: u32,
+    pub(crate) pad: [u8; 16],
+}
+
+/// `RUST_IRQFD_FLAG_DEASSIGN`.
+pub(crate) const FLAG_DEASSIGN: u32 = 1 << 0;
+/// `RUST_IRQFD_FLAG_RESAMPLE`.
+pub(crate) const FLAG_RESAMPLE: u32 = 1 << 1;
+
+/// `RUST_IRQFD_IRQFD`.
+pub(crate) const IOCTL_IRQFD: u32 = _IOW::<IrqfdArgs>(MAGIC, 0x76);
+
+/// `struct rust_irqfd_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Info {
+    pub(crate) version: u32,
+    pub(crate) nr_gsis: u32,
+    pub(crate) flags: u32,
+    pub(crate) nr_irqfds: u32,
+    pub(crate) reserved: [u8; 16],
+}
+
+/// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
+pub(crate) const INFO_DEFERRED_ONLY: u32 = 1 << 0;
+
+/// `RUST_IRQFD_GET_INFO`.
+pub(crate) const IOCTL_GET_INFO: u32 = _IOR::<Info>(MAGIC, 0x00);
+
+/// `struct rust_irqfd_gsi_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct GsiStats {
+    pub(crate) gsi: u32,
+    pub(crate) pad: u32,
+    pub(crate) injected: u64,
+    pub(crate) raised: u64,
+    pub(crate) coalesced: u64,
+    pub(crate) delivered: u64,
+    pub(crate) pending: u64,
+}
+
+/// `RUST_IRQFD_GSI_STATS`.
+pub(crate) const IOCTL_GSI_STATS: u32 = _IOWR::<GsiStats>(MAGIC, 0x01);
+
+/// `struct rust_irqfd_delivery`, the record `read(2)` returns.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Delivery {
+    pub(crate) seq: u64,
+    pub(crate) gsi: u32,
+    pub(crate) flags: u32,
+    pub(crate) count: u64,
+    pub(crate) msi_addr: u64,
+    pub(crate) msi_data: u32,
+    pub(crate) pad: u32,
+}
+
+// SAFETY: `IrqfdArgs` is `repr(C)`, made of integers only and has no padding (asserted below),
+// so every bit pattern is a valid value.
+unsafe impl FromBytes for IrqfdArgs {}
+
+// SAFETY: `Info` is `repr(C)`, made of integers only and has no padding (asserted below).
+unsafe impl AsBytes for Info {}
+
+// SAFETY: `GsiStats` is `repr(C)`, made of integers only and has no padding (asserted below).
+unsafe impl FromBytes for GsiStats {}
+
+// SAFETY: As above.
+unsafe impl AsBytes for GsiStats {}
+
+// SAFETY: `Delivery` is `repr(C)`, made of integers only and has no padding (asserted below).
+unsafe impl AsBytes for Delivery {}
+
+const _: () = {
+    assert!(size_of::<IrqfdArgs>() == 32);
+    assert!(offset_of!(IrqfdArgs, flags) == 8);
+    assert!(offset_of!(IrqfdArgs, pad) == 16);
+    assert!(size_of::<Info>() == 32);
+    assert!(offset_of!(Info, nr_irqfds) == 12);
+    assert!(size_of::<GsiStats>() == 48);
+    assert!(offset_of!(GsiStats, injected) == 8);
+    assert!(offset_of!(GsiStats, pending) == 40);
+    assert!(size_of::<Delivery>() == 40);
+    assert!(offset_of!(Delivery, count) == 16);
+    assert!(offset_of!(Delivery, msi_data) == 32);
+    // The ioctl numbers of the header, as computed by the C macros on x86-64.
+    assert!(IOCTL_IRQFD == 0x4020_b976);
+    assert!(IOCTL_GET_INFO == 0x8020_b900);
+    assert!(IOCTL_GSI_STATS == 0xc030_b901);
+};

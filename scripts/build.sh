@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build (or lint) the modules against a Rust-enabled kernel tree.
+#
+# usage: build.sh modules|clippy|fmtcheck|fmt|clean
+# env:   KDIR  a Rust-enabled, built kernel tree; empty means the project's own
+#              debug tree (made on demand in the cache, built in the chroot)
+#        LLVM  as for the kernel (default -19), MUTANT (see Kbuild), W
+. "$(dirname "$0")/common.sh"
+
+what=${1:-modules}
+LLVM=${LLVM:--19}
+extra=()
+[ -n "${MUTANT:-}" ] && extra+=("MUTANT=$MUTANT")
+[ -n "${W:-}" ] && extra+=("W=$W")
+
+config_value() { sed -n "s/^$1=\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\}\$/\\1/p" "$2/.config"; }
+
+if [ -n "${KDIR:-}" ]; then
+	# The user's tree, the user's toolchain.
+	KDIR=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR=${KDIR} does not exist"
+	[ -f "$KDIR/.config" ] || die "KDIR=$KDIR is not a configured kernel tree (no .config)"
+	[ "$(config_value CONFIG_RUST "$KDIR")" = y ] ||
+		die "KDIR=$KDIR is configured without CONFIG_RUST=y; rust_irqfd needs a Rust-enabled kernel"
+	[ -f "$KDIR/rust/libkernel.rmeta" ] ||
+		die "KDIR=$KDIR has no rust/libkernel.rmeta: build the tree (make LLVM=$LLVM) before the module"
+	want=$(config_value CONFIG_RUSTC_VERSION_TEXT "$KDIR")
+	have=$(${RUSTC:-rustc} --version 2>/dev/null || echo "no rustc")
+	[ "$want" = "$have" ] ||
+		die "KDIR=$KDIR was built with '$want' but '$have' is in use; its .rmeta files only load in the same rustc (set PATH or RUSTC)"
+	run() { "$@"; }
+else
+	KDIR=$("$TOPDIR/scripts/kernel.sh" debug)
+	want=$(config_value CONFIG_RUSTC_VERSION_TEXT "$KDIR")
+	have=$(in_chroot rustc --version)
+	[ "$want" = "$have" ] || die "the cached tree $KDIR was built with '$want' but the chroot has '$have'; remove the tree to rebuild it"
+	run() { in_chroot "$@"; }
+fi
+
+kmake() { run make -C "$KDIR" M="$TOPDIR" LLVM="$LLVM" "${extra[@]}" "$@"; }
+case "$what" in
+modules) kmake modules ;;
+clippy) kmake CLIPPY=1 modules ;;
+clean) kmake clean ;;
+fmtcheck) run rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$TOPDIR"/rust_irqfd/*.rs ;;
+fmt) run rustfmt --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$TOPDIR"/rust_irqfd/*.rs ;;
+kdir) echo "$KDIR" ;;
+*) die "unknown target $what" ;;
+esac

@@ -1,0 +1,42 @@
+# Shared settings for the build scripts. Sourced, never run.
+#
+# Everything long-lived (the toolchain chroot, kernel sources and build trees)
+# lives in $RUST_IRQFD_CACHE, outside the repository, keyed by what went into it.
+
+set -euo pipefail
+
+RUST_IRQFD_CACHE=${RUST_IRQFD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust_irqfd}
+TOPDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The toolchain chroot: Debian trixie with the compilers Debian builds its
+# 7.3 kernels with. Bump TOOLCHAIN_REV when the package list changes.
+TOOLCHAIN_SUITE=trixie
+TOOLCHAIN_REV=1
+TOOLCHAIN_PKGS="rustc rust-src rustfmt rust-clippy bindgen clang-19 lld-19 llvm-19
+	libclang-19-dev make bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
+	python3 perl libc6-dev ca-certificates"
+CHROOT="$RUST_IRQFD_CACHE/chroot-$TOOLCHAIN_SUITE-r$TOOLCHAIN_REV"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The Debian mirror the host itself uses, if it names one (never hard-coded
+# here); empty means debootstrap's default.
+host_mirror() {
+	local f uri=""
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
+		[ -n "$uri" ] && break
+	done
+	if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
+		uri=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /^http/ { print $2; exit }' /etc/apt/sources.list)
+	fi
+	printf '%s' "$uri"
+}
+
+# Run a command inside the toolchain chroot, with the cache bind-mounted at the
+# same path so that paths are identical inside and outside.
+in_chroot() {
+	"$TOPDIR/scripts/chroot-run.sh" "$@"
+}

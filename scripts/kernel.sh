@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Make (once per key) a Rust-enabled kernel tree from Debian's linux-source-7.3,
+# configured from tinyconfig plus a fragment from kernel/, built with the chroot's
+# toolchain. Prints the tree's path (usable as KDIR) on stdout.
+#
+# usage: kernel.sh [debug|bench]
+#
+# Cache key: kernel package version, rustc, clang and bindgen versions, and the
+# hash of the fragment and of this script. A changed key builds a new tree; an
+# unchanged one is reused as it is.
+. "$(dirname "$0")/common.sh"
+
+flavour=${1:-debug}
+fragment="$TOPDIR/kernel/$flavour.config"
+[ -f "$fragment" ] || die "no config fragment $fragment"
+KSERIES=7.3
+KPKG=linux-source-$KSERIES
+
+"$TOPDIR/scripts/toolchain.sh"
+
+# The source package: whatever 7.3.x the archive has now.
+src_tar="$CHROOT/usr/src/$KPKG.tar.xz"
+if [ ! -f "$src_tar" ]; then
+	log "kernel: fetching Debian's $KPKG (trixie-backports) into the chroot"
+	in_chroot /bin/bash -c "export DEBIAN_FRONTEND=noninteractive;
+		apt-get update -q >/dev/null; apt-cache show $KPKG >/dev/null 2>&1 || exit 3;
+		apt-get install -y -q --no-install-recommends $KPKG" >"$RUST_IRQFD_CACHE/kernel-apt.log" 2>&1 || {
+		rc=$?
+		[ $rc = 3 ] && die "Debian no longer carries $KPKG in trixie-backports; the $KSERIES series is gone from the archive. Update KSERIES in scripts/kernel.sh (and check the module against the new series)."
+		tail -20 "$RUST_IRQFD_CACHE/kernel-apt.log"
+		die "installing $KPKG failed (log: $RUST_IRQFD_CACHE/kernel-apt.log)"
+	}
+fi
+kver=$(in_chroot dpkg-query -W -f '${Version}' "$KPKG")
+tools=$(in_chroot /bin/bash -c 'rustc --version; clang-19 --version | head -1; bindgen --version')
+key=$( { echo "$kver"; echo "$tools"; cat "$fragment" "$0"; } | sha256sum | cut -c1-12)
+tree="$RUST_IRQFD_CACHE/linux-$kver-$flavour-$key"
+
+if [ -f "$tree/.complete" ]; then
+	log "kernel: reusing $tree ($KPKG $kver, $flavour)"
+	echo "$tree"
+	exit 0
+fi
+
+log "kernel: $KPKG $kver, $flavour config, key $key"
+log "kernel: toolchain: $(echo "$tools" | tr '\n' ';' | sed 's/;$//')"
+log "kernel: tree at $tree"
+rm -rf "$tree"
+mkdir -p "$tree"
+tar -C "$tree" --strip-components=1 -xJf "$src_tar"
+
+kmake() { in_chroot make -C "$tree" ARCH=x86_64 LLVM=-19 "$@"; }
+
+kmake rustavailable >&2 || die "the chroot's toolchain does not satisfy the tree's Rust requirements (see above)"
+kmake tinyconfig >/dev/null
+# Later assignments win in kconfig, so the fragment goes after tinyconfig's.
+cat "$fragment" >>"$tree/.config"
+kmake olddefconfig >/dev/null 2>"$tree/.kconfig.log" || {
+	cat "$tree/.kconfig.log" >&2
+	die "kconfig failed"
+}
+# Every option the fragment asks for must have survived kconfig's dependencies.
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || { echo "  wanted $line, got: $(grep "^${line%%=*}=" "$tree/.config" || echo unset)" >&2; bad=1; } ;;
+	"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}; grep -q "^$opt=" "$tree/.config" && { echo "  wanted $opt unset, got $(grep "^$opt=" "$tree/.config")" >&2; bad=1; } ;;
+	esac
+done <"$fragment"
+[ $bad = 0 ] || die "kconfig dropped options of $fragment (missing dependencies, listed above)"
+
+log "kernel: building bzImage, modules and the Rust metadata ($(nproc) jobs; about 15 minutes cold)"
+blog="$tree/.build.log"
+kmake -j"$(nproc)" bzImage modules >"$blog" 2>&1 &
+pid=$!
+start=$(date +%s)
+while kill -0 $pid 2>/dev/null; do
+	sleep 30
+	n=$(grep -cE '^  (CC|RUSTC|AS|LD)' "$blog" || true)
+	printf '    ... %d min, %d objects built (a full build is about 2,900)\n' $((($(date +%s) - start) / 60)) "$n" >&2
+done
+wait $pid || { tail -40 "$blog" >&2; die "kernel build failed (log: $blog)"; }
+[ -f "$tree/rust/libkernel.rmeta" ] || die "build finished but rust/libkernel.rmeta is missing"
+echo "$kver" >"$tree/.debian-version"
+touch "$tree/.complete"
+log "kernel: built in $((($(date +%s) - start) / 60)) min: $tree"
+echo "$tree"

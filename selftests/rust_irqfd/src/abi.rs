@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The rust_irqfd ABI, mirrored from `include/uapi/linux/rust_irqfd.h`.
+//!
+//! Every struct is `#[repr(C)]` with the header's field order; the layout is
+//! pinned by compile-time asserts below and by host unit tests that read the
+//! header itself (see `tests` at the end of this file).
+
+use std::mem::{offset_of, size_of};
+
+/// `RUST_IRQFD_MAGIC`: the ioctl type byte.
+pub const RUST_IRQFD_MAGIC: u32 = 0xB9;
+/// `RUST_IRQFD_ABI_VERSION`: what `RUST_IRQFD_GET_INFO` reports.
+pub const RUST_IRQFD_ABI_VERSION: u32 = 1;
+
+/// `RUST_IRQFD_FLAG_DEASSIGN`.
+pub const FLAG_DEASSIGN: u32 = 1 << 0;
+/// `RUST_IRQFD_FLAG_RESAMPLE`.
+pub const FLAG_RESAMPLE: u32 = 1 << 1;
+/// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
+pub const INFO_DEFERRED_ONLY: u32 = 1 << 0;
+
+/// `struct rust_irqfd` (same layout as `struct kvm_irqfd`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfd {
+    pub fd: u32,
+    pub gsi: u32,
+    pub flags: u32,
+    pub resamplefd: u32,
+    pub pad: [u8; 16],
+}
+
+/// `struct rust_irqfd_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdInfo {
+    pub version: u32,
+    pub nr_gsis: u32,
+    pub flags: u32,
+    pub nr_irqfds: u32,
+    pub reserved: [u8; 16],
+}
+
+/// `struct rust_irqfd_gsi_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdGsiStats {
+    pub gsi: u32,
+    pub pad: u32,
+    pub injected: u64,
+    pub raised: u64,
+    pub coalesced: u64,
+    pub delivered: u64,
+    pub pending: u64,
+}
+
+/// `struct rust_irqfd_delivery`: one record of `read(2)` on a context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdDelivery {
+    pub seq: u64,
+    pub gsi: u32,
+    pub flags: u32,
+    pub count: u64,
+    pub msi_addr: u64,
+    pub msi_data: u32,
+    pub pad: u32,
+}
+
+impl RustIrqfdDelivery {
+    /// Size of one record on the wire.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// Decodes one record from exactly [`Self::SIZE`] native-endian bytes.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != Self::SIZE {
+            return None;
+        }
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+        Some(Self {
+            seq: u64_at(offset_of!(Self, seq)),
+            gsi: u32_at(offset_of!(Self, gsi)),
+            flags: u32_at(offset_of!(Self, flags)),
+            count: u64_at(offset_of!(Self, count)),
+            msi_addr: u64_at(offset_of!(Self, msi_addr)),
+            msi_data: u32_at(offset_of!(Self, msi_data)),
+            pad: u32_at(offset_of!(Self, pad)),
+        })
+    }
+}
+
+// Layout, as the C compiler lays out the header on x86_64.
+const _: () = {
+    assert!(size_of::<RustIrqfd>() == 32);
+    assert!(offset_of!(RustIrqfd, fd) == 0);
+    assert!(offset_of!(RustIrqfd, gsi) == 4);
+    assert!(offset_of!(RustIrqfd, flags) == 8);
+    assert!(offset_of!(RustIrqfd, resamplefd) == 12);
+    assert!(offset_of!(RustIrqfd, pad) == 16);
+
+    assert!(size_of::<RustIrqfdInfo>() == 32);
+    assert!(offset_of!(RustIrqfdInfo, version) == 0);
+    assert!(offset_of!(RustIrqfdInfo, nr_gsis) == 4);
+    assert!(offset_of!(RustIrqfdInfo, flags) == 8);
+    assert!(offset_of!(RustIrqfdInfo, nr_irqfds) == 12);
+    assert!(offset_of!(RustIrqfdInfo, reserved) == 16);
+
+    assert!(size_of::<RustIrqfdGsiStats>() == 48);
+    assert!(offset_of!(RustIrqfdGsiStats, gsi) == 0);
+    assert!(offset_of!(RustIrqfdGsiStats, pad) == 4);
+    assert!(offset_of!(RustIrqfdGsiStats, injected) == 8);
+    assert!(offset_of!(RustIrqfdGsiStats, raised) == 16);
+    assert!(offset_of!(RustIrqfdGsiStats, coalesced) == 24);
+    assert!(offset_of!(RustIrqfdGsiStats, delivered) == 32);
+    assert!(offset_of!(RustIrqfdGsiStats, pending) == 40);
+
+    assert!(size_of::<RustIrqfdDelivery>() == 40);
+    assert!(offset_of!(RustIrqfdDelivery, seq) == 0);
+    assert!(offset_of!(RustIrqfdDelivery, gsi) == 8);
+    assert!(offset_of!(RustIrqfdDelivery, flags) == 12);
+    assert!(offset_of!(RustIrqfdDelivery, count) == 16);
+    assert!(offset_of!(RustIrqfdDelivery, msi_addr) == 24);
+    assert!(offset_of!(RustIrqfdDelivery, msi_data) == 32);
+    assert!(offset_of!(RustIrqfdDelivery, pad) == 36);
+};
+
+// ioctl number encoding, as include/uapi/asm-generic/ioctl.h on x86_64.
+const IOC_NRBITS: u32 = 8;
+const IOC_TYPEBITS: u32 = 8;
+const IOC_SIZEBITS: u32 = 14;
+const IOC_NRSHIFT: u32 = 0;
+const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
+const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
+const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
+const IOC_NONE: u32 = 0;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, type, nr, size)`.
+pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    assert!(size < (1 << IOC_SIZEBITS));
+    (dir << IOC_DIRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+        | (ty << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+}
+
+/// `_IO(type, nr)`.
+pub const fn io(ty: u32, nr: u32) -> u32 {
+    ioc(IOC_NONE, ty, nr, 0)
+}
+
+/// `_IOW(type, nr, size)` (userspace writes, the kernel reads).
+pub const fn iow(ty: u32, nr: u32, size: usize) -> u32 {
+    ioc(IOC_WRITE, ty, nr, size)
+}
+
+/// `_IOR(type, nr, size)` (the kernel writes, userspace reads).
+pub const fn ior(ty: u32, nr: u32, size: usize) -> u32 {
+    ioc(IOC_READ, ty, nr, size)
+}
+
+/// `_IOWR(type, nr, size)`.
+pub const fn iowr(ty: u32, nr: u32, size: usize) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, ty, nr, size)
+}
+
+/// `RUST_IRQFD_IRQFD`: `_IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)`.
+pub const RUST_IRQFD_IRQFD: u32 = iow(RUST_IRQFD_MAGIC, 0x76, size_of::<RustIrqfd>());
+/// `RUST_IRQFD_GET_INFO`: `_IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)`.
+pub const RUST_IRQFD_GET_INFO: u32 = ior(RUST_IRQFD_MAGIC, 0x00, size_of::<RustIrqfdInfo>());
+/// `RUST_IRQFD_GSI_STATS`: `_IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)`.
+pub const RUST_IRQFD_GSI_STATS: u32 = iowr(RUST_IRQFD_MAGIC, 0x01, size_of::<RustIrqfdGsiStats>());
+
+/// `KVM_IRQFD` (`_IOW(KVMIO, 0x76, struct kvm_irqfd)`): a command these
+/// devices must not answer although it has the same layout.
+pub const KVM_IRQFD: u32 = iow(0xAE, 0x76, size_of::<RustIrqfd>());
+
+const _: () = {
+    assert!(RUST_IRQFD_IRQFD == 0x4020_B976);
+    assert!(RUST_IRQFD_GET_INFO == 0x8020_B900);
+    assert!(RUST_IRQFD_GSI_STATS == 0xC030_B901);
+    assert!(KVM_IRQFD == 0x4020_AE76);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn ioctl_numbers() {
+        assert_eq!(io(0xB9, 0x7f), 0x0000_B97F);
+        assert_eq!(RUST_IRQFD_IRQFD, 0x4020_B976);
+        assert_eq!(RUST_IRQFD_GET_INFO, 0x8020_B900);
+        assert_eq!(RUST_IRQFD_GSI_STATS, 0xC030_B901);
+        // Same encoding as KVM_IRQFD apart from the type byte.
+        assert_eq!(RUST_IRQFD_IRQFD & !0xff00, KVM_IRQFD & !0xff00);
+    }
+
+    #[test]
+    fn sizes_and_offsets() {
+        assert_eq!(size_of::<RustIrqfd>(), 32);
+        assert_eq!(size_of::<RustIrqfdInfo>(), 32);
+        assert_eq!(size_of::<RustIrqfdGsiStats>(), 48);
+        assert_eq!(size_of::<RustIrqfdDelivery>(), 40);
+        assert_eq!(offset_of!(RustIrqfdGsiStats, pending), 40);
+        assert_eq!(offset_of!(RustIrqfdDelivery, msi_data), 32);
+    }
+
+    #[test]
+    fn delivery_decodes() {
+        let d = RustIrqfdDelivery {
+            seq: 7,
+            gsi: 3,
+            flags: 0,
+            count: 2,
+            msi_addr: 0,
+            msi_data: 0,
+            pad: 0,
+        };
+        let mut b = Vec::new();
+        b.extend_from_slice(&7u64.to_ne_bytes());
+        b.extend_from_slice(&3u32.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&2u64.to_ne_bytes());
+        b.extend_from_slice(&[0u8; 16]);
+        assert_eq!(RustIrqfdDelivery::from_bytes(&b), Some(d));
+        assert_eq!(RustIrqfdDelivery::from_bytes(&b[1..]), None);
+    }
+
+    /// `(type, name)` of each field of `struct NAME` in the header text.
+    fn c_fields(header: &str, name: &str) -> Vec<(String, String)> {
+        let start = header
+            .find(&format!("struct {name} {{"))
+            .unwrap_or_else(|| panic!("struct {name} not in header"));
+        let body = &header[start..];
+        let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
+        body.lines()
+            .map(|l| l.split("/*").next().unwrap().trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let l = l.trim_end_matches(';');
+                let mut it = l.split_whitespace();
+                let ty = it.next().unwrap().to_string();
+                let field = it.next().unwrap().to_string();
+                (ty, field)
+            })
+            .collect()
+    }
+
+    fn fields(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(t, n)| (t.to_string(), n.to_string()))
+            .collect()
+    }
+
+    /// The mirror matches the header it mirrors, field by field.
+    #[test]
+    fn matches_uapi_header() {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi/linux/rust_irqfd.h");
+        let Ok(h) = std::fs::read_to_string(&path) else {
+            eprintln!("{} not found: header cross-check skipped", path.display());
+            return;
+        };
+        assert!(h.contains("#define RUST_IRQFD_MAGIC 0xB9"));
+        assert!(h.contains("#define RUST_IRQFD_ABI_VERSION 1"));
+        assert!(h.contains("#define RUST_IRQFD_FLAG_DEASSIGN (1 << 0)"));
+        assert!(h.contains("#define RUST_IRQFD_FLAG_RESAMPLE (1 << 1)"));
+        assert!(h.contains("#define RUST_IRQFD_INFO_DEFERRED_ONLY (1 << 0)"));
+        assert!(h.contains("_IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)"));
+        assert!(h.contains("_IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)"));
+        assert!(h.contains("_IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)"));
+        assert_eq!(
+            c_fields(&h, "rust_irqfd"),
+            fields(&[
+                ("__u32", "fd"),
+                ("__u32", "gsi"),
+                ("__u32", "flags"),
+                ("__u32", "resamplefd"),
+                ("__u8", "pad[16]"),
+            ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_info"),
+            fields(&[
+                ("__u32", "version"),
+                ("__u32", "nr_gsis"),
+                ("__u32", "flags"),
+                ("__u32", "nr_irqfds"),
+                ("__u8", "reserved[16]"),
+            ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_gsi_stats"),
+            fields(&[
+                ("__u32", "gsi"),
+                ("__u32", "pad"),
+                ("__u64", "injected"),
+                ("__u64", "raised"),
+                ("__u64", "coalesced"),
+                ("__u64", "delivered"),
+                ("__u64", "pending"),
+            ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_delivery"),
+            fields(&[
+                ("__u64", "seq"),
+                ("__u32", "gsi"),
+                ("__u32", "flags"),
+                ("__u64", "count"),
+                ("__u64", "msi_addr"),
+                ("__u32", "msi_data"),
+                ("__u32", "pad"),
+            ])
+        );
+    }
+}

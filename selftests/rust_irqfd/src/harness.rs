@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What a test is, what it gets, and the assertion helpers tests share.
+//!
+//! A test is a plain `fn(&Env) -> TestResult`; a failure is an `Err` with a
+//! message that says what was expected and what was got (with errno names).
+//! Files with more tests (races, stress) add a `pub const TESTS: &[Test]`
+//! and are listed in `main.rs`'s `all_tests`.
+
+use std::fmt::Debug;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::abi::{RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, INFO_DEFERRED_ONLY};
+use crate::dev::Ctx;
+use crate::sys::{self, Errno, SysResult};
+
+/// What a test returns: `Err(message)` is a failure.
+pub type TestResult = Result<(), String>;
+
+/// Preconditions the runner checks before a test; unmet ones make it SKIP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Needs {
+    /// At least this many GSIs in a context.
+    pub gsis: u32,
+    /// Another device node (the other module) is present.
+    pub peer: bool,
+}
+
+impl Needs {
+    /// No precondition.
+    pub const NONE: Needs = Needs {
+        gsis: 0,
+        peer: false,
+    };
+
+    /// At least `n` GSIs.
+    pub const fn gsis(n: u32) -> Needs {
+        Needs {
+            gsis: n,
+            peer: false,
+        }
+    }
+
+    /// A second device present.
+    pub const PEER: Needs = Needs {
+        gsis: 0,
+        peer: true,
+    };
+}
+
+/// One test.
+pub struct Test {
+    /// KTAP name, identical for every device.
+    pub name: &'static str,
+    /// The body.
+    pub run: fn(&Env) -> TestResult,
+    /// What it needs to be meaningful.
+    pub needs: Needs,
+}
+
+/// Builds a [`Test`] (keeps the tables one line per test).
+pub const fn test(name: &'static str, run: fn(&Env) -> TestResult, needs: Needs) -> Test {
+    Test { name, run, needs }
+}
+
+/// What a test gets: the device under test and the run's settings.
+pub struct Env {
+    /// The device node under test.
+    pub device: PathBuf,
+    /// The other device nodes given (present or not).
+    pub peers: Vec<PathBuf>,
+    /// Bound for every wait on an asynchronous effect.
+    pub timeout: Duration,
+    /// `RUST_IRQFD_GET_INFO` of a fresh context, taken before the tests.
+    pub info: RustIrqfdInfo,
+}
+
+impl Env {
+    /// Opens a fresh `O_NONBLOCK` context on the device under test.
+    pub fn open(&self) -> Result<Ctx, String> {
+        Ctx::open(&self.device).map_err(|e| format!("open({}): {e}", self.device.display()))
+    }
+
+    /// Opens a context on `path`.
+    pub fn open_path(&self, path: &Path) -> Result<Ctx, String> {
+        Ctx::open(path).map_err(|e| format!("open({}): {e}", path.display()))
+    }
+
+    /// `nr_gsis` of a context of this device.
+    pub fn nr_gsis(&self) -> u32 {
+        self.info.nr_gsis
+    }
+
+    /// The module injects only from its work item (`deferred_only=1`): an
+    /// injection is asynchronous to the eventfd write, and signals that
+    /// arrive while the work is queued merge into one injection.
+    pub fn deferred(&self) -> bool {
+        self.info.flags & INFO_DEFERRED_ONLY != 0
+    }
+
+    /// The peers whose node exists.
+    pub fn present_peers(&self) -> Vec<PathBuf> {
+        self.peers.iter().filter(|p| p.exists()).cloned().collect()
+    }
+}
+
+/// `what` must succeed.
+pub fn ok<T>(what: &str, r: SysResult<T>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: expected success, got {e}"))
+}
+
+/// `what` must fail with `want`.
+pub fn fails<T: Debug>(what: &str, r: SysResult<T>, want: i32) -> TestResult {
+    match r {
+        Err(e) if e.0 == want => Ok(()),
+        Err(e) => Err(format!("{what}: expected {}, got {e}", Errno(want))),
+        Ok(v) => Err(format!(
+            "{what}: expected {}, got success ({v:?})",
+            Errno(want)
+        )),
+    }
+}
+
+/// `got == want`.
+pub fn eq<T: PartialEq + Debug>(what: &str, got: T, want: T) -> TestResult {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: expected {want:?}, got {got:?}"))
+    }
+}
+
+/// `cond`, or fail with `msg`.
+pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> TestResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg())
+    }
+}
+
+/// A new non-blocking eventfd.
+pub fn new_eventfd() -> Result<OwnedFd, String> {
+    ok(
+        "eventfd(0, EFD_NONBLOCK)",
+        sys::eventfd(0, libc::EFD_NONBLOCK),
+    )
+}
+
+/// Signals an eventfd once.
+pub fn signal(efd: impl AsFd) -> TestResult {
+    ok("write(eventfd, 1)", sys::eventfd_signal(efd.as_fd(), 1))
+}
+
+/// `nr_irqfds` of `ctx`.
+pub fn nr_irqfds(ctx: &Ctx) -> Result<u32, String> {
+    Ok(ok("RUST_IRQFD_GET_INFO", ctx.info())?.nr_irqfds)
+}
+
+/// `nr_irqfds` of `ctx` must be `want`.
+pub fn expect_nr_irqfds(ctx: &Ctx, want: u32, when: &str) -> TestResult {
+    eq(&format!("nr_irqfds {when}"), nr_irqfds(ctx)?, want)
+}
+
+/// `RUST_IRQFD_GSI_STATS` for `gsi`, checked for the per-GSI invariants.
+pub fn stats(ctx: &Ctx, gsi: u32) -> Result<RustIrqfdGsiStats, String> {
+    let s = ok(&format!("RUST_IRQFD_GSI_STATS(gsi {gsi})"), ctx.stats(gsi))?;
+    check_invariants(&s)?;
+    Ok(s)
+}
+
+/// `injected == coalesced + raised`, `raised == delivered + pending`,
+/// `pending <= 1`, and the in fields echoed back.
+pub fn check_invariants(s: &RustIrqfdGsiStats) -> TestResult {
+    let g = s.gsi;
+    ensure(s.pad == 0, || {
+        format!("gsi {g}: stats pad came back as {:#x}", s.pad)
+    })?;
+    ensure(s.pending <= 1, || {
+        format!("gsi {g}: pending {} > 1 ({s:?})", s.pending)
+    })?;
+    ensure(
+        s.coalesced.checked_add(s.raised) == Some(s.injected),
+        || format!("gsi {g}: injected != coalesced + raised ({s:?})"),
+    )?;
+    ensure(s.delivered.checked_add(s.pending) == Some(s.raised), || {
+        format!("gsi {g}: raised != delivered + pending ({s:?})")
+    })
+}
+
+/// Expected counters of one GSI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub injected: u64,
+    pub raised: u64,
+    pub coalesced: u64,
+    pub delivered: u64,
+    pub pending: u64,
+}
+
+impl From<&RustIrqfdGsiStats> for Counters {
+    fn from(s: &RustIrqfdGsiStats) -> Self {
+        Counters {
+            injected: s.injected,
+            raised: s.raised,
+            coalesced: s.coalesced,
+            delivered: s.delivered,
+            pending: s.pending,
+        }
+    }
+}
+
+/// The counters of `gsi` must be exactly `want`.
+pub fn expect_stats(ctx: &Ctx, gsi: u32, want: Counters) -> TestResult {
+    let s = stats(ctx, gsi)?;
+    eq(&format!("gsi {gsi} stats"), Counters::from(&s), want)
+}
+
+/// Polls `cond` until it gives `true` or the timeout expires; `what` names
+/// the awaited condition in the failure message, with the last state
+/// `cond` reported.
+pub fn wait_until(
+    env: &Env,
+    what: &str,
+    mut cond: impl FnMut() -> Result<(bool, String), String>,
+) -> TestResult {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let (done, state) = cond()?;
+        if done {
+            return Ok(());
+        }
+        if start.elapsed() >= env.timeout {
+            return Err(format!(
+                "timed out after {:?} waiting for {what} (last: {state})",
+                env.timeout
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `gsi` has seen at least `n` injections.
+pub fn wait_injected(env: &Env, ctx: &Ctx, gsi: u32, n: u64) -> TestResult {
+    wait_until(env, &format!("{n} injection(s) into gsi {gsi}"), || {
+        let s = stats(ctx, gsi)?;
+        Ok((s.injected >= n, format!("{s:?}")))
+    })
+}
+
+/// One non-blocking read of up to `max` records: `Ok(vec![])` on `EAGAIN`.
+pub fn try_read(ctx: &Ctx, max: usize) -> Result<Vec<RustIrqfdDelivery>, String> {
+    match ctx.read_records(max) {
+        Ok(v) if v.is_empty() => {
+            Err("read(context) returned 0 bytes (EOF); expected records or EAGAIN".into())
+        }
+        Ok(v) => Ok(v),
+        Err(e) if e.0 == libc::EAGAIN => Ok(Vec::new()),
+        Err(e) if e.0 == libc::EIO => Err("read(context) returned a partial record".into()),
+        Err(e) => Err(format!(
+            "read(context): expected records or EAGAIN, got {e}"
+        )),
+    }
+}
+
+/// Reads until at least `n` records have come, within the timeout.
+pub fn read_n(env: &Env, ctx: &Ctx, n: usize) -> Result<Vec<RustIrqfdDelivery>, String> {
+    let mut got = Vec::new();
+    wait_until(env, &format!("{n} record(s) from read(2)"), || {
+        got.extend(try_read(ctx, 16)?);
+        Ok((got.len() >= n, format!("{} record(s): {got:?}", got.len())))
+    })?;
+    Ok(got)
+}
+
+/// Reads everything pending now (until `EAGAIN`).
+pub fn drain(ctx: &Ctx) -> Result<Vec<RustIrqfdDelivery>, String> {
+    let mut all = Vec::new();
+    loop {
+        let v = try_read(ctx, 16)?;
+        if v.is_empty() {
+            return Ok(all);
+        }
+        all.extend(v);
+    }
+}
+
+/// `read(2)` must give `EAGAIN`: nothing is pending.
+pub fn expect_nothing(ctx: &Ctx, when: &str) -> TestResult {
+    match ctx.read_records(16) {
+        Err(e) if e.0 == libc::EAGAIN => Ok(()),
+        Err(e) => Err(format!("read {when}: expected EAGAIN, got {e}")),
+        Ok(v) => Err(format!("read {when}: expected EAGAIN, got record(s) {v:?}")),
+    }
+}
+
+/// A record's reserved fields are zero, its count >= 1, its gsi in range.
+pub fn check_record(d: &RustIrqfdDelivery, nr_gsis: u32) -> TestResult {
+    ensure(d.seq >= 1, || format!("record with seq 0: {d:?}"))?;
+    ensure(d.count >= 1, || format!("record with count 0: {d:?}"))?;
+    ensure(d.gsi < nr_gsis, || {
+        format!("record gsi {} >= nr_gsis {nr_gsis}: {d:?}", d.gsi)
+    })?;
+    ensure(
+        d.flags == 0 && d.msi_addr == 0 && d.msi_data == 0 && d.pad == 0,
+        || format!("record with non-zero flags/msi/pad: {d:?}"),
+    )
+}
+
+/// Exactly one record, for `gsi` with `count`; returns it.
+pub fn one_record(env: &Env, ctx: &Ctx, gsi: u32, count: u64) -> Result<RustIrqfdDelivery, String> {
+    let mut v = read_n(env, ctx, 1)?;
+    v.extend(drain(ctx)?);
+    eq("number of records", v.len(), 1).map_err(|e| format!("{e}: {v:?}"))?;
+    let d = v[0];
+    check_record(&d, env.nr_gsis())?;
+    eq("record gsi", d.gsi, gsi)?;
+    eq("record count", d.count, count)?;
+    Ok(d)
+}

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+//! rust_irqfd_test: kselftest for the rust_irqfd ABI.
+//!
+//! Runs the same tests, with the same expectations, against each device
+//! node (by default `/dev/rust_irqfd` and `/dev/c_irqfd`), and prints KTAP:
+//! one nested subtest per device. A device whose node is absent is skipped.
+//!
+//! Exit code: 0 all passed (skips allowed), 1 a failure, 4 all skipped.
+//!
+//! Layout: `abi` (the uapi header mirrored), `sys` (syscall wrappers, all
+//! the unsafe), `dev` (a context and its ioctls), `harness` (the test type
+//! and shared assertions), `ktap` (output), and one file per test area
+//! (`functional`, `errors`); a new area adds its `TESTS` to [`all_tests`].
+
+mod abi;
+mod dev;
+mod errors;
+mod functional;
+mod harness;
+mod ktap;
+mod sys;
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{Env, Test};
+use ktap::{Ktap, Outcome, Totals, KSFT_FAIL};
+
+/// The device nodes tested when no `--device` is given.
+const DEFAULT_DEVICES: &[&str] = &["/dev/rust_irqfd", "/dev/c_irqfd"];
+/// Default bound for waits on asynchronous effects.
+const DEFAULT_TIMEOUT_SECS: u64 = 5;
+
+/// Every test, in run order.
+fn all_tests() -> Vec<&'static Test> {
+    functional::TESTS.iter().chain(errors::TESTS).collect()
+}
+
+const USAGE: &str = "\
+usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--list] [--timeout SECS]
+
+  --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
+  --filter SUBSTR  run only the tests whose name contains SUBSTR (repeatable: any matches)
+  --list           print the test names (after --filter) and exit
+  --timeout SECS   bound of every wait on an asynchronous effect (default 5)";
+
+/// Command line.
+#[derive(Debug, PartialEq)]
+struct Args {
+    devices: Vec<PathBuf>,
+    filters: Vec<String>,
+    list: bool,
+    timeout: Duration,
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut a = Args {
+        devices: Vec::new(),
+        filters: Vec::new(),
+        list: false,
+        timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+    };
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--device" | "-d" => a.devices.push(PathBuf::from(value("--device")?)),
+            "--filter" | "-f" => a.filters.push(value("--filter")?),
+            "--timeout" | "-t" => {
+                let v = value("--timeout")?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout: not a number: {v}"))?;
+                if !(secs > 0.0 && secs <= 3600.0) {
+                    return Err(format!("--timeout: out of range: {v}"));
+                }
+                a.timeout = Duration::from_secs_f64(secs);
+            }
+            "--list" | "-l" => a.list = true,
+            "--help" | "-h" => return Ok(None),
+            _ => return Err(format!("unknown argument: {arg}")),
+        }
+    }
+    if a.devices.is_empty() {
+        a.devices = DEFAULT_DEVICES.iter().map(PathBuf::from).collect();
+    }
+    Ok(Some(a))
+}
+
+fn selected(filters: &[String]) -> Vec<&'static Test> {
+    all_tests()
+        .into_iter()
+        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .collect()
+}
+
+/// KTAP name of a device: its node's file name.
+fn device_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+        .replace(['#', ' '], "_")
+}
+
+thread_local! {
+    /// Message and location of the last panic on this thread.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics are recorded, not printed: the runner reports them as `not ok`.
+/// Panics of helper threads go to stderr as well, since nobody may ask.
+fn install_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        let msg = format!("panic: {info}");
+        if std::thread::current().name() != Some("main") {
+            eprintln!("# {msg}");
+        }
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+    }));
+}
+
+/// Runs one test, turning a panic into a failure.
+fn run_one(t: &Test, env: &Env) -> Outcome {
+    if t.needs.gsis > env.nr_gsis() {
+        return Outcome::Skip(format!(
+            "needs {} gsis, the context has {}",
+            t.needs.gsis,
+            env.nr_gsis()
+        ));
+    }
+    if t.needs.peer && env.present_peers().is_empty() {
+        return Outcome::Skip("needs the other device node present".into());
+    }
+    LAST_PANIC.with(|p| p.borrow_mut().take());
+    match panic::catch_unwind(AssertUnwindSafe(|| (t.run)(env))) {
+        Ok(Ok(())) => Outcome::Pass,
+        Ok(Err(msg)) => Outcome::Fail(msg),
+        Err(payload) => Outcome::Fail(LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(
+            || {
+                let s = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned());
+                format!("panic: {}", s.unwrap_or_else(|| "(no message)".into()))
+            },
+        )),
+    }
+}
+
+/// Runs the tests on one device as nested subtest `num`.
+fn run_device<W: Write>(
+    k: &mut Ktap<W>,
+    num: usize,
+    path: &Path,
+    peers: Vec<PathBuf>,
+    tests: &[&Test],
+    timeout: Duration,
+) -> io::Result<Totals> {
+    let name = device_name(path);
+    let mut totals = Totals::default();
+    if !path.exists() {
+        let o = Outcome::Skip(format!(
+            "{} not present (module not loaded?)",
+            path.display()
+        ));
+        k.result(0, num, &name, &o)?;
+        totals.add(&o);
+        return Ok(totals);
+    }
+
+    k.subtest(1, &name, tests.len())?;
+    // Probe: GET_INFO of a fresh context gives nr_gsis and the mode.
+    let probe = dev::Ctx::open(path)
+        .map_err(|e| format!("open({}): {e}", path.display()))
+        .and_then(|c| c.info().map_err(|e| format!("RUST_IRQFD_GET_INFO: {e}")));
+    match &probe {
+        Ok(info) => k.diag(
+            1,
+            &format!(
+                "{}: version {} nr_gsis {} flags {:#x}{}",
+                path.display(),
+                info.version,
+                info.nr_gsis,
+                info.flags,
+                if info.flags & abi::INFO_DEFERRED_ONLY != 0 {
+                    " (deferred_only)"
+                } else {
+                    ""
+                }
+            ),
+        )?,
+        Err(m) => k.diag(1, &format!("probe failed: {m}"))?,
+    }
+
+    for (i, t) in tests.iter().enumerate() {
+        let o = match &probe {
+            Ok(info) => {
+                let env = Env {
+                    device: path.to_path_buf(),
+                    peers: peers.clone(),
+                    timeout,
+                    info: *info,
+                };
+                run_one(t, &env)
+            }
+            Err(m) => Outcome::Fail(format!("probe failed: {m}")),
+        };
+        k.result(1, i + 1, t.name, &o)?;
+        totals.add(&o);
+    }
+
+    let parent = if tests.is_empty() {
+        let o = Outcome::Skip("no test matches the filter".into());
+        totals.add(&o);
+        o
+    } else {
+        totals.parent_outcome()
+    };
+    k.result(0, num, &name, &parent)?;
+    Ok(totals)
+}
+
+fn run(args: &Args) -> io::Result<i32> {
+    let tests = selected(&args.filters);
+    if args.list {
+        let mut out = io::stdout().lock();
+        for t in &tests {
+            writeln!(out, "{}", t.name)?;
+        }
+        return Ok(0);
+    }
+
+    let mut k = Ktap::new(io::stdout().lock());
+    k.header(args.devices.len())?;
+    let mut totals = Totals::default();
+    for (i, dev) in args.devices.iter().enumerate() {
+        let peers = args.devices.iter().filter(|p| *p != dev).cloned().collect();
+        totals.merge(run_device(&mut k, i + 1, dev, peers, &tests, args.timeout)?);
+    }
+    k.totals(&totals)?;
+    Ok(totals.exit_code())
+}
+
+fn main() {
+    install_panic_hook();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Err(m) => {
+            eprintln!("rust_irqfd_test: {m}\n{USAGE}");
+            std::process::exit(KSFT_FAIL);
+        }
+    };
+    let code = run(&args).unwrap_or_else(|e| {
+        eprintln!("rust_irqfd_test: writing the report: {e}");
+        KSFT_FAIL
+    });
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn args_default_devices() {
+        let a = parse(&[]).unwrap().unwrap();
+        assert_eq!(
+            a.devices,
+            vec![
+                PathBuf::from("/dev/rust_irqfd"),
+                PathBuf::from("/dev/c_irqfd")
+            ]
+        );
+        assert!(!a.list && a.filters.is_empty());
+        assert_eq!(a.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn args_explicit() {
+        let a = parse(&[
+            "--device",
+            "/dev/x",
+            "--device=/dev/y",
+            "--filter",
+            "ebusy",
+            "--list",
+            "--timeout",
+            "2.5",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            a.devices,
+            vec![PathBuf::from("/dev/x"), PathBuf::from("/dev/y")]
+        );
+        assert_eq!(a.filters, vec!["ebusy".to_string()]);
+        assert!(a.list);
+        assert_eq!(a.timeout, Duration::from_millis(2500));
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--device"]).is_err());
+        assert!(parse(&["--timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn test_names_unique_and_ktap_safe() {
+        let names: Vec<_> = all_tests().iter().map(|t| t.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate test name");
+        for n in names {
+            assert!(
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_selects_by_substring() {
+        let v = selected(&["ebusy".to_string()]);
+        assert_eq!(
+            v.iter().map(|t| t.name).collect::<Vec<_>>(),
+            vec![
+                "ebusy_same_context",
+                "ebusy_other_context",
+                "ebusy_other_module"
+            ]
+        );
+        assert!(selected(&["no such test".to_string()]).is_empty());
+        assert_eq!(selected(&[]).len(), all_tests().len());
+    }
+
+    /// Both devices absent: each is one SKIP leaf, exit code 4.
+    #[test]
+    fn absent_devices_skip() {
+        let mut k = Ktap::new(Vec::new());
+        let tests = selected(&[]);
+        let mut totals = Totals::default();
+        k.header(2).unwrap();
+        for (i, d) in ["/nonexistent/rust_irqfd", "/nonexistent/c_irqfd"]
+            .iter()
+            .enumerate()
+        {
+            totals.merge(
+                run_device(
+                    &mut k,
+                    i + 1,
+                    Path::new(d),
+                    vec![],
+                    &tests,
+                    Duration::from_secs(1),
+                )
+                .unwrap(),
+            );
+        }
+        k.totals(&totals).unwrap();
+        let out = String::from_utf8(k.into_inner()).unwrap();
+        assert_eq!(
+            out,
+            "TAP version 13\n1..2\n\
+             ok 1 rust_irqfd # SKIP /nonexistent/rust_irqfd not present (module not loaded?)\n\
+             ok 2 c_irqfd # SKIP /nonexistent/c_irqfd not present (module not loaded?)\n\
+             # Totals: pass:0 fail:0 xfail:0 xpass:0 skip:2 error:0\n"
+        );
+        assert_eq!(totals.exit_code(), ktap::KSFT_SKIP);
+    }
+
+    /// A caught panic becomes a failure with its message.
+    #[test]
+    fn panic_is_a_failure() {
+        install_panic_hook();
+        fn boom(_: &Env) -> harness::TestResult {
+            panic!("kaboom");
+        }
+        let t = Test {
+            name: "boom",
+            run: boom,
+            needs: harness::Needs::NONE,
+        };
+        let env = Env {
+            device: PathBuf::from("/nonexistent"),
+            peers: vec![],
+            timeout: Duration::from_secs(1),
+            info: abi::RustIrqfdInfo {
+                version: 1,
+                nr_gsis: 8,
+                ..Default::default()
+            },
+        };
+        match run_one(&t, &env) {
+            Outcome::Fail(m) => assert!(m.contains("kaboom"), "{m}"),
+            o => panic!("expected a failure, got {o:?}"),
+        }
+        let t = Test {
+            name: "big",
+            run: boom,
+            needs: harness::Needs::gsis(9),
+        };
+        assert!(matches!(run_one(&t, &env), Outcome::Skip(_)));
+        let t = Test {
+            name: "peer",
+            run: boom,
+            needs: harness::Needs::PEER,
+        };
+        assert!(matches!(run_one(&t, &env), Outcome::Skip(_)));
+    }
+}
