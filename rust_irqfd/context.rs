@@ -51,10 +51,7 @@ pub(crate) struct Context<S: Sink> {
 
 impl<S: Sink> Context<S> {
     /// A new context with no irqfds, injecting into the sink `sink` initialises.
-    pub(crate) fn new(
-        sink: impl PinInit<S, Error>,
-        deferred_only: bool,
-    ) -> Result<Arc<Self>> {
+    pub(crate) fn new(sink: impl PinInit<S, Error>, deferred_only: bool) -> Result<Arc<Self>> {
         let cleanup = shutdown::cleanup_queue()?;
         Arc::pin_init(
             try_pin_init!(Self {
@@ -89,10 +86,7 @@ impl<S: Sink> Context<S> {
         // Held until the irqfd is on the list: the eventfd cannot be released (EPOLLHUP) before.
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
-        let irqfd = ListArc::pin_init(
-            Irqfd::new(self.clone(), gsi, eventfd),
-            GFP_KERNEL_ACCOUNT,
-        )?;
+        let irqfd = ListArc::pin_init(Irqfd::new(self.clone(), gsi, eventfd), GFP_KERNEL_ACCOUNT)?;
 
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
         // under the wait-queue lock, so holding ours here would invert that order.

@@ -28,6 +28,7 @@ use crate::{
     context::Context,
     fsext,
     irqchip::IrqChip,
+    sink::Sink,
     uapi::{
         self,
         Delivery,

@@ -124,14 +124,21 @@ pub(crate) struct EventFdWaiter {
     add_result: Atomic<i32>,
 }
 
+// SAFETY: The wait entry and poll table are only touched through the wait-queue code, under its
+// lock, or by `register`/`unregister`, which serialise on `state`; the rest is `Send`.
+unsafe impl Send for EventFdWaiter {}
+
+// SAFETY: As for `Send`: shared access goes through the wait-queue lock or the atomic `state`.
+unsafe impl Sync for EventFdWaiter {}
+
 impl EventFdWaiter {
     /// Creates a waiter for `eventfd`, not yet on its wait queue.
     pub(crate) fn new(eventfd: EventFd) -> impl PinInit<Self> {
         // INVARIANT: `state` is `NEW` and `entry` is on no wait queue.
         pin_init!(Self {
             eventfd,
-            entry <- Opaque::uninit(),
-            table <- Opaque::uninit(),
+            entry: Opaque::uninit(),
+            table: Opaque::uninit(),
             state: Atomic::new(NEW),
             add_result: Atomic::new(0),
         })
@@ -161,8 +168,8 @@ impl EventFdWaiter {
             return Err(EBUSY);
         }
 
-        // SAFETY: `entry` and `table` are pinned inside `this` and on no queue (state `NEW`), so
-        // they may be (re)initialised; the callbacks match the C prototypes.
+        // SAFETY: `entry` and `table` are pinned inside `this` and on no queue (state
+        // `REGISTERING`), so they may be (re)initialised; the callbacks match the C prototypes.
         unsafe {
             ffi::rust_irqfd_init_waitqueue_func_entry(waiter.entry.get(), Some(wake::<T>));
             ffi::rust_irqfd_init_poll_funcptr(waiter.table.get(), Some(queue_proc));
@@ -170,25 +177,24 @@ impl EventFdWaiter {
         // A file whose poll never calls `poll_wait()` leaves this in place.
         waiter.add_result.store(EINVAL.to_errno(), Relaxed);
 
-        // The wait queue's reference: `wake::<T>` may use it as soon as the entry is queued.
-        let keep = this.clone();
-        let raw = Arc::into_raw(this);
+        // The wait queue's reference, leaked here: `wake::<T>` may use it as soon as the entry is
+        // queued, which happens inside `vfs_poll()`. `this` stays ours for the rest of the call.
+        let queued = Arc::into_raw(this.clone());
 
         // SAFETY: `file` is valid for the call; `table` was initialised above, and
-        // `queue_proc()` finds `waiter` from it, which `keep` keeps alive throughout.
+        // `queue_proc()` finds `waiter` from it, which `this` keeps alive throughout.
         let events = unsafe { ffi::rust_irqfd_vfs_poll(file.as_ptr(), waiter.table.get()) };
 
         let ret = waiter.add_result.load(Relaxed);
         if ret != 0 {
             // INVARIANT: The entry was not queued; it never will be.
             waiter.state.store(DONE, Relaxed);
-            // SAFETY: `raw` came from `Arc::into_raw` above and the wait queue never got it.
-            drop(unsafe { Arc::from_raw(raw) });
+            // SAFETY: `queued` came from `Arc::into_raw` above and the wait queue never got it.
+            drop(unsafe { Arc::from_raw(queued) });
             return Err(Error::from_errno(ret));
         }
-        // INVARIANT: The entry is on the eventfd's wait queue, which owns the reference `raw`.
+        // INVARIANT: The entry is on the eventfd's wait queue, which owns the reference `queued`.
         waiter.state.store(REGISTERED, Relaxed);
-        drop(keep);
         Ok(events)
     }
 
@@ -206,7 +212,11 @@ impl EventFdWaiter {
         // SAFETY: By the type invariant (state was `REGISTERED`), `entry` is on the wait queue of
         // `eventfd`, which is alive because we own a reference to it.
         unsafe {
-            bindings::eventfd_ctx_remove_wait_queue(waiter.eventfd.as_ptr(), waiter.entry.get(), &mut cnt)
+            bindings::eventfd_ctx_remove_wait_queue(
+                waiter.eventfd.as_ptr(),
+                waiter.entry.get(),
+                &mut cnt,
+            )
         };
         // SAFETY: By the type invariant, the wait queue owned a reference to the `Arc` around
         // `this`, made by `Arc::into_raw` in `register`; the entry is off the queue, so that

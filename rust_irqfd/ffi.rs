@@ -12,6 +12,9 @@ use kernel::{
     prelude::*, //
 };
 
+// Some kernel structs reached through these pointers contain zero-sized bindgen placeholders,
+// which the lint flags although only pointers cross the boundary.
+#[expect(improper_ctypes)]
 extern "C" {
     /// `init_waitqueue_func_entry()`: sets `flags`, `private` and `func` of a wait entry.
     pub(crate) fn rust_irqfd_init_waitqueue_func_entry(

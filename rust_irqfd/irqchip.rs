@@ -98,7 +98,7 @@ impl IrqChip {
             len: 0,
             next_seq: 1,
         };
-        Ok(pin_init!(Self {
+        Ok(try_pin_init!(Self {
             nr_gsis,
             state <- new_spinlock_irq!(state, "IrqChip::state"),
             readers <- new_condvar!("IrqChip::readers"),
@@ -139,12 +139,7 @@ impl IrqChip {
     ///
     /// `out` must have room for `max` records (it is not grown under the lock). Fails with
     /// `EAGAIN` when `nonblock` and nothing is pending, or `ERESTARTSYS` on a signal.
-    pub(crate) fn pop(
-        &self,
-        out: &mut KVec<uapi::Delivery>,
-        max: usize,
-        nonblock: bool,
-    ) -> Result {
+    pub(crate) fn pop(&self, out: &mut KVec<uapi::Delivery>, max: usize, nonblock: bool) -> Result {
         let mut guard = self.state.lock();
         while guard.len == 0 {
             if nonblock {

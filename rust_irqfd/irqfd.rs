@@ -85,8 +85,12 @@ impl_has_eventfd_waiter! {
 
 impl<S: Sink> Irqfd<S> {
     /// A new, inactive irqfd binding `eventfd` to `gsi` of `ctx`.
-    pub(crate) fn new(ctx: Arc<Context<S>>, gsi: u32, eventfd: EventFd) -> impl PinInit<Self> {
-        pin_init!(Self {
+    pub(crate) fn new(
+        ctx: Arc<Context<S>>,
+        gsi: u32,
+        eventfd: EventFd,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
             ctx,
             gsi,
             waiter <- EventFdWaiter::new(eventfd),

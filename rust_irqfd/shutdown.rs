@@ -114,7 +114,9 @@ pub(crate) fn deactivate_if_active<S: Sink>(irqfd: &Irqfd<S>) {
 pub(crate) fn queue_shutdown<S: Sink>(ctx: &Context<S>, irqfd: ListArc<Irqfd<S>>) {
     // The shutdown work is queued only by whoever took the irqfd off the list, once, so it cannot
     // be pending already; if it were, the reference would simply be dropped here.
-    let _ = ctx.cleanup.enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(irqfd.into_arc());
+    let _ = ctx
+        .cleanup
+        .enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(irqfd.into_arc());
 }
 
 impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {

@@ -5,9 +5,10 @@
 #
 # usage: kernel.sh [debug|bench]
 #
-# Cache key: kernel package version, rustc, clang and bindgen versions, and the
-# hash of the fragment and of this script. A changed key builds a new tree; an
-# unchanged one is reused as it is.
+# Cache key: kernel package version, rustc, clang and bindgen versions, the
+# hash of the fragment, and KBUILD_REV (bump it when a change to this script
+# changes what gets built). A changed key builds a new tree; an unchanged one is
+# reused as it is.
 . "$(dirname "$0")/common.sh"
 
 flavour=${1:-debug}
@@ -15,6 +16,7 @@ fragment="$TOPDIR/kernel/$flavour.config"
 [ -f "$fragment" ] || die "no config fragment $fragment"
 KSERIES=7.3
 KPKG=linux-source-$KSERIES
+KBUILD_REV=1
 
 "$TOPDIR/scripts/toolchain.sh"
 
@@ -33,7 +35,7 @@ if [ ! -f "$src_tar" ]; then
 fi
 kver=$(in_chroot dpkg-query -W -f '${Version}' "$KPKG")
 tools=$(in_chroot /bin/bash -c 'rustc --version; clang-19 --version | head -1; bindgen --version')
-key=$( { echo "$kver"; echo "$tools"; cat "$fragment" "$0"; } | sha256sum | cut -c1-12)
+key=$( { echo "$kver"; echo "$tools"; echo "rev $KBUILD_REV"; cat "$fragment"; } | sha256sum | cut -c1-12)
 tree="$RUST_IRQFD_CACHE/linux-$kver-$flavour-$key"
 
 if [ -f "$tree/.complete" ]; then
@@ -77,7 +79,7 @@ start=$(date +%s)
 while kill -0 $pid 2>/dev/null; do
 	sleep 30
 	n=$(grep -cE '^  (CC|RUSTC|AS|LD)' "$blog" || true)
-	printf '    ... %d min, %d objects built (a full build is about 2,900)\n' $((($(date +%s) - start) / 60)) "$n" >&2
+	printf '    ... %d min, %d objects built (a full build is about 960)\n' $((($(date +%s) - start) / 60)) "$n" >&2
 done
 wait $pid || { tail -40 "$blog" >&2; die "kernel build failed (log: $blog)"; }
 [ -f "$tree/rust/libkernel.rmeta" ] || die "build finished but rust/libkernel.rmeta is missing"

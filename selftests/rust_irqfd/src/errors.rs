@@ -18,16 +18,12 @@ use crate::sys::{self, GuardPage};
 
 /// The error-path tests, in run order.
 pub const TESTS: &[Test] = &[
-    test("unknown_ioctl_enotty", unknown_ioctl_enotty, Needs::NONE),
-    test("irqfd_errors", irqfd_errors, Needs::NONE),
-    test("bad_pointer_efault", bad_pointer_efault, Needs::NONE),
-    test("gsi_stats_errors", gsi_stats_errors, Needs::NONE),
-    test(
-        "read_small_buffer_einval",
-        read_small_buffer_einval,
-        Needs::NONE,
-    ),
-    test("read_nonblock_eagain", read_nonblock_eagain, Needs::NONE),
+    test!(unknown_ioctl_enotty, Needs::NONE),
+    test!(irqfd_errors, Needs::NONE),
+    test!(bad_pointer_efault, Needs::NONE),
+    test!(gsi_stats_errors, Needs::NONE),
+    test!(read_small_buffer_einval, Needs::NONE),
+    test!(read_nonblock_eagain, Needs::NONE),
 ];
 
 /// Commands the devices do not know, including near misses of the real
@@ -257,6 +253,11 @@ fn irqfd_errors(env: &Env) -> TestResult {
         (
             "deassign: a closed fd",
             req(closed, 0, d),
+            Some(libc::EBADF),
+        ),
+        (
+            "deassign: gsi = 0xffffffff and fd -1 (gsi not checked, fd is)",
+            req(bad_fd, u32::MAX, d),
             Some(libc::EBADF),
         ),
         (

@@ -59,10 +59,18 @@ pub struct Test {
     pub needs: Needs,
 }
 
-/// Builds a [`Test`] (keeps the tables one line per test).
-pub const fn test(name: &'static str, run: fn(&Env) -> TestResult, needs: Needs) -> Test {
-    Test { name, run, needs }
+/// `test!(fn_name, needs)`: a [`Test`] named after its function, so that
+/// the KTAP name and the code always agree.
+macro_rules! test {
+    ($f:ident, $needs:expr) => {
+        $crate::harness::Test {
+            name: stringify!($f),
+            run: $f,
+            needs: $needs,
+        }
+    };
 }
+pub(crate) use test;
 
 /// What a test gets: the device under test and the run's settings.
 pub struct Env {
@@ -166,6 +174,7 @@ pub fn expect_nr_irqfds(ctx: &Ctx, want: u32, when: &str) -> TestResult {
 /// `RUST_IRQFD_GSI_STATS` for `gsi`, checked for the per-GSI invariants.
 pub fn stats(ctx: &Ctx, gsi: u32) -> Result<RustIrqfdGsiStats, String> {
     let s = ok(&format!("RUST_IRQFD_GSI_STATS(gsi {gsi})"), ctx.stats(gsi))?;
+    eq("gsi echoed by RUST_IRQFD_GSI_STATS", s.gsi, gsi)?;
     check_invariants(&s)?;
     Ok(s)
 }
