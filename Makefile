@@ -8,6 +8,8 @@
 #   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
 #   make clippy    the modules under clippy (CLIPPY=1)
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
+#   make stress    the race stress alone, DURATION=<seconds per scenario>
+#   make mutants   prove the tests catch every planted bug, in both modules
 #   make kernel    make (or reuse) the project's debug kernel tree, print its path
 #
 # Variables: KDIR (a Rust-enabled, built tree; default: the project's own, cached
@@ -16,7 +18,7 @@
 
 export KDIR LLVM MUTANT W VM_TIMEOUT RUST_IRQFD_CACHE
 
-.PHONY: all modules clippy fmt fmtcheck check run kernel toolchain clean help
+.PHONY: all modules clippy fmt fmtcheck check run stress mutants kernel toolchain clean help
 
 all: modules
 
@@ -38,6 +40,15 @@ check:
 run:
 	@scripts/run.sh
 
+# The race stress alone, longer: make stress DURATION=60 (seconds per scenario
+# per device and mode).
+stress:
+	@STRESS_SECS=$(or $(DURATION),30) scripts/stress.sh
+
+# Every planted bug, in each module, must be caught; the clean build must pass.
+mutants:
+	@scripts/mutants.sh
+
 kernel:
 	@scripts/kernel.sh debug
 
@@ -49,4 +60,4 @@ clean:
 	rm -rf build selftests/rust_irqfd/target
 
 help:
-	@sed -n '3,16p' Makefile
+	@sed -n '3,18p' Makefile

@@ -103,6 +103,8 @@ struct c_irqfd_ctx {
 	/* Keeps an irqfd alive until assign has finished with it. */
 	struct srcu_struct irq_srcu;
 	struct c_irqfd_irqchip irqchip;
+	/* Shutdowns completed, for RUST_IRQFD_GET_INFO. */
+	atomic64_t shutdowns;
 };
 
 /* The kernel side of one binding eventfd -> GSI (kvm_kernel_irqfd). */
@@ -277,6 +279,7 @@ static void irqfd_shutdown(struct work_struct *work)
 #else
 	eventfd_ctx_put(irqfd->eventfd);
 #endif
+	atomic64_inc(&irqfd->ctx->shutdowns);
 	kfree(irqfd);
 }
 
@@ -597,6 +600,7 @@ static int c_irqfd_get_info(struct c_irqfd_ctx *ctx,
 	spin_lock_irq(&ctx->irqfds.lock);
 	info.nr_irqfds = ctx->irqfds.nr_active;
 	spin_unlock_irq(&ctx->irqfds.lock);
+	info.shutdowns = atomic64_read(&ctx->shutdowns);
 
 	if (copy_to_user(argp, &info, sizeof(info)))
 		return -EFAULT;

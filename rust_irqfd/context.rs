@@ -12,6 +12,7 @@ use kernel::{
     new_spinlock_irq,
     prelude::*,
     sync::{
+        atomic::Atomic,
         Arc,
         SpinLockIrq, //
     }, //
@@ -47,6 +48,8 @@ pub(crate) struct Context<S: Sink> {
     pub(crate) cleanup: Arc<OrderedQueue>,
     /// Never inject from the wakeup; always through the injection work.
     pub(crate) deferred_only: bool,
+    /// Shutdowns completed, for `RUST_IRQFD_GET_INFO`.
+    pub(crate) shutdowns: Atomic<u64>,
 }
 
 impl<S: Sink> Context<S> {
@@ -65,6 +68,7 @@ impl<S: Sink> Context<S> {
                 ),
                 cleanup,
                 deferred_only,
+                shutdowns: Atomic::new(0),
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -86,6 +90,9 @@ impl<S: Sink> Context<S> {
         // Held until the irqfd is on the list: the eventfd cannot be released (EPOLLHUP) before.
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
+        // MUTANT no_ctx_ref: give the reference back at once and rely on the file's.
+        #[cfg(mutant = "no_ctx_ref")]
+        eventfd.put_early();
         let irqfd = ListArc::pin_init(Irqfd::new(self.clone(), gsi, eventfd), GFP_KERNEL_ACCOUNT)?;
 
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
@@ -125,7 +132,9 @@ impl<S: Sink> Context<S> {
         drop(irqfds);
         drop(eventfd);
         // Synchronous: no injection from those irqfds once we return.
+        #[cfg(not(mutant = "deassign_no_wait"))]
         self.cleanup.flush();
+        // MUTANT deassign_no_wait: return while the shutdowns may still be pending.
         Ok(())
     }
 
@@ -137,6 +146,8 @@ impl<S: Sink> Context<S> {
         }
         irqfds.count = 0;
         drop(irqfds);
+        #[cfg(not(mutant = "release_no_wait"))]
         self.cleanup.flush();
+        // MUTANT release_no_wait: the owner goes away with shutdowns still pending.
     }
 }

@@ -16,7 +16,10 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
     transmute::AsBytes,
     uaccess::{
         UserPtr,
@@ -74,7 +77,8 @@ impl IrqfdDevice {
                 0
             },
             nr_irqfds: self.ctx.nr_irqfds(),
-            reserved: [0; 16],
+            shutdowns: self.ctx.shutdowns.load(Relaxed),
+            reserved: [0; 8],
         }
     }
 

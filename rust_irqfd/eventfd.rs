@@ -47,8 +47,13 @@ compile_error!("rust_irqfd needs CONFIG_EVENTFD=y");
 ///
 /// # Invariants
 ///
-/// `self.0` points at a valid `eventfd_ctx` on which this value owns one reference.
-pub(crate) struct EventFd(NonNull<bindings::eventfd_ctx>);
+/// `self.ptr` points at a valid `eventfd_ctx` on which this value owns one reference.
+pub(crate) struct EventFd {
+    ptr: NonNull<bindings::eventfd_ctx>,
+    /// Planted bugs only: the reference was given back early (see [`EventFd::put_early`]).
+    #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+    put: Atomic<bool>,
+}
 
 // SAFETY: An eventfd context reference may be used and put from any thread.
 unsafe impl Send for EventFd {}
@@ -66,7 +71,7 @@ impl EventFd {
         // reference or an error pointer.
         let ptr = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
         // INVARIANT: A non-error pointer from `eventfd_ctx_fdget()` carries one reference.
-        NonNull::new(ptr).map(Self).ok_or(EINVAL)
+        NonNull::new(ptr).map(Self::owning).ok_or(EINVAL)
     }
 
     /// Takes a reference on the eventfd of `file`, `EINVAL` if it is not an eventfd.
@@ -74,21 +79,43 @@ impl EventFd {
         // SAFETY: `file` is a valid file for the duration of the call.
         let ptr = from_err_ptr(unsafe { bindings::eventfd_ctx_fileget(file.as_ptr()) })?;
         // INVARIANT: A non-error pointer from `eventfd_ctx_fileget()` carries one reference.
-        NonNull::new(ptr).map(Self).ok_or(EINVAL)
+        NonNull::new(ptr).map(Self::owning).ok_or(EINVAL)
+    }
+
+    /// Wraps a pointer that carries one reference.
+    fn owning(ptr: NonNull<bindings::eventfd_ctx>) -> Self {
+        Self {
+            ptr,
+            #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+            put: Atomic::new(false),
+        }
     }
 
     /// Whether `self` and `other` are the same eventfd.
     pub(crate) fn same(&self, other: &EventFd) -> bool {
-        self.0 == other.0
+        self.ptr == other.ptr
     }
 
     fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
-        self.0.as_ptr()
+        self.ptr.as_ptr()
+    }
+
+    /// Planted bugs only: gives the reference back now instead of on drop.
+    #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+    pub(crate) fn put_early(&self) {
+        if !self.put.xchg(true, Relaxed) {
+            // SAFETY: Planted bug: the reference is given back while still in use.
+            unsafe { bindings::eventfd_ctx_put(self.as_ptr()) };
+        }
     }
 }
 
 impl Drop for EventFd {
     fn drop(&mut self) {
+        #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+        if self.put.load(Relaxed) {
+            return;
+        }
         // SAFETY: By the type invariant, this value owns one reference, given back here once.
         unsafe { bindings::eventfd_ctx_put(self.as_ptr()) };
     }
@@ -208,6 +235,9 @@ impl EventFdWaiter {
         if waiter.state.cmpxchg(REGISTERED, DONE, Relaxed).is_err() {
             return None;
         }
+        // MUTANT put_before_remove: the eventfd reference goes before the wait entry.
+        #[cfg(mutant = "put_before_remove")]
+        waiter.eventfd.put_early();
         let mut cnt: u64 = 0;
         // SAFETY: By the type invariant (state was `REGISTERED`), `entry` is on the wait queue of
         // `eventfd`, which is alive because we own a reference to it.

@@ -126,7 +126,7 @@ impl<S: Sink> EventFdHandler for Irqfd<S> {
     }
 
     fn hangup(this: ArcBorrow<'_, Self>) {
-        shutdown::deactivate_if_active(&this);
+        shutdown::deactivate_if_active(this);
     }
 }
 

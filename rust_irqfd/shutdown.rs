@@ -39,7 +39,11 @@
 use kernel::{
     list::ListArc,
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::Relaxed,
+        Arc,
+        ArcBorrow, //
+    },
     workqueue::WorkItem, //
 };
 
@@ -51,10 +55,7 @@ use crate::{
         SHUTDOWN, //
     },
     sink::Sink,
-    wq::{
-        self,
-        OrderedQueue, //
-    }, //
+    wq::OrderedQueue, //
 };
 
 kernel::sync::global_lock! {
@@ -96,14 +97,25 @@ pub(crate) fn cleanup_queue() -> Result<Arc<OrderedQueue>> {
 
 /// Deactivates `irqfd` if it is still active: takes it off its context's list and queues its
 /// shutdown. The `EPOLLHUP` path; runs under the eventfd's wait-queue lock, interrupts off.
-pub(crate) fn deactivate_if_active<S: Sink>(irqfd: &Irqfd<S>) {
+pub(crate) fn deactivate_if_active<S: Sink>(irqfd: ArcBorrow<'_, Irqfd<S>>) {
     let ctx = &irqfd.ctx;
     let mut irqfds = ctx.irqfds.lock();
     // SAFETY: An irqfd is only ever put on the list of its own context, `irqfd.ctx`, so it is
     // either on this list or on none.
-    if let Some(item) = unsafe { irqfds.list.remove(irqfd) } {
+    let item = unsafe { irqfds.list.remove(&irqfd) };
+    #[cfg(not(mutant = "no_active_check"))]
+    if let Some(item) = item {
         irqfds.count -= 1;
         queue_shutdown(ctx, item);
+    }
+    #[cfg(mutant = "no_active_check")]
+    {
+        // MUTANT no_active_check: deactivate even when the other side already did.
+        drop(item);
+        irqfds.count -= 1;
+        let _ = ctx
+            .cleanup
+            .enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(Arc::from(irqfd));
     }
 }
 
@@ -126,9 +138,12 @@ impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {
         // 1. Unhook from the eventfd: no callback runs after this.
         let queued = EventFdWaiter::unregister(&*this);
         // 2. No injection in flight after this.
-        wq::flush_work(&this.inject);
+        #[cfg(not(mutant = "no_inject_flush"))]
+        crate::wq::flush_work(&this.inject);
+        // MUTANT no_inject_flush: the injection work may still run after the shutdown.
         // 3. Drop the wait queue's reference and ours; the last one puts the eventfd and frees.
         drop(queued);
+        this.ctx.shutdowns.add(1, Relaxed);
         drop(this);
     }
 }

@@ -56,7 +56,8 @@ pub(crate) struct Info {
     pub(crate) nr_gsis: u32,
     pub(crate) flags: u32,
     pub(crate) nr_irqfds: u32,
-    pub(crate) reserved: [u8; 16],
+    pub(crate) shutdowns: u64,
+    pub(crate) reserved: [u8; 8],
 }
 
 /// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
@@ -116,6 +117,7 @@ const _: () = {
     assert!(offset_of!(IrqfdArgs, pad) == 16);
     assert!(size_of::<Info>() == 32);
     assert!(offset_of!(Info, nr_irqfds) == 12);
+    assert!(offset_of!(Info, shutdowns) == 16);
     assert!(size_of::<GsiStats>() == 48);
     assert!(offset_of!(GsiStats, injected) == 8);
     assert!(offset_of!(GsiStats, pending) == 40);

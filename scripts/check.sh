@@ -46,12 +46,19 @@ step selftest-build bash -c "cd '$st' && cargo build --quiet --release --target 
 vm_rc=0
 if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	[ -x "$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" ]; then
-	log "check: kselftest in QEMU on both modules"
+	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
+	printf 'STRESS_SECS=%s\n' "${STRESS_SECS:-2}" >"$out/check.env"
 	"$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
-		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test"
+		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1
+	for t in "$out"/vm/out/races-*.txt; do
+		[ -f "$t" ] || continue
+		echo
+		echo "race stress, $(basename "$t" .txt | sed 's/races-//') mode (also in $t):"
+		cat "$t"
+	done
 	read -r vp vf vs < <(python3 -c "import json; r=json.load(open('$out/vm/results.json')); print(r['passed'], r['failed'], r['skipped'])")
 	passed=$((passed + vp)) failed=$((failed + vf)) skipped=$((skipped + vs))
 	if [ $vm_rc != 0 ] && [ "$vf" = 0 ]; then

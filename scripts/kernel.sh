@@ -38,6 +38,9 @@ tools=$(in_chroot /bin/bash -c 'rustc --version; clang-19 --version | head -1; b
 key=$( { echo "$kver"; echo "$tools"; echo "rev $KBUILD_REV"; cat "$fragment"; } | sha256sum | cut -c1-12)
 tree="$RUST_IRQFD_CACHE/linux-$kver-$flavour-$key"
 
+# One build per tree at a time: a second caller waits for the first.
+exec 9>"$tree.lock"
+flock 9
 if [ -f "$tree/.complete" ]; then
 	log "kernel: reusing $tree ($KPKG $kver, $flavour)"
 	echo "$tree"
@@ -85,5 +88,9 @@ wait $pid || { tail -40 "$blog" >&2; die "kernel build failed (log: $blog)"; }
 [ -f "$tree/rust/libkernel.rmeta" ] || die "build finished but rust/libkernel.rmeta is missing"
 echo "$kver" >"$tree/.debian-version"
 touch "$tree/.complete"
+# Older trees of this flavour are stale now: keep the cache bounded.
+for old in "$RUST_IRQFD_CACHE"/linux-*-"$flavour"-*; do
+	[ "$old" = "$tree" ] || [ ! -d "$old" ] || { log "kernel: removing stale $old"; rm -rf "$old" "$old.lock"; }
+done
 log "kernel: built in $((($(date +%s) - start) / 60)) min: $tree"
 echo "$tree"

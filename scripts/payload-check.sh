@@ -1,21 +1,50 @@
 #!/bin/sh
-# The guest side of `make check`: load both modules, run the kselftest on both
-# devices, unload. Runs as the initramfs's /payload; stdout is the result.
+# The guest side of `make check` and `make mutants`: load both modules, run the
+# kselftest (functional tests and the race stress) on the devices, unload; then
+# again with the modules in deferred_only mode. Runs as the initramfs's
+# /payload; stdout is the result, /tmp/out/* come back to the host.
+#
+# env (from /etc/payload.env): STRESS_SECS (default 2), DEVICES (default both),
+#   PASSES (default "normal deferred"), TEST_ARGS (extra selftest arguments)
 set -u
 rc=0
-for m in rust_irqfd c_irqfd; do
-	if ! insmod /lib/modules/$m.ko; then
-		echo "# insmod $m failed"
-		rc=1
-	fi
-done
-/bin/rust_irqfd_test
-t=$?
-[ $t = 0 ] || [ $t = 4 ] || rc=1
-for m in rust_irqfd c_irqfd; do
-	if ! rmmod $m; then
-		echo "# rmmod $m failed"
-		rc=1
-	fi
+STRESS_SECS=${STRESS_SECS:-2}
+DEVICES=${DEVICES:-"rust_irqfd c_irqfd"}
+PASSES=${PASSES:-"normal deferred"}
+TEST_ARGS=${TEST_ARGS:-}
+
+kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
+
+# Stamp every line with the guest's uptime (the clock of the kernel log), so
+# that the host can tell when a test failed relative to a splat.
+stamp() {
+	while IFS= read -r line; do
+		read -r up _ < /proc/uptime
+		echo "$up $line" >> "$1"
+		echo "$line"
+	done
+}
+
+for pass in $PASSES; do
+	param=
+	[ "$pass" = deferred ] && param=deferred_only=1
+	for m in $DEVICES; do
+		insmod /lib/modules/$m.ko $param || { echo "# insmod $m $param failed"; rc=1; }
+	done
+	args=
+	for m in $DEVICES; do args="$args --device /dev/$m"; done
+	read -r up _ < /proc/uptime
+	echo "$pass $up" >> /tmp/out/passes.txt
+	kmsg "pass $pass begin"
+	# shellcheck disable=SC2086
+	{ /bin/rust_irqfd_test $args --stress-secs "$STRESS_SECS" \
+		--table /tmp/out/races-$pass.txt --json /tmp/out/races-$pass.json $TEST_ARGS; \
+		echo $? > /tmp/test.rc; } 2>&1 | stamp /tmp/out/ktap-$pass.txt
+	t=$(cat /tmp/test.rc)
+	[ "$t" = 0 ] || [ "$t" = 4 ] || rc=1
+	kmsg "pass $pass end"
+	for m in $DEVICES; do
+		rmmod $m || { echo "# rmmod $m failed"; rc=1; }
+	done
 done
 exit $rc

@@ -4,7 +4,9 @@
 #
 # usage: vm.sh OUTDIR BZIMAGE PAYLOAD [FILE...]
 #   PAYLOAD  a shell script run by the guest's init, as /payload (cwd /).
-#   FILE     copied into the guest's /bin (executables) or /lib/modules (*.ko).
+#   FILE     copied into the guest's /bin (executables), /lib/modules (*.ko),
+#            or /etc/payload.env (*.env, sourced before the payload runs).
+#            Files the payload leaves in /tmp/out come back as OUTDIR/out/*.
 # env: VM_TIMEOUT (seconds, default 900), VM_CPUS (2), VM_MEM (2048),
 #      VM_ACCEL (kvm|tcg|auto, default auto), VM_APPEND (extra kernel arguments)
 . "$(dirname "$0")/common.sh"
@@ -18,6 +20,7 @@ file "$busybox" 2>/dev/null | grep -q 'statically linked' ||
 	ldd "$busybox" 2>&1 | grep -q 'not a dynamic' || die "$busybox is not static (apt-get install busybox-static)"
 
 timeout_s=${VM_TIMEOUT:-900}
+rm -rf "$out"
 mkdir -p "$out"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -28,6 +31,7 @@ chmod +x "$root/payload"
 for f in "$@"; do
 	case "$f" in
 	*.ko) cp "$f" "$root/lib/modules/" ;;
+	*.env) cp "$f" "$root/etc/payload.env" ;;
 	*) cp "$f" "$root/bin/" ;;
 	esac
 done
@@ -50,6 +54,8 @@ echo 20 > /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 [ -w /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
 echo "===VM-READY==="
 cd /
+mkdir -p /tmp/out
+[ -f /etc/payload.env ] && . /etc/payload.env
 sh /payload > /tmp/payload.out 2>&1
 rc=$?
 if [ -w /sys/kernel/debug/kmemleak ]; then
@@ -66,6 +72,12 @@ echo "===PAYLOAD-END==="
 echo "===KMEMLEAK-BEGIN==="
 cat /tmp/kmemleak.out
 echo "===KMEMLEAK-END==="
+for f in /tmp/out/*; do
+	[ -f "$f" ] || continue
+	echo "===OUTFILE ${f##*/}==="
+	cat "$f"
+	echo "===OUTFILE-END==="
+done
 echo "===DMESG-BEGIN==="
 dmesg
 echo "===DMESG-END==="

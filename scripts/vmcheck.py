@@ -8,6 +8,7 @@ splat with its context, and a summary; writes OUTDIR/results.json. Exits 0 only
 if the guest finished, the payload passed, and the kernel said nothing bad.
 """
 import json
+import os
 import re
 import sys
 
@@ -92,7 +93,11 @@ def ktap(text):
 def main():
     out = sys.argv[1]
     log = open(f"{out}/console.log", errors="replace").read()
-    qemu_rc = open(f"{out}/qemu.rc").read().strip() if __import__("os").path.exists(f"{out}/qemu.rc") else "?"
+    qemu_rc = open(f"{out}/qemu.rc").read().strip() if os.path.exists(f"{out}/qemu.rc") else "?"
+    os.makedirs(f"{out}/out", exist_ok=True)
+    for name, body in re.findall(r"===OUTFILE ([^=\s]+)===\r?\n(.*?)===OUTFILE-END===", log, re.S):
+        with open(f"{out}/out/{os.path.basename(name)}", "w") as f:
+            f.write(body.replace("\r\n", "\n"))
     payload = section(log, "PAYLOAD")
     dmesg = section(log, "DMESG") or ""
     leaks = section(log, "KMEMLEAK")

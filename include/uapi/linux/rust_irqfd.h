@@ -40,7 +40,8 @@ struct rust_irqfd_info {
 	__u32 nr_gsis;		/* valid GSIs are 0 .. nr_gsis - 1 */
 	__u32 flags;		/* RUST_IRQFD_INFO_* */
 	__u32 nr_irqfds;	/* irqfds currently active in this context */
-	__u8  reserved[16];
+	__u64 shutdowns;	/* irqfd shutdowns completed in this context */
+	__u8  reserved[8];
 };
 
 /* The atomic injection fast path is off (module parameter). */

@@ -34,7 +34,8 @@ struct Info {
     nr_gsis: u32,
     flags: u32,
     nr_irqfds: u32,
-    reserved: [u8; 16],
+    shutdowns: u64,
+    reserved: [u8; 8],
 }
 
 #[repr(C)]
@@ -158,9 +159,13 @@ fn main() -> Result<()> {
     while info(&ctx)?.nr_irqfds != 0 && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(10));
     }
+    while info(&ctx)?.shutdowns != 2 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let i = info(&ctx)?;
     println!(
-        "bound a second eventfd and closed it: the irqfd shut itself down (EPOLLHUP), {} active",
-        info(&ctx)?.nr_irqfds
+        "bound a second eventfd and closed it: the irqfd shut itself down (EPOLLHUP), {} active, {} shutdowns so far",
+        i.nr_irqfds, i.shutdowns
     );
     println!("closing the context");
     Ok(())

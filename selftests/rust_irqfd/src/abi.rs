@@ -38,7 +38,8 @@ pub struct RustIrqfdInfo {
     pub nr_gsis: u32,
     pub flags: u32,
     pub nr_irqfds: u32,
-    pub reserved: [u8; 16],
+    pub shutdowns: u64,
+    pub reserved: [u8; 8],
 }
 
 /// `struct rust_irqfd_gsi_stats`.
@@ -104,7 +105,8 @@ const _: () = {
     assert!(offset_of!(RustIrqfdInfo, nr_gsis) == 4);
     assert!(offset_of!(RustIrqfdInfo, flags) == 8);
     assert!(offset_of!(RustIrqfdInfo, nr_irqfds) == 12);
-    assert!(offset_of!(RustIrqfdInfo, reserved) == 16);
+    assert!(offset_of!(RustIrqfdInfo, shutdowns) == 16);
+    assert!(offset_of!(RustIrqfdInfo, reserved) == 24);
 
     assert!(size_of::<RustIrqfdGsiStats>() == 48);
     assert!(offset_of!(RustIrqfdGsiStats, gsi) == 0);
@@ -290,7 +292,8 @@ mod tests {
                 ("__u32", "nr_gsis"),
                 ("__u32", "flags"),
                 ("__u32", "nr_irqfds"),
-                ("__u8", "reserved[16]"),
+                ("__u64", "shutdowns"),
+                ("__u8", "reserved[8]"),
             ])
         );
         assert_eq!(

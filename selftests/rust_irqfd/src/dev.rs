@@ -67,7 +67,8 @@ impl Ctx {
             nr_gsis: 0xa5a5_a5a5,
             flags: 0xa5a5_a5a5,
             nr_irqfds: 0xa5a5_a5a5,
-            reserved: [0xa5; 16],
+            shutdowns: 0xa5a5_a5a5_a5a5_a5a5,
+            reserved: [0xa5; 8],
         };
         sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_GET_INFO, &mut info)?;
         Ok(info)

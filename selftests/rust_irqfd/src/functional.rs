@@ -89,7 +89,8 @@ fn get_info(env: &Env) -> TestResult {
         format!("flags: unknown bits in {:#x}", i.flags)
     })?;
     eq("nr_irqfds", i.nr_irqfds, 0)?;
-    eq("reserved (pre-filled with 0xa5)", i.reserved, [0u8; 16])?;
+    eq("shutdowns", i.shutdowns, 0)?;
+    eq("reserved (pre-filled with 0xa5)", i.reserved, [0u8; 8])?;
     // A context reads nr_gsis at open: the same for every context here.
     eq("nr_gsis of the probe context", i.nr_gsis, env.nr_gsis())
 }
@@ -103,6 +104,12 @@ fn assign_deassign(env: &Env) -> TestResult {
     expect_nr_irqfds(&c, 1, "after assign")?;
     ok("deassign(gsi 0)", c.deassign(&e, 0))?;
     expect_nr_irqfds(&c, 0, "after deassign")?;
+    // Deassign is synchronous: the shutdown has run when it returns.
+    eq(
+        "shutdowns after deassign",
+        ok("RUST_IRQFD_GET_INFO", c.info())?.shutdowns,
+        1,
+    )?;
     ok("assign(gsi 0) again after deassign", c.assign(&e, 0))?;
     expect_nr_irqfds(&c, 1, "after the second assign")?;
     ok("deassign(gsi 0) again", c.deassign(&e, 0))?;
@@ -492,6 +499,15 @@ fn epollhup_deactivates(env: &Env) -> TestResult {
         let n = crate::harness::nr_irqfds(&c)?;
         Ok((n == 0, format!("nr_irqfds {n}")))
     })?;
+    // The shutdown itself runs on the cleanup queue, after the deactivation.
+    wait_until(
+        env,
+        "the shutdown to be counted after close(eventfd)",
+        || {
+            let n = ok("RUST_IRQFD_GET_INFO", c.info())?.shutdowns;
+            Ok((n == 1, format!("shutdowns {n}")))
+        },
+    )?;
     expect_stats(&c, 0, zero())?;
 
     let f = new_eventfd()?;

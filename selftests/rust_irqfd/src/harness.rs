@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::abi::{RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, INFO_DEFERRED_ONLY};
 use crate::dev::Ctx;
+use crate::stress::StressCfg;
 use crate::sys::{self, Errno, SysResult};
 
 /// What a test returns: `Err(message)` is a failure.
@@ -82,6 +83,8 @@ pub struct Env {
     pub timeout: Duration,
     /// `RUST_IRQFD_GET_INFO` of a fresh context, taken before the tests.
     pub info: RustIrqfdInfo,
+    /// Budget of each race scenario (`--stress-secs`, `--stress-ops`).
+    pub stress: StressCfg,
 }
 
 impl Env {
@@ -111,6 +114,19 @@ impl Env {
     pub fn present_peers(&self) -> Vec<PathBuf> {
         self.peers.iter().filter(|p| p.exists()).cloned().collect()
     }
+}
+
+/// Marks a [`TestResult`] error as a skip rather than a failure.
+const SKIP_MARK: &str = "\u{1}SKIP\u{1}";
+
+/// Skips the test at run time, for a reason found only then.
+pub fn skip(reason: impl Into<String>) -> TestResult {
+    Err(format!("{SKIP_MARK}{}", reason.into()))
+}
+
+/// The reason, if `msg` came from [`skip`].
+pub fn skip_reason(msg: &str) -> Option<&str> {
+    msg.strip_prefix(SKIP_MARK)
 }
 
 /// `what` must succeed.

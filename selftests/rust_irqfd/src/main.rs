@@ -10,7 +10,10 @@
 //! Layout: `abi` (the uapi header mirrored), `sys` (syscall wrappers, all
 //! the unsafe), `dev` (a context and its ioctls), `harness` (the test type
 //! and shared assertions), `ktap` (output), and one file per test area
-//! (`functional`, `errors`); a new area adds its `TESTS` to [`all_tests`].
+//! (`functional`, `errors`, `races`); a new area adds its `TESTS` to
+//! [`all_tests`]. The race scenarios (`race_*`) run in the frame of
+//! `stress` and are summed up at the end in the comparison table of
+//! `report` (KTAP diagnostics, `--table`, `--json`).
 
 mod abi;
 mod dev;
@@ -18,16 +21,22 @@ mod errors;
 mod functional;
 mod harness;
 mod ktap;
+mod races;
+mod report;
+mod scale;
+mod stress;
 mod sys;
 
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harness::{Env, Test};
 use ktap::{Ktap, Outcome, Totals, KSFT_FAIL};
+use report::{Row, Verdict};
+use stress::StressCfg;
 
 /// The device nodes tested when no `--device` is given.
 const DEFAULT_DEVICES: &[&str] = &["/dev/rust_irqfd", "/dev/c_irqfd"];
@@ -36,32 +45,53 @@ const DEFAULT_TIMEOUT_SECS: u64 = 5;
 
 /// Every test, in run order.
 fn all_tests() -> Vec<&'static Test> {
-    functional::TESTS.iter().chain(errors::TESTS).collect()
+    functional::TESTS
+        .iter()
+        .chain(errors::TESTS)
+        .chain(scale::TESTS)
+        .chain(races::TESTS)
+        .collect()
 }
 
 const USAGE: &str = "\
-usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--list] [--timeout SECS]
+usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--only-races] [--list]
+                       [--timeout SECS] [--stress-secs S] [--stress-ops N]
+                       [--no-kmemleak] [--table PATH] [--json PATH]
 
   --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
   --filter SUBSTR  run only the tests whose name contains SUBSTR (repeatable: any matches)
-  --list           print the test names (after --filter) and exit
-  --timeout SECS   bound of every wait on an asynchronous effect (default 5)";
+  --only-races     run only the race stress scenarios (race_*; combines with --filter)
+  --list           print the test names (after the selection) and exit
+  --timeout SECS   bound of every wait on an asynchronous effect (default 5)
+  --stress-secs S  time budget of each race scenario (default 2.0)
+  --stress-ops N   op budget of each race scenario (default 1000000); the first spent ends it
+  --no-kmemleak    no kmemleak scan after each race scenario (default: scan if available)
+  --table PATH     write the race comparison table there (plain text)
+  --json PATH      write the race results there (JSON list)";
 
 /// Command line.
 #[derive(Debug, PartialEq)]
 struct Args {
     devices: Vec<PathBuf>,
     filters: Vec<String>,
+    only_races: bool,
     list: bool,
     timeout: Duration,
+    stress: StressCfg,
+    table: Option<PathBuf>,
+    json: Option<PathBuf>,
 }
 
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut a = Args {
         devices: Vec::new(),
         filters: Vec::new(),
+        only_races: false,
         list: false,
         timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+        stress: StressCfg::default(),
+        table: None,
+        json: None,
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -88,6 +118,31 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                 }
                 a.timeout = Duration::from_secs_f64(secs);
             }
+            "--stress-secs" => {
+                let v = value("--stress-secs")?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--stress-secs: not a number: {v}"))?;
+                if !(secs > 0.0 && secs <= 86_400.0) {
+                    return Err(format!("--stress-secs: out of range: {v}"));
+                }
+                a.stress.secs = secs;
+            }
+            "--stress-ops" => {
+                let v = value("--stress-ops")?;
+                let ops: u64 = v
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| format!("--stress-ops: not a count: {v}"))?;
+                if ops == 0 {
+                    return Err("--stress-ops: must be at least 1".into());
+                }
+                a.stress.ops = ops;
+            }
+            "--table" => a.table = Some(PathBuf::from(value("--table")?)),
+            "--json" => a.json = Some(PathBuf::from(value("--json")?)),
+            "--only-races" => a.only_races = true,
+            "--no-kmemleak" => a.stress.kmemleak = false,
             "--list" | "-l" => a.list = true,
             "--help" | "-h" => return Ok(None),
             _ => return Err(format!("unknown argument: {arg}")),
@@ -99,10 +154,14 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(a))
 }
 
-fn selected(filters: &[String]) -> Vec<&'static Test> {
+/// Prefix of the race scenarios' names.
+const RACE_PREFIX: &str = "race_";
+
+fn selected(filters: &[String], only_races: bool) -> Vec<&'static Test> {
     all_tests()
         .into_iter()
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .filter(|t| !only_races || t.name.starts_with(RACE_PREFIX))
         .collect()
 }
 
@@ -146,7 +205,10 @@ fn run_one(t: &Test, env: &Env) -> Outcome {
     LAST_PANIC.with(|p| p.borrow_mut().take());
     match panic::catch_unwind(AssertUnwindSafe(|| (t.run)(env))) {
         Ok(Ok(())) => Outcome::Pass,
-        Ok(Err(msg)) => Outcome::Fail(msg),
+        Ok(Err(msg)) => match harness::skip_reason(&msg) {
+            Some(reason) => Outcome::Skip(reason.to_string()),
+            None => Outcome::Fail(msg),
+        },
         Err(payload) => Outcome::Fail(LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(
             || {
                 let s = payload
@@ -159,14 +221,50 @@ fn run_one(t: &Test, env: &Env) -> Outcome {
     }
 }
 
-/// Runs the tests on one device as nested subtest `num`.
+/// Settings every test of the run gets.
+#[derive(Clone, Copy, Debug)]
+struct Opts {
+    timeout: Duration,
+    stress: StressCfg,
+}
+
+/// The table row of a race scenario that ran on a device.
+fn race_row(
+    scenario: &str,
+    device: &str,
+    deferred: bool,
+    rep: &stress::Report,
+    o: &Outcome,
+    secs: f64,
+) -> Row {
+    let (verdict, message) = match o {
+        Outcome::Pass => (Verdict::Pass, String::new()),
+        Outcome::Fail(m) => (Verdict::Fail, m.clone()),
+        Outcome::Skip(m) => (Verdict::Skip, m.clone()),
+    };
+    Row {
+        scenario: scenario.to_string(),
+        device: device.to_string(),
+        deferred,
+        ops: rep.tally.ops,
+        deliveries: rep.tally.deliveries,
+        errors: rep.tally.errors.clone(),
+        verdict,
+        message,
+        secs,
+    }
+}
+
+/// Runs the tests on one device as nested subtest `num`; the race
+/// scenarios add their rows to `rows`.
 fn run_device<W: Write>(
     k: &mut Ktap<W>,
     num: usize,
     path: &Path,
     peers: Vec<PathBuf>,
     tests: &[&Test],
-    timeout: Duration,
+    opts: &Opts,
+    rows: &mut Vec<Row>,
 ) -> io::Result<Totals> {
     let name = device_name(path);
     let mut totals = Totals::default();
@@ -207,19 +305,38 @@ fn run_device<W: Write>(
         )?;
     }
 
+    let deferred = probe
+        .as_ref()
+        .is_ok_and(|i| i.flags & abi::INFO_DEFERRED_ONLY != 0);
     for (i, t) in tests.iter().enumerate() {
+        let start = Instant::now();
         let o = match &probe {
             Ok(info) => {
                 let env = Env {
                     device: path.to_path_buf(),
                     peers: peers.clone(),
-                    timeout,
+                    timeout: opts.timeout,
                     info: *info,
+                    stress: opts.stress,
                 };
                 run_one(t, &env)
             }
             Err(m) => Outcome::Fail(format!("probe failed: {m}")),
         };
+        if t.name.starts_with(RACE_PREFIX) {
+            let rep = stress::take_report().unwrap_or_default();
+            for n in &rep.notes {
+                k.diag(1, &format!("{}: {n}", t.name))?;
+            }
+            rows.push(race_row(
+                t.name,
+                &name,
+                deferred,
+                &rep,
+                &o,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
         k.result(1, i + 1, t.name, &o)?;
         totals.add(&o);
     }
@@ -235,8 +352,40 @@ fn run_device<W: Write>(
     Ok(totals)
 }
 
+/// Prints the race comparison table as KTAP diagnostics and writes it
+/// (and the JSON) where asked.
+fn race_summary<W: Write>(k: &mut Ktap<W>, args: &Args, rows: &[Row]) -> io::Result<()> {
+    let table = report::table(rows);
+    if !rows.is_empty() {
+        k.diag(
+            0,
+            &format!(
+                "race stress: budget {} s / {} ops per scenario",
+                args.stress.secs, args.stress.ops
+            ),
+        )?;
+        for l in &table {
+            k.diag(0, l)?;
+        }
+    }
+    let outputs = [
+        (&args.table, table.join("\n") + "\n", "--table"),
+        (&args.json, report::json(rows), "--json"),
+    ];
+    for (path, text, flag) in outputs {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                let m = format!("{flag} {}: {e}", p.display());
+                eprintln!("rust_irqfd_test: {m}");
+                k.diag(0, &m)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> io::Result<i32> {
-    let tests = selected(&args.filters);
+    let tests = selected(&args.filters, args.only_races);
     if args.list {
         let mut out = io::stdout().lock();
         for t in &tests {
@@ -249,10 +398,24 @@ fn run(args: &Args) -> io::Result<i32> {
     let mut k = Ktap::new(io::stdout());
     k.header(args.devices.len())?;
     let mut totals = Totals::default();
+    let opts = Opts {
+        timeout: args.timeout,
+        stress: args.stress,
+    };
+    let mut rows = Vec::new();
     for (i, dev) in args.devices.iter().enumerate() {
         let peers = args.devices.iter().filter(|p| *p != dev).cloned().collect();
-        totals.merge(run_device(&mut k, i + 1, dev, peers, &tests, args.timeout)?);
+        totals.merge(run_device(
+            &mut k,
+            i + 1,
+            dev,
+            peers,
+            &tests,
+            &opts,
+            &mut rows,
+        )?);
     }
+    race_summary(&mut k, args, &rows)?;
     k.totals(&totals)?;
     Ok(totals.exit_code())
 }
@@ -295,8 +458,50 @@ mod tests {
                 PathBuf::from("/dev/c_irqfd")
             ]
         );
-        assert!(!a.list && a.filters.is_empty());
+        assert!(!a.list && a.filters.is_empty() && !a.only_races);
         assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!(
+            a.stress,
+            StressCfg {
+                secs: 2.0,
+                ops: 1_000_000,
+                kmemleak: true,
+            }
+        );
+        assert_eq!((a.table, a.json), (None, None));
+    }
+
+    #[test]
+    fn args_stress() {
+        let a = parse(&[
+            "--stress-secs",
+            "0.5",
+            "--stress-ops=1_000",
+            "--table",
+            "/tmp/t.txt",
+            "--json=/tmp/t.json",
+            "--only-races",
+            "--no-kmemleak",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            a.stress,
+            StressCfg {
+                secs: 0.5,
+                ops: 1000,
+                kmemleak: false,
+            }
+        );
+        assert_eq!(a.table, Some(PathBuf::from("/tmp/t.txt")));
+        assert_eq!(a.json, Some(PathBuf::from("/tmp/t.json")));
+        assert!(a.only_races);
+        assert!(parse(&["--stress-secs", "0"]).is_err());
+        assert!(parse(&["--stress-secs", "nan"]).is_err());
+        assert!(parse(&["--stress-secs", "x"]).is_err());
+        assert!(parse(&["--stress-ops", "0"]).is_err());
+        assert!(parse(&["--stress-ops", "-3"]).is_err());
+        assert!(parse(&["--table"]).is_err());
     }
 
     #[test]
@@ -345,7 +550,7 @@ mod tests {
 
     #[test]
     fn filter_selects_by_substring() {
-        let v = selected(&["ebusy".to_string()]);
+        let v = selected(&["ebusy".to_string()], false);
         assert_eq!(
             v.iter().map(|t| t.name).collect::<Vec<_>>(),
             vec![
@@ -354,16 +559,50 @@ mod tests {
                 "ebusy_other_module"
             ]
         );
-        assert!(selected(&["no such test".to_string()]).is_empty());
-        assert_eq!(selected(&[]).len(), all_tests().len());
+        assert!(selected(&["no such test".to_string()], false).is_empty());
+        assert_eq!(selected(&[], false).len(), all_tests().len());
+    }
+
+    #[test]
+    fn race_selection() {
+        let races = selected(&[], true);
+        assert_eq!(races.len(), races::TESTS.len());
+        assert!(races.iter().all(|t| t.name.starts_with(RACE_PREFIX)));
+        assert_eq!(
+            selected(&["race_".to_string()], false).len(),
+            races::TESTS.len()
+        );
+        let v = selected(&["r1".to_string()], true);
+        assert_eq!(
+            v.iter().map(|t| t.name).collect::<Vec<_>>(),
+            vec![
+                "race_r1_hup_vs_deassign",
+                "race_r10_duplicate_assign",
+                "race_r11_deassign_recycled_fd",
+                "race_r12_teardown_vs_assign",
+                "race_r13_mass_release",
+                "race_r14_atomic_wakeup",
+                "race_r15_hardirq_signal",
+                "race_r16_lock_order",
+                "race_r17_flush_interplay",
+                "race_r18_module_unload",
+                "race_r19_wakeup_resignal",
+            ]
+        );
+        assert!(selected(&["ebusy".to_string()], true).is_empty());
     }
 
     /// Both devices absent: each is one SKIP leaf, exit code 4.
     #[test]
     fn absent_devices_skip() {
         let mut k = Ktap::new(Vec::new());
-        let tests = selected(&[]);
+        let tests = selected(&[], false);
         let mut totals = Totals::default();
+        let mut rows = Vec::new();
+        let opts = Opts {
+            timeout: Duration::from_secs(1),
+            stress: StressCfg::default(),
+        };
         k.header(2).unwrap();
         for (i, d) in ["/nonexistent/rust_irqfd", "/nonexistent/c_irqfd"]
             .iter()
@@ -376,7 +615,8 @@ mod tests {
                     Path::new(d),
                     vec![],
                     &tests,
-                    Duration::from_secs(1),
+                    &opts,
+                    &mut rows,
                 )
                 .unwrap(),
             );
@@ -391,6 +631,54 @@ mod tests {
              # Totals: pass:0 fail:0 xfail:0 xpass:0 skip:2 error:0\n"
         );
         assert_eq!(totals.exit_code(), ktap::KSFT_SKIP);
+        assert!(rows.is_empty());
+    }
+
+    /// The race table goes out as diagnostics before the totals, and to
+    /// the files asked for.
+    #[test]
+    fn race_summary_outputs() {
+        let dir = std::env::temp_dir().join(format!("rust_irqfd_test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut a = parse(&[]).unwrap().unwrap();
+        a.table = Some(dir.join("t.txt"));
+        a.json = Some(dir.join("t.json"));
+        let rep = stress::Report::default();
+        let rows = vec![
+            race_row("race_r1_x", "rust_irqfd", false, &rep, &Outcome::Pass, 1.5),
+            race_row(
+                "race_r1_x",
+                "c_irqfd",
+                true,
+                &rep,
+                &Outcome::Fail("I1 broken".into()),
+                2.5,
+            ),
+        ];
+        let mut k = Ktap::new(Vec::new());
+        race_summary(&mut k, &a, &rows).unwrap();
+        let out = String::from_utf8(k.into_inner()).unwrap();
+        assert!(out.starts_with("# race stress: budget 2 s / 1000000 ops per scenario\n"));
+        assert!(out.lines().all(|l| l.starts_with("# ")), "{out}");
+        assert!(out.contains("| rust_irqfd "), "{out}");
+        assert!(out.contains("| c_irqfd (deferred)"), "{out}");
+        let t = std::fs::read_to_string(dir.join("t.txt")).unwrap();
+        assert_eq!(t, report::table(&rows).join("\n") + "\n");
+        let j = std::fs::read_to_string(dir.join("t.json")).unwrap();
+        assert!(j.contains("\"message\": \"I1 broken\""), "{j}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Nothing ran: no diagnostics, but the files are still written.
+        let mut k = Ktap::new(Vec::new());
+        a.table = None;
+        a.json = Some(
+            std::env::temp_dir().join(format!("rust_irqfd_test-{}-empty.json", std::process::id())),
+        );
+        race_summary(&mut k, &a, &[]).unwrap();
+        assert!(k.into_inner().is_empty());
+        let p = a.json.unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "[]\n");
+        std::fs::remove_file(p).unwrap();
     }
 
     /// A caught panic becomes a failure with its message.
@@ -414,6 +702,7 @@ mod tests {
                 nr_gsis: 8,
                 ..Default::default()
             },
+            stress: StressCfg::default(),
         };
         match run_one(&t, &env) {
             Outcome::Fail(m) => assert!(m.contains("kaboom"), "{m}"),
@@ -431,5 +720,14 @@ mod tests {
             needs: harness::Needs::PEER,
         };
         assert!(matches!(run_one(&t, &env), Outcome::Skip(_)));
+        fn skipper(_: &Env) -> harness::TestResult {
+            harness::skip("not today")
+        }
+        let t = Test {
+            name: "skipper",
+            run: skipper,
+            needs: harness::Needs::NONE,
+        };
+        assert_eq!(run_one(&t, &env), Outcome::Skip("not today".into()));
     }
 }

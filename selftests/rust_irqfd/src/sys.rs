@@ -274,3 +274,278 @@ impl Drop for GuardPage {
         unsafe { libc::munmap(self.addr, self.len) };
     }
 }
+
+// --- For the race scenarios (races.rs, stress.rs) ---
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: another descriptor for the same open file.
+pub fn dup(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor.
+    check_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })
+}
+
+/// `ioctl(fd, cmd, arg)` on a raw descriptor number, for races where another
+/// thread closes that number: the kernel then answers `EBADF`. The caller
+/// makes sure that no other file can take the number meanwhile (no thread
+/// opens anything while the race runs), or that any file that can is one
+/// the command is harmless on.
+pub fn ioctl_ptr_raw<T: Copy>(fd: RawFd, cmd: u32, arg: &mut T) -> SysResult<i32> {
+    // SAFETY: as `ioctl_ptr`: `arg` is a valid, exclusively borrowed `T`.
+    let ret = unsafe { libc::ioctl(fd, cmd as _, std::ptr::from_mut(arg)) };
+    check(ret.into()).map(|r| r as i32)
+}
+
+/// Adds `v` to the eventfd counter of a raw descriptor number that another
+/// thread may be closing (`EBADF`); same contract as [`ioctl_ptr_raw`]:
+/// the number is closed or an eventfd of the test.
+pub fn eventfd_signal_raw(fd: RawFd, v: u64) -> SysResult<()> {
+    let b = v.to_ne_bytes();
+    // SAFETY: `b` is valid for reads of 8 bytes.
+    let ret = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+    match check(ret as libc::c_long)? {
+        8 => Ok(()),
+        _ => Err(Errno(libc::EIO)),
+    }
+}
+
+/// `delete_module(name, flags)`: what `rmmod` does.
+pub fn delete_module(name: &str, flags: i32) -> SysResult<()> {
+    let c = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the whole call.
+    check(unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), flags as libc::c_long) })
+        .map(|_| ())
+}
+
+/// The CPUs the calling thread may run on (empty if that cannot be read).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let ret = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if ret != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below CPU_SETSIZE, inside the set.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> SysResult<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(Errno(libc::EINVAL));
+    }
+    // SAFETY: an all-zero cpu_set_t is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is this thread.
+    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    check(ret.into()).map(|_| ())
+}
+
+/// `IOCB_CMD_POLL` (include/uapi/linux/aio_abi.h).
+const IOCB_CMD_POLL: u16 = 5;
+/// `IOCB_FLAG_RESFD`: signal `aio_resfd` (an eventfd) on completion.
+const IOCB_FLAG_RESFD: u32 = 1 << 0;
+
+/// `struct iocb` (little-endian layout, as on x86_64).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Iocb {
+    aio_data: u64,
+    aio_key: u32,
+    aio_rw_flags: i32,
+    aio_lio_opcode: u16,
+    aio_reqprio: i16,
+    aio_fildes: u32,
+    aio_buf: u64,
+    aio_nbytes: u64,
+    aio_offset: i64,
+    aio_reserved2: u64,
+    aio_flags: u32,
+    aio_resfd: u32,
+}
+
+/// `struct io_event`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoEvent {
+    pub data: u64,
+    pub obj: u64,
+    pub res: i64,
+    pub res2: i64,
+}
+
+const _: () = {
+    assert!(std::mem::size_of::<Iocb>() == 64);
+    assert!(std::mem::size_of::<IoEvent>() == 32);
+};
+
+/// A Linux AIO context (`io_setup`), destroyed on drop. Used as a signaller
+/// that is not `write(2)`: an `IOCB_CMD_POLL` with `IOCB_FLAG_RESFD` on a
+/// pipe completes from inside the pipe's wakeup, so the kernel calls
+/// `eventfd_signal()` with another wait-queue lock held and interrupts off.
+pub struct Aio {
+    ctx: libc::c_ulong,
+}
+
+impl Aio {
+    /// `io_setup(nr)`.
+    pub fn new(nr: u32) -> SysResult<Self> {
+        let mut ctx: libc::c_ulong = 0;
+        // SAFETY: `ctx` is a valid, zeroed aio_context_t the kernel writes.
+        check(unsafe { libc::syscall(libc::SYS_io_setup, nr as libc::c_long, &mut ctx) })?;
+        Ok(Aio { ctx })
+    }
+
+    /// Submits one poll for `events` on `fd`, signalling the eventfd
+    /// number `resfd` when it completes (`EBADF` if `resfd` is closed).
+    pub fn submit_poll(&self, fd: BorrowedFd<'_>, events: u16, resfd: RawFd) -> SysResult<()> {
+        let mut cb = Iocb {
+            aio_lio_opcode: IOCB_CMD_POLL,
+            aio_fildes: fd.as_raw_fd() as u32,
+            aio_buf: u64::from(events),
+            aio_flags: IOCB_FLAG_RESFD,
+            aio_resfd: resfd as u32,
+            ..Default::default()
+        };
+        let mut list = [std::ptr::from_mut(&mut cb)];
+        // SAFETY: `list` holds one pointer to a valid iocb; the kernel copies
+        // the iocb during the call and keeps its address only as a key.
+        let n = check(unsafe {
+            libc::syscall(
+                libc::SYS_io_submit,
+                self.ctx,
+                1 as libc::c_long,
+                list.as_mut_ptr(),
+            )
+        })?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(Errno(libc::EIO))
+        }
+    }
+
+    /// Reaps between `min` and `max` completions, waiting at most `timeout`.
+    pub fn reap(
+        &self,
+        min: usize,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> SysResult<Vec<IoEvent>> {
+        let mut ev = vec![IoEvent::default(); max];
+        // SAFETY: an all-zero timespec is valid; the fields are set below
+        // (with `as _`, whatever width the libc gives tv_sec).
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        ts.tv_sec = timeout.as_secs() as _;
+        ts.tv_nsec = timeout.subsec_nanos() as _;
+        // SAFETY: `ev` has room for `max` events and `ts` is a valid timespec.
+        let n = check(unsafe {
+            libc::syscall(
+                libc::SYS_io_getevents,
+                self.ctx,
+                min as libc::c_long,
+                max as libc::c_long,
+                ev.as_mut_ptr(),
+                &ts,
+            )
+        })?;
+        ev.truncate(n as usize);
+        Ok(ev)
+    }
+}
+
+impl Drop for Aio {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` came from io_setup and is destroyed once; this waits
+        // for (or cancels) every request still in flight.
+        unsafe { libc::syscall(libc::SYS_io_destroy, self.ctx) };
+    }
+}
+
+/// `pipe2(O_CLOEXEC | O_NONBLOCK)`: (read end, write end).
+pub fn pipe_nonblock() -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }.into())?;
+    // SAFETY: pipe2 succeeded, both descriptors are new and owned by nobody.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The iocb layout and the flags: a poll with IOCB_FLAG_RESFD on a pipe
+    /// signals the eventfd when the pipe gets a byte.
+    #[test]
+    fn aio_poll_signals_resfd() {
+        let aio = match Aio::new(8) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("io_setup: {e}: AIO test skipped");
+                return;
+            }
+        };
+        let efd = eventfd(0, libc::EFD_NONBLOCK).unwrap();
+        let (r, w) = pipe_nonblock().unwrap();
+        aio.submit_poll(r.as_fd(), libc::POLLIN as u16, efd.as_raw_fd())
+            .unwrap();
+        assert_eq!(eventfd_read(efd.as_fd()), Err(Errno(libc::EAGAIN)));
+        write(w.as_fd(), &[7]).unwrap();
+        let ev = aio.reap(1, 1, Duration::from_secs(5)).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_ne!(ev[0].res & i64::from(libc::POLLIN), 0);
+        assert_eq!(eventfd_read(efd.as_fd()), Ok(1));
+        // A closed resfd is refused at submit.
+        let closed = efd.as_raw_fd();
+        drop(efd);
+        assert_eq!(
+            aio.submit_poll(r.as_fd(), libc::POLLIN as u16, closed),
+            Err(Errno(libc::EBADF))
+        );
+        // Nothing pending: a reap with a short timeout returns nothing.
+        assert!(aio
+            .reap(0, 1, Duration::from_millis(10))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn raw_fd_helpers() {
+        let e = eventfd(0, libc::EFD_NONBLOCK).unwrap();
+        let n = e.as_raw_fd();
+        eventfd_signal_raw(n, 3).unwrap();
+        let d = dup(e.as_fd()).unwrap();
+        assert_ne!(d.as_raw_fd(), n);
+        assert_eq!(eventfd_read(d.as_fd()), Ok(3));
+        drop(e);
+        drop(d);
+        assert_eq!(eventfd_signal_raw(n, 1), Err(Errno(libc::EBADF)));
+        let mut x = 0u64;
+        assert_eq!(
+            ioctl_ptr_raw(n, 0, &mut x).map(|_| ()),
+            Err(Errno(libc::EBADF))
+        );
+    }
+
+    #[test]
+    fn cpus_and_modules() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty());
+        std::thread::spawn(move || pin_to_cpu(cpus[0]).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(pin_to_cpu(1 << 20), Err(Errno(libc::EINVAL)));
+        // Never a real module: ENOENT as root, EPERM otherwise (ENOSYS in
+        // a sandbox without module support).
+        let r = delete_module("rust_irqfd_test_no_such_module", libc::O_NONBLOCK);
+        assert!(
+            [libc::ENOENT, libc::EPERM, libc::ENOSYS].contains(&r.unwrap_err().0),
+            "{r:?}"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Summarise `make mutants`: one row per mutant and module, saying which test or
+which kernel splat caught it and how long after the test run began.
+
+usage: mutants-table.py OUTDIR none MUTANT...
+Exit status 0 only if every mutant is caught in both modules and the clean
+build ("none") is caught by nothing.
+"""
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmcheck import ktap  # noqa: E402
+
+TS = re.compile(r"^\[\s*(\d+\.\d+)\]")
+
+
+def first_failure(run):
+    """(seconds after the first pass began, what) of the earliest failure."""
+    passes = {}
+    p = f"{run}/out/passes.txt"
+    if os.path.exists(p):
+        for line in open(p):
+            name, up = line.split()
+            passes[name] = float(up)
+    t0 = min(passes.values()) if passes else None
+    best = None
+    # Failing tests, by the uptime stamp of their result line.
+    for name in sorted(passes):
+        f = f"{run}/out/ktap-{name}.txt"
+        if not os.path.exists(f):
+            continue
+        for line in open(f, errors="replace"):
+            up, _, rest = line.rstrip("\n").partition(" ")
+            for r in ktap(rest):
+                if r["verdict"] == "fail" and r["depth"] >= 1:
+                    cand = (float(up), f"test {r['name']} ({name})")
+                    if best is None or cand[0] < best[0]:
+                        best = cand
+                    break
+    # Kernel splats, by their printk timestamp.
+    res = json.load(open(f"{run}/results.json")) if os.path.exists(f"{run}/results.json") else {}
+    for s in res.get("splats", []):
+        log = open(f"{run}/console.log", errors="replace").read()
+        for line in log.splitlines():
+            if s["line"] in line:
+                m = TS.match(line.strip())
+                if m:
+                    cand = (float(m.group(1)), f"splat {s['kind']}: {s['line'][:60]}")
+                    if best is None or cand[0] < best[0]:
+                        best = cand
+                break
+    if best is None:
+        for p in res.get("problems", []):
+            return (None, p[:70])
+        return None
+    return (best[0] - t0 if t0 is not None else None, best[1])
+
+
+def main():
+    out, names = sys.argv[1], sys.argv[2:]
+    rows, ok = [], True
+    for m in names:
+        for mod in ("rust_irqfd", "c_irqfd"):
+            run = f"{out}/{m}/{mod}"
+            hit = first_failure(run) if os.path.isdir(run) else (None, "not run")
+            caught = hit is not None
+            if m == "none":
+                verdict = "clean: PASS" if not caught else "clean: FAIL"
+                ok &= not caught
+            else:
+                verdict = "caught" if caught else "MISSED"
+                ok &= caught
+            secs = "" if not hit or hit[0] is None else f"{hit[0]:.1f}s"
+            rows.append((m, mod, verdict, hit[1] if hit else "-", secs))
+    w = [max(len(r[i]) for r in rows + [("mutant", "module", "verdict", "caught by", "time")]) for i in range(5)]
+    lines = []
+    fmt = "  ".join("{:<%d}" % x for x in w)
+    lines.append(fmt.format("mutant", "module", "verdict", "caught by", "time"))
+    lines += [fmt.format(*r) for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    open(f"{out}/table.txt", "w").write(text + "\n")
+    json.dump([dict(zip(("mutant", "module", "verdict", "caught_by", "time"), r)) for r in rows],
+              open(f"{out}/table.json", "w"), indent=1)
+    caught = sum(r[2] == "caught" for r in rows)
+    total = sum(r[0] != "none" for r in rows)
+    print(f"mutants: {caught} of {total} caught; clean build {'passes' if all(r[2] == 'clean: PASS' for r in rows if r[0] == 'none') else 'FAILS'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
