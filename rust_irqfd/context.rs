@@ -3,7 +3,6 @@
 //! A context (the stand-in for a VM): its irqfds, its interrupt sink, assign, deassign, release.
 
 use kernel::{
-    bindings,
     fs::LocalFile,
     list::{
         List,
@@ -30,6 +29,12 @@ use crate::{
 };
 
 /// The active irqfds of a context.
+///
+/// # Invariants
+///
+/// * Every irqfd on `list` belongs to the context that holds this (`irqfd.ctx`), and an irqfd
+///   is never put on any other context's list: it is on this list or on none.
+/// * `count` is the length of `list`.
 pub(crate) struct Irqfds<S: Sink> {
     pub(crate) list: List<Irqfd<S>>,
     /// Length of `list`.
@@ -97,18 +102,21 @@ impl<S: Sink> Context<S> {
 
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
         // under the wait-queue lock, so holding ours here would invert that order.
-        let events = EventFdWaiter::register(irqfd.clone_arc(), &file)?;
+        let readable = EventFdWaiter::register(irqfd.as_arc(), &file)?;
+
+        // An event pending before we were hooked on: inject it once, before the irqfd becomes
+        // visible to deassign, which must not see an injection after it returns. The counter
+        // itself stays for the next signal's wakeup to consume, as in KVM.
+        if readable {
+            self.sink.inject(gsi);
+        }
 
         let mut irqfds = self.irqfds.lock();
+        // INVARIANT: The irqfd goes on the list of its own context (`irqfd.ctx` is `self`), and
+        // `count` follows the list's length.
         irqfds.list.push_back(irqfd);
         irqfds.count += 1;
         drop(irqfds);
-
-        // An event pending before we were hooked on: inject it once. The counter itself stays for
-        // the next signal's wakeup to consume, as in KVM.
-        if events & bindings::POLLIN != 0 {
-            self.sink.inject(gsi);
-        }
         drop(file);
         Ok(())
     }
@@ -123,6 +131,7 @@ impl<S: Sink> Context<S> {
         while let Some(next) = cursor.peek_next() {
             if next.matches(&eventfd, gsi) {
                 shutdown::queue_shutdown(self, next.remove());
+                // INVARIANT: `count` is brought back to the list's length below.
                 removed += 1;
             } else {
                 cursor.move_next();

@@ -101,7 +101,7 @@ impl MiscDevice for IrqfdDevice {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        let params = crate::params();
+        let params = crate::params::get();
         let ctx = Context::new(IrqChip::new(params.nr_gsis)?, params.deferred_only)?;
         KBox::pin(Self { ctx }, GFP_KERNEL_ACCOUNT).map_err(Into::into)
     }
@@ -112,20 +112,34 @@ impl MiscDevice for IrqfdDevice {
     }
 
     fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let nonblock = fsext::nonblocking(&kiocb);
+        let mut nonblock = fsext::nonblocking(&kiocb);
         let me = kiocb.file();
-        let max = (iov.len() / size_of::<Delivery>()).min(READ_BATCH);
-        if max == 0 {
+        let record = size_of::<Delivery>();
+        if iov.len() < record {
             return Err(EINVAL);
         }
-        let mut records = KVec::with_capacity(max, GFP_KERNEL)?;
-        me.ctx.sink.pop(&mut records, max, nonblock)?;
+        let mut records = KVec::with_capacity(READ_BATCH, GFP_KERNEL)?;
         let mut copied = 0;
-        for record in &records {
-            let bytes = record.as_bytes();
-            let n = iov.copy_to_iter(bytes);
-            copied += n;
-            if n < bytes.len() {
+        // As many whole records as fit, in batches: only the first wait may block. Records are
+        // popped before they are copied; any a fault keeps from reaching userspace are lost, and
+        // `EFAULT` is returned if none reached it.
+        'batches: while iov.len() >= record {
+            records.clear();
+            let max = (iov.len() / record).min(READ_BATCH);
+            match me.ctx.sink.pop(&mut records, max, nonblock) {
+                Ok(()) => {}
+                Err(e) if copied == 0 => return Err(e),
+                Err(_) => break,
+            }
+            nonblock = true;
+            for r in &records {
+                let bytes = r.as_bytes();
+                if iov.copy_to_iter(bytes) < bytes.len() {
+                    break 'batches;
+                }
+                copied += bytes.len();
+            }
+            if records.len() < max {
                 break;
             }
         }

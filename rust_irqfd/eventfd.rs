@@ -19,7 +19,7 @@
 //!   callback is running or will run.
 
 use core::ptr::{
-    self,
+    addr_of,
     NonNull, //
 };
 use kernel::{
@@ -135,10 +135,11 @@ const DONE: u32 = 3;
 ///
 /// # Invariants
 ///
-/// * While `state` is `REGISTERED`, `entry` is on the wait queue of `eventfd` and the
+/// * Whenever `entry` is on a wait queue, it is the wait queue of `eventfd`, and the
 ///   `EventFdHandler` that contains `self` is in an `Arc` of which the wait queue owns one
-///   reference.
-/// * In any other state `entry` is on no wait queue.
+///   reference. That is the case in state `REGISTERED`, and in state `REGISTERING` once
+///   [`queue_proc`] has queued the entry.
+/// * In states `NEW` and `DONE`, `entry` is on no wait queue.
 #[pin_data]
 pub(crate) struct EventFdWaiter {
     eventfd: EventFd,
@@ -179,14 +180,14 @@ impl EventFdWaiter {
     /// Hooks `this` onto its eventfd's wait queue as the queue's one priority, exclusive waiter,
     /// by polling `file`, which must be that eventfd's file.
     ///
-    /// Returns the poll mask `vfs_poll()` gave (`POLLIN` when the counter was already non-zero).
-    /// On success the wait queue owns one reference to `this` until [`Self::unregister`]; the
+    /// Returns whether the eventfd was readable (its counter non-zero) at registration. On
+    /// success the wait queue owns one reference to `this` until [`Self::unregister`]; the
     /// handler's callbacks may run as soon as the entry is on the queue, before this returns.
     ///
     /// Fails with `EBUSY` if the eventfd already has a priority waiter (an irqfd in this or
     /// another module, or in KVM), with `EINVAL` if `file` is not this waiter's eventfd, and with
     /// `EBUSY` if `this` was registered before (a waiter is registered at most once).
-    pub(crate) fn register<T: EventFdHandler>(this: Arc<T>, file: &LocalFile) -> Result<u32> {
+    pub(crate) fn register<T: EventFdHandler>(this: &Arc<T>, file: &LocalFile) -> Result<bool> {
         let waiter = this.waiter();
         if !EventFd::from_file(file)?.same(&waiter.eventfd) {
             return Err(EINVAL);
@@ -195,22 +196,32 @@ impl EventFdWaiter {
             return Err(EBUSY);
         }
 
+        // The wait queue's reference, leaked here: `wake::<T>` may use it as soon as the entry is
+        // queued, which happens inside `vfs_poll()`. Every pointer handed to C derives from it.
+        let queued = Arc::into_raw(this.clone());
+        // SAFETY: `queued` points at a live `T` (we hold two references).
+        let raw = unsafe { T::raw_get_waiter(queued) };
+        // SAFETY: `raw` points at a live `EventFdWaiter`; these are field projections.
+        let (entry, table) = unsafe {
+            (
+                Opaque::cast_into(addr_of!((*raw).entry)),
+                Opaque::cast_into(addr_of!((*raw).table)),
+            )
+        };
+
         // SAFETY: `entry` and `table` are pinned inside `this` and on no queue (state
-        // `REGISTERING`), so they may be (re)initialised; the callbacks match the C prototypes.
+        // `REGISTERING`, set by us alone), so they may be (re)initialised; the callbacks match the
+        // C prototypes.
         unsafe {
-            ffi::rust_irqfd_init_waitqueue_func_entry(waiter.entry.get(), Some(wake::<T>));
-            ffi::rust_irqfd_init_poll_funcptr(waiter.table.get(), Some(queue_proc));
+            ffi::rust_irqfd_init_waitqueue_func_entry(entry, Some(wake::<T>));
+            ffi::rust_irqfd_init_poll_funcptr(table, Some(queue_proc));
         }
         // A file whose poll never calls `poll_wait()` leaves this in place.
         waiter.add_result.store(EINVAL.to_errno(), Relaxed);
 
-        // The wait queue's reference, leaked here: `wake::<T>` may use it as soon as the entry is
-        // queued, which happens inside `vfs_poll()`. `this` stays ours for the rest of the call.
-        let queued = Arc::into_raw(this.clone());
-
         // SAFETY: `file` is valid for the call; `table` was initialised above, and
-        // `queue_proc()` finds `waiter` from it, which `this` keeps alive throughout.
-        let events = unsafe { ffi::rust_irqfd_vfs_poll(file.as_ptr(), waiter.table.get()) };
+        // `queue_proc()` finds the waiter from it, which `this` keeps alive throughout.
+        let events = unsafe { ffi::rust_irqfd_vfs_poll(file.as_ptr(), table) };
 
         let ret = waiter.add_result.load(Relaxed);
         if ret != 0 {
@@ -222,15 +233,16 @@ impl EventFdWaiter {
         }
         // INVARIANT: The entry is on the eventfd's wait queue, which owns the reference `queued`.
         waiter.state.store(REGISTERED, Relaxed);
-        Ok(events)
+        Ok(events & bindings::POLLIN != 0)
     }
 
     /// Removes `this` from its eventfd's wait queue, discarding the counter's value, and returns
     /// the reference the wait queue owned; `None` if `this` is not registered.
     ///
     /// Once this returns, no callback of `this` is running or will run: removal takes the
-    /// wait-queue lock, which every callback runs under.
-    pub(crate) fn unregister<T: EventFdHandler>(this: &T) -> Option<Arc<T>> {
+    /// wait-queue lock, which every callback runs under. So it must not be called from a
+    /// callback of `this` (it would wait for its own lock).
+    pub(crate) fn unregister<T: EventFdHandler>(this: &Arc<T>) -> Option<Arc<T>> {
         let waiter = this.waiter();
         if waiter.state.cmpxchg(REGISTERED, DONE, Relaxed).is_err() {
             return None;
@@ -248,10 +260,11 @@ impl EventFdWaiter {
                 &mut cnt,
             )
         };
-        // SAFETY: By the type invariant, the wait queue owned a reference to the `Arc` around
-        // `this`, made by `Arc::into_raw` in `register`; the entry is off the queue, so that
-        // reference is ours now, and it is taken back exactly once (the state is `DONE`).
-        Some(unsafe { Arc::from_raw(ptr::from_ref(this)) })
+        // SAFETY: By the type invariant, the wait queue owned a reference to this `Arc`, made by
+        // `Arc::into_raw` in `register`, whose pointer `Arc::as_ptr` returns again. The entry is
+        // off the queue, so that reference is ours now, and it is taken back exactly once (the
+        // state is `DONE`).
+        Some(unsafe { Arc::from_raw(Arc::as_ptr(this)) })
     }
 }
 
@@ -265,6 +278,13 @@ impl EventFdWaiter {
 pub(crate) unsafe trait HasEventFdWaiter {
     /// The embedded waiter.
     fn waiter(&self) -> &EventFdWaiter;
+
+    /// The waiter embedded in the object at `ptr`, keeping `ptr`'s provenance.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point at a valid `Self`.
+    unsafe fn raw_get_waiter(ptr: *const Self) -> *const EventFdWaiter;
 
     /// The object that contains the waiter at `ptr`.
     ///
@@ -283,6 +303,11 @@ macro_rules! impl_has_eventfd_waiter {
                 &self.$field
             }
 
+            unsafe fn raw_get_waiter(ptr: *const Self) -> *const $crate::eventfd::EventFdWaiter {
+                // SAFETY: The caller promises that `ptr` points at a valid `Self`.
+                unsafe { ::core::ptr::addr_of!((*ptr).$field) }
+            }
+
             unsafe fn waiter_container_of(
                 ptr: *const $crate::eventfd::EventFdWaiter,
             ) -> *const Self {
@@ -297,7 +322,8 @@ pub(crate) use impl_has_eventfd_waiter;
 /// What an object on an eventfd's wait queue does on wakeups.
 ///
 /// Both callbacks run in the wakeup's context: the eventfd's wait-queue lock is held, interrupts
-/// are off, and the caller may be in hard-IRQ context. They must not sleep.
+/// are off, and the caller may be in hard-IRQ context. They must not sleep, and must not call
+/// [`EventFdWaiter::unregister`] on themselves.
 pub(crate) trait EventFdHandler: HasEventFdWaiter + Send + Sync + Sized {
     /// The eventfd was signalled (`EPOLLIN`); its counter, `count`, has been consumed.
     fn signalled(this: ArcBorrow<'_, Self>, count: u64);
@@ -329,9 +355,11 @@ unsafe extern "C" fn wake<T: EventFdHandler>(
     let waiter = unsafe { kernel::container_of!(entry, EventFdWaiter, entry) };
     // SAFETY: The caller promises that the waiter is embedded in a `T`.
     let ptr = unsafe { T::waiter_container_of(waiter) };
-    // SAFETY: By the invariant of `EventFdWaiter` (the entry is queued, so `REGISTERED`), the wait
-    // queue owns a reference to the `Arc<T>` around `ptr`, which cannot go away before the entry
-    // is unqueued, and that needs the lock we run under.
+    // SAFETY: `ptr` derives from the pointer `register` got from `Arc::into_raw` (all the
+    // projections keep its provenance). By the invariant of `EventFdWaiter`, since the entry is
+    // queued the wait queue owns a reference to that `Arc`, which cannot go away before the entry
+    // is unqueued, and that needs the lock we run under. No `UniqueArc` of it can exist while
+    // that reference does.
     let this = unsafe { ArcBorrow::from_raw(ptr) };
     let waiter = this.waiter();
 

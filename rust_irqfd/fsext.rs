@@ -16,8 +16,8 @@ use kernel::{
 pub(crate) fn nonblocking<T: ForeignOwnable>(kiocb: &Kiocb<'_, T>) -> bool {
     let raw = kiocb.as_raw();
     // SAFETY: A `Kiocb` wraps a valid `struct kiocb` whose `ki_filp` is the file being read, valid
-    // for the duration of the call; `f_flags` is a plain word that `fcntl(F_SETFL)` may change
-    // concurrently, which is fine for a flag tested once.
-    let flags = unsafe { (*(*raw).ki_filp).f_flags };
+    // for the duration of the call. `fcntl(F_SETFL)` may change `f_flags` concurrently, so it is
+    // read with a volatile load, as `File::flags()` does.
+    let flags = unsafe { core::ptr::addr_of!((*(*raw).ki_filp).f_flags).read_volatile() };
     flags & O_NONBLOCK != 0
 }

@@ -50,8 +50,8 @@ struct Line {
 /// * The `len` entries of `fifo` from `head` (wrapping) are exactly the GSIs whose line has a
 ///   pending record, each once, in the order they were raised.
 struct State {
-    lines: KVec<Line>,
-    fifo: KVec<u32>,
+    lines: KVVec<Line>,
+    fifo: KVVec<u32>,
     head: usize,
     len: usize,
     next_seq: u64,
@@ -84,8 +84,9 @@ impl IrqChip {
         if n == 0 {
             return Err(EINVAL);
         }
-        let mut lines = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
-        let mut fifo = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        // Up to 3 MiB with 65536 lines: vmalloc rather than a high-order kmalloc.
+        let mut lines = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        let mut fifo = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
             lines.push(Line::default(), GFP_KERNEL_ACCOUNT)?;
             fifo.push(0, GFP_KERNEL_ACCOUNT)?;

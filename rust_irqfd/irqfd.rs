@@ -25,7 +25,6 @@ use kernel::{
         ArcBorrow, //
     },
     workqueue::{
-        self,
         impl_has_work,
         Work,
         WorkItem, //
@@ -41,7 +40,8 @@ use crate::{
         EventFdWaiter, //
     },
     shutdown,
-    sink::Sink, //
+    sink::Sink,
+    wq, //
 };
 
 /// Work ID of the injection work.
@@ -109,8 +109,10 @@ impl<S: Sink> Irqfd<S> {
     /// Injects one signal through the injection work, in process context.
     fn inject_deferred(this: ArcBorrow<'_, Self>) {
         this.deferred.add(1, Relaxed);
-        // Already queued: that run will see the count just added (queueing orders it).
-        let _ = workqueue::system().enqueue::<Arc<Self>, INJECT>(this.into());
+        // Already queued: that run will see the count just added (queueing orders it). The
+        // reference returned then is dropped here, in atomic context, which is fine: the wait
+        // queue's reference keeps it from being the last.
+        let _ = wq::system_percpu().enqueue::<Arc<Self>, INJECT>(this.into());
     }
 }
 

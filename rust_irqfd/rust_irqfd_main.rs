@@ -17,6 +17,7 @@ mod ffi;
 mod fsext;
 mod irqchip;
 mod irqfd;
+mod params;
 mod shutdown;
 mod sink;
 mod uapi;
@@ -53,33 +54,6 @@ module! {
     },
 }
 
-/// Highest accepted `nr_gsis`.
-const MAX_GSIS: u32 = 65536;
-
-/// The module parameters, as read at open.
-pub(crate) struct Params {
-    pub(crate) nr_gsis: u32,
-    pub(crate) deferred_only: bool,
-}
-
-/// The current module parameters.
-pub(crate) fn params() -> Params {
-    Params {
-        nr_gsis: module_parameters::nr_gsis.value(),
-        deferred_only: module_parameters::deferred_only.value(),
-    }
-}
-
-/// Rejects module parameters out of range, before anything is registered.
-fn check_params() -> Result {
-    let nr = params().nr_gsis;
-    if nr == 0 || nr > MAX_GSIS {
-        pr_err!("nr_gsis={} is out of range 1..{}\n", nr, MAX_GSIS);
-        return Err(EINVAL);
-    }
-    Ok(())
-}
-
 /// The module: its device, then its cleanup queue.
 ///
 /// Fields drop in declaration order: the device is deregistered first (and, since an open file
@@ -94,8 +68,9 @@ struct RustIrqfdModule {
 impl kernel::InPlaceModule for RustIrqfdModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            // Parameters are checked before anything is created or registered.
             _cleanup: {
-                check_params()?;
+                params::check()?;
                 CleanupQueue::new()?
             },
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions {

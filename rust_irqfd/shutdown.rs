@@ -40,7 +40,10 @@ use kernel::{
     list::ListArc,
     prelude::*,
     sync::{
-        atomic::Relaxed,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         ArcBorrow, //
     },
@@ -63,6 +66,9 @@ kernel::sync::global_lock! {
     unsafe(uninit) static CLEANUP_QUEUE: Mutex<Option<Arc<OrderedQueue>>> = None;
 }
 
+/// Whether `CLEANUP_QUEUE` was initialised; it may be only once.
+static CLEANUP_QUEUE_INIT: Atomic<bool> = Atomic::new(false);
+
 /// The module's cleanup queue: created at module init, destroyed at module exit.
 ///
 /// The module struct holds this after its misc device registration, so that the device is gone
@@ -72,9 +78,13 @@ pub(crate) struct CleanupQueue;
 impl CleanupQueue {
     /// Allocates the ordered cleanup queue and publishes it for [`cleanup_queue`].
     ///
-    /// Called once, from module init.
+    /// Called from module init; a second call fails with `EBUSY`.
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Called once, from module init, before any other use of the lock.
+        if CLEANUP_QUEUE_INIT.xchg(true, Relaxed) {
+            return Err(EBUSY);
+        }
+        // SAFETY: The flag above makes this the only call, and it comes before any other use of
+        // the lock (contexts, its only other users, are created once the device is registered).
         unsafe { CLEANUP_QUEUE.init() };
         let queue = Arc::new(OrderedQueue::new(c"rust-irqfd-cleanup")?, GFP_KERNEL)?;
         *CLEANUP_QUEUE.lock() = Some(queue);
@@ -84,9 +94,16 @@ impl CleanupQueue {
 
 impl Drop for CleanupQueue {
     fn drop(&mut self) {
-        // Every context holds a reference and none is open any more, so this is the last one:
-        // dropping it destroys (and first drains) the queue.
-        drop(CLEANUP_QUEUE.lock().take());
+        // Take it out first: destroying drains the queue and sleeps, not under the mutex.
+        let queue = CLEANUP_QUEUE.lock().take();
+        // Every context holds a reference and none is open any more (the device is gone and an
+        // open file pins the module), so this should be the last one: dropping it drains and
+        // destroys the queue here, in process context, not from a work item on it.
+        if let Some(queue) = queue {
+            if Arc::into_unique_or_drop(queue).is_none() {
+                pr_warn!("cleanup queue still referenced at module exit\n");
+            }
+        }
     }
 }
 
@@ -105,6 +122,7 @@ pub(crate) fn deactivate_if_active<S: Sink>(irqfd: ArcBorrow<'_, Irqfd<S>>) {
     let item = unsafe { irqfds.list.remove(&irqfd) };
     #[cfg(not(mutant = "no_active_check"))]
     if let Some(item) = item {
+        // INVARIANT: `count` follows the list's length.
         irqfds.count -= 1;
         queue_shutdown(ctx, item);
     }
@@ -125,7 +143,8 @@ pub(crate) fn deactivate_if_active<S: Sink>(irqfd: ArcBorrow<'_, Irqfd<S>>) {
 /// shutdown are one step as far as the other deactivation paths can see.
 pub(crate) fn queue_shutdown<S: Sink>(ctx: &Context<S>, irqfd: ListArc<Irqfd<S>>) {
     // The shutdown work is queued only by whoever took the irqfd off the list, once, so it cannot
-    // be pending already; if it were, the reference would simply be dropped here.
+    // be pending already; if it were, the reference would simply be dropped here, which is fine
+    // even in the wakeup's atomic context: the wait queue's reference keeps it from being the last.
     let _ = ctx
         .cleanup
         .enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(irqfd.into_arc());
@@ -136,7 +155,7 @@ impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {
 
     fn run(this: Arc<Self>) {
         // 1. Unhook from the eventfd: no callback runs after this.
-        let queued = EventFdWaiter::unregister(&*this);
+        let queued = EventFdWaiter::unregister(&this);
         // 2. No injection in flight after this.
         #[cfg(not(mutant = "no_inject_flush"))]
         crate::wq::flush_work(&this.inject);

@@ -105,7 +105,8 @@ unsafe impl AsBytes for Info {}
 // SAFETY: `GsiStats` is `repr(C)`, made of integers only and has no padding (asserted below).
 unsafe impl FromBytes for GsiStats {}
 
-// SAFETY: As above.
+// SAFETY: `GsiStats` is `repr(C)`, made of integers only and has no padding (asserted below), so
+// all its bytes are initialised.
 unsafe impl AsBytes for GsiStats {}
 
 // SAFETY: `Delivery` is `repr(C)`, made of integers only and has no padding (asserted below).

@@ -24,6 +24,9 @@ use crate::ffi;
 
 /// An ordered (one item at a time, in queueing order) workqueue owned by the module.
 ///
+/// Dropping it drains and destroys the queue, so the last reference must not be dropped from a
+/// work item running on it.
+///
 /// # Invariants
 ///
 /// `self.0` points at a workqueue allocated by `alloc_ordered_workqueue()` that is destroyed
@@ -70,6 +73,14 @@ impl Drop for OrderedQueue {
         // `destroy_workqueue()` drains the queue first, so no item of ours runs afterwards.
         unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
     }
+}
+
+/// The per-CPU system workqueue (`system_percpu_wq`, what `schedule_work()` uses).
+///
+/// `kernel::workqueue::system()` still names `system_wq`, which 7.3 marks deprecated.
+pub(crate) fn system_percpu() -> &'static Queue {
+    // SAFETY: `system_percpu_wq` is created at boot, before any module loads, and never destroyed.
+    unsafe { Queue::from_raw(bindings::system_percpu_wq) }
 }
 
 /// Waits for the last queueing of `work` to finish executing.

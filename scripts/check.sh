@@ -48,7 +48,7 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	[ -x "$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
 	printf 'STRESS_SECS=%s\n' "${STRESS_SECS:-2}" >"$out/check.env"
-	"$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
+	VM_MEM=${VM_MEM:-512} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
 		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env"

@@ -11,7 +11,7 @@ KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; die "module build failed"; }
 st="$TOPDIR/selftests/rust_irqfd"
 (cd "$st" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
-printf 'STRESS_SECS=%s\nTEST_ARGS="--filter race_ --stress-ops 1000000000"\n' "$secs" >"$out/stress.env"
+printf 'STRESS_SECS=%s\nTEST_ARGS="--filter race_ --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
 # About 20 scenarios, 2 devices, 2 modes, plus a kmemleak scan each.
 timeout_s=$(awk -v s="$secs" 'BEGIN { printf "%d", 80 * (s + 3) + 300 }')
 log "stress: $secs s per scenario per device and mode; VM timeout ${timeout_s}s"

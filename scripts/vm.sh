@@ -7,7 +7,7 @@
 #   FILE     copied into the guest's /bin (executables), /lib/modules (*.ko),
 #            or /etc/payload.env (*.env, sourced before the payload runs).
 #            Files the payload leaves in /tmp/out come back as OUTDIR/out/*.
-# env: VM_TIMEOUT (seconds, default 900), VM_CPUS (2), VM_MEM (2048),
+# env: VM_TIMEOUT (seconds, default 900), VM_CPUS (2), VM_MEM (1024),
 #      VM_ACCEL (kvm|tcg|auto, default auto), VM_APPEND (extra kernel arguments)
 . "$(dirname "$0")/common.sh"
 
@@ -122,7 +122,7 @@ log "vm: booting ($accel, ${VM_CPUS:-2} CPUs, timeout ${timeout_s}s), log in $ou
 start=$(date +%s)
 set +e
 timeout -k 10 "$timeout_s" qemu-system-x86_64 "${qaccel[@]}" \
-	-m "${VM_MEM:-2048}" -smp "${VM_CPUS:-2}" \
+	-m "${VM_MEM:-1024}" -smp "${VM_CPUS:-2}" \
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" -append "$append" \
 	-nographic -no-reboot -serial stdio -monitor none -display none \
 	</dev/null >"$out/console.log" 2>&1
