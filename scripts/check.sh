@@ -36,6 +36,10 @@ log "check: host-side tests and lint"
 step selftest-unit bash -c "cd '$st' && cargo test --quiet"
 step selftest-rustfmt bash -c "cd '$st' && cargo fmt --check"
 step selftest-clippy bash -c "cd '$st' && cargo clippy --quiet --all-targets -- -D warnings"
+vmm="$TOPDIR/vmm"
+step vmm-unit bash -c "cd '$vmm' && cargo test --quiet"
+step vmm-rustfmt bash -c "cd '$vmm' && cargo fmt --check"
+step vmm-clippy bash -c "cd '$vmm' && cargo clippy --quiet --all-targets -- -D warnings"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
 step module-build "$TOPDIR/scripts/build.sh" modules
 step module-clippy "$TOPDIR/scripts/build.sh" clippy
@@ -47,7 +51,8 @@ vm_rc=0
 if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	[ -x "$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
-	printf 'STRESS_SECS=%s\n' "${STRESS_SECS:-2}" >"$out/check.env"
+	# STRESS_SECS and TEST_ARGS (e.g. --filter NAME) narrow a run while debugging.
+	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\n' "${STRESS_SECS:-2}" "${TEST_ARGS:-}" >"$out/check.env"
 	VM_MEM=${VM_MEM:-512} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \

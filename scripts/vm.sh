@@ -55,7 +55,7 @@ echo 20 > /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 echo "===VM-READY==="
 cd /
 mkdir -p /tmp/out
-[ -f /etc/payload.env ] && . /etc/payload.env
+[ -f /etc/payload.env ] && { set -a; . /etc/payload.env; set +a; }
 sh /payload > /tmp/payload.out 2>&1
 rc=$?
 if [ -w /sys/kernel/debug/kmemleak ]; then

@@ -54,12 +54,13 @@ fn all_tests() -> Vec<&'static Test> {
 }
 
 const USAGE: &str = "\
-usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--only-races] [--list]
+usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--skip SUBSTR]... [--only-races] [--list]
                        [--timeout SECS] [--stress-secs S] [--stress-ops N]
                        [--no-kmemleak] [--table PATH] [--json PATH]
 
   --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
   --filter SUBSTR  run only the tests whose name contains SUBSTR (repeatable: any matches)
+  --skip SUBSTR    leave out the tests whose name contains SUBSTR (repeatable)
   --only-races     run only the race stress scenarios (race_*; combines with --filter)
   --list           print the test names (after the selection) and exit
   --timeout SECS   bound of every wait on an asynchronous effect (default 5)
@@ -74,6 +75,7 @@ usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--only-races] [-
 struct Args {
     devices: Vec<PathBuf>,
     filters: Vec<String>,
+    skips: Vec<String>,
     only_races: bool,
     list: bool,
     timeout: Duration,
@@ -86,6 +88,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
     let mut a = Args {
         devices: Vec::new(),
         filters: Vec::new(),
+        skips: Vec::new(),
         only_races: false,
         list: false,
         timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
@@ -108,6 +111,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         match flag.as_str() {
             "--device" | "-d" => a.devices.push(PathBuf::from(value("--device")?)),
             "--filter" | "-f" => a.filters.push(value("--filter")?),
+            "--skip" => a.skips.push(value("--skip")?),
             "--timeout" | "-t" => {
                 let v = value("--timeout")?;
                 let secs: f64 = v
@@ -157,10 +161,11 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
 /// Prefix of the race scenarios' names.
 const RACE_PREFIX: &str = "race_";
 
-fn selected(filters: &[String], only_races: bool) -> Vec<&'static Test> {
+fn selected(filters: &[String], skips: &[String], only_races: bool) -> Vec<&'static Test> {
     all_tests()
         .into_iter()
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .filter(|t| !skips.iter().any(|f| t.name.contains(f.as_str())))
         .filter(|t| !only_races || t.name.starts_with(RACE_PREFIX))
         .collect()
 }
@@ -385,7 +390,7 @@ fn race_summary<W: Write>(k: &mut Ktap<W>, args: &Args, rows: &[Row]) -> io::Res
 }
 
 fn run(args: &Args) -> io::Result<i32> {
-    let tests = selected(&args.filters, args.only_races);
+    let tests = selected(&args.filters, &args.skips, args.only_races);
     if args.list {
         let mut out = io::stdout().lock();
         for t in &tests {
@@ -550,7 +555,7 @@ mod tests {
 
     #[test]
     fn filter_selects_by_substring() {
-        let v = selected(&["ebusy".to_string()], false);
+        let v = selected(&["ebusy".to_string()], &[], false);
         assert_eq!(
             v.iter().map(|t| t.name).collect::<Vec<_>>(),
             vec![
@@ -559,20 +564,22 @@ mod tests {
                 "ebusy_other_module"
             ]
         );
-        assert!(selected(&["no such test".to_string()], false).is_empty());
-        assert_eq!(selected(&[], false).len(), all_tests().len());
+        assert!(selected(&["no such test".to_string()], &[], false).is_empty());
+        let skipped = selected(&[], &["race_".to_string()], false);
+        assert!(skipped.iter().all(|t| !t.name.starts_with("race_")));
+        assert_eq!(selected(&[], &[], false).len(), all_tests().len());
     }
 
     #[test]
     fn race_selection() {
-        let races = selected(&[], true);
+        let races = selected(&[], &[], true);
         assert_eq!(races.len(), races::TESTS.len());
         assert!(races.iter().all(|t| t.name.starts_with(RACE_PREFIX)));
         assert_eq!(
-            selected(&["race_".to_string()], false).len(),
+            selected(&["race_".to_string()], &[], false).len(),
             races::TESTS.len()
         );
-        let v = selected(&["r1".to_string()], true);
+        let v = selected(&["r1".to_string()], &[], true);
         assert_eq!(
             v.iter().map(|t| t.name).collect::<Vec<_>>(),
             vec![
@@ -589,14 +596,14 @@ mod tests {
                 "race_r19_wakeup_resignal",
             ]
         );
-        assert!(selected(&["ebusy".to_string()], true).is_empty());
+        assert!(selected(&["ebusy".to_string()], &[], true).is_empty());
     }
 
     /// Both devices absent: each is one SKIP leaf, exit code 4.
     #[test]
     fn absent_devices_skip() {
         let mut k = Ktap::new(Vec::new());
-        let tests = selected(&[], false);
+        let tests = selected(&[], &[], false);
         let mut totals = Totals::default();
         let mut rows = Vec::new();
         let opts = Opts {

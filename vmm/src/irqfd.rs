@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`IrqFd`] and [`IrqFdRoute`]: the VMM-facing API.
+
+use std::fmt;
+use std::ops::Deref;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::backend::IrqFdBackend;
+use crate::error::{Error, Result};
+use crate::eventfd::EventFd;
+use crate::gsi::GsiAllocator;
+
+/// Called with the errors a route's `Drop` could not return.
+pub type DropErrorHook = Box<dyn Fn(&Error) + Send + Sync>;
+
+/// The irqfd side of a VM: a backend and the GSIs handed out on it.
+///
+/// [`new_route`](Self::new_route) makes an [`IrqFdRoute`]: a fresh GSI, a
+/// fresh eventfd bound to it, and, once [`set_msi`](IrqFdRoute::set_msi) is
+/// called, an MSI route for it. The route undoes all of that when dropped.
+///
+/// ```no_run
+/// use rust_irqfd_vmm::{IrqFd, KvmBackend};
+///
+/// let irqfd = IrqFd::new(KvmBackend::new()?);
+/// let route = irqfd.new_route()?;
+/// route.set_msi(0xfee0_0000, 0x41)?; // vector 0x41 to APIC 0
+/// let doorbell = route.event(); // give this to the device model
+/// doorbell.signal()?; // the device interrupts; KVM injects the MSI
+/// drop(route); // deassigned, route cleared, GSI freed
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
+///
+/// `IrqFd<B>` is `Send + Sync` whenever `B` is (which the trait requires):
+/// its other parts are the allocator (a mutex) and the hook (`Send + Sync`
+/// by type). Routes borrow it, so it outlives them.
+pub struct IrqFd<B: IrqFdBackend> {
+    backend: B,
+    gsis: GsiAllocator,
+    on_drop_error: Option<DropErrorHook>,
+}
+
+impl<B: IrqFdBackend> fmt::Debug for IrqFd<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IrqFd")
+            .field("backend", &self.backend.name())
+            .field("gsis", &self.gsis)
+            .field("on_drop_error", &self.on_drop_error.is_some())
+            .finish()
+    }
+}
+
+impl<B: IrqFdBackend> IrqFd<B> {
+    /// Uses `backend`, with a table of
+    /// `min(`[`GsiAllocator::DEFAULT_CAPACITY`]`, backend.nr_gsis())` GSIs,
+    /// less the backend's [`reserved_gsis`](IrqFdBackend::reserved_gsis).
+    pub fn new(backend: B) -> Self {
+        let gsis = GsiAllocator::new(GsiAllocator::DEFAULT_CAPACITY.min(backend.nr_gsis()));
+        Self::with_allocator(backend, gsis)
+    }
+
+    /// Uses `backend` with the given allocator (the backend's reserved
+    /// GSIs are reserved in it as well).
+    pub fn with_allocator(backend: B, gsis: GsiAllocator) -> Self {
+        gsis.reserve(backend.reserved_gsis());
+        Self {
+            backend,
+            gsis,
+            on_drop_error: None,
+        }
+    }
+
+    /// Sets the function that is given the errors of dropped routes (a
+    /// failed deassign or route clear), which `Drop` cannot return. Without
+    /// one, those errors are ignored. The hook must not panic.
+    pub fn set_drop_error_hook(&mut self, hook: impl Fn(&Error) + Send + Sync + 'static) {
+        self.on_drop_error = Some(Box::new(hook));
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The GSI allocator.
+    pub fn allocator(&self) -> &GsiAllocator {
+        &self.gsis
+    }
+
+    /// Allocates the lowest free GSI, makes an eventfd and binds it to the
+    /// GSI. Nothing is left behind on failure: the GSI is freed and the
+    /// eventfd closed.
+    ///
+    /// Fails with [`Error::GsisExhausted`] when every GSI is taken, or with
+    /// the backend's error from the assign.
+    pub fn new_route(&self) -> Result<IrqFdRoute<'_, B>> {
+        IrqFdRoute::new(Handle::Borrowed(self))
+    }
+
+    /// [`new_route`](Self::new_route) for an `IrqFd` shared through an
+    /// `Arc`: the route keeps the `IrqFd` alive instead of borrowing it, so
+    /// it can be stored anywhere (in a device model, say) as an
+    /// `IrqFdRoute<'static, B>`.
+    pub fn new_shared_route(self: &Arc<Self>) -> Result<IrqFdRoute<'static, B>>
+    where
+        B: 'static,
+    {
+        IrqFdRoute::new(Handle::Shared(Arc::clone(self)))
+    }
+
+    fn report(&self, e: &Error) {
+        if let Some(hook) = &self.on_drop_error {
+            hook(e);
+        }
+    }
+}
+
+/// How a route holds its `IrqFd`.
+enum Handle<'a, B: IrqFdBackend> {
+    Borrowed(&'a IrqFd<B>),
+    Shared(Arc<IrqFd<B>>),
+}
+
+impl<B: IrqFdBackend> Deref for Handle<'_, B> {
+    type Target = IrqFd<B>;
+
+    fn deref(&self) -> &IrqFd<B> {
+        match self {
+            Handle::Borrowed(r) => r,
+            Handle::Shared(a) => a,
+        }
+    }
+}
+
+/// A GSI taken from the `IrqFd`'s allocator, given back on drop.
+struct Lease<'a, B: IrqFdBackend> {
+    irqfd: Handle<'a, B>,
+    gsi: u32,
+}
+
+impl<B: IrqFdBackend> Drop for Lease<'_, B> {
+    fn drop(&mut self) {
+        self.irqfd.gsis.free(self.gsi);
+    }
+}
+
+/// What a route has set on its GSI, to undo on drop.
+#[derive(Debug, Default, Clone, Copy)]
+struct RouteState {
+    msi: Option<(u64, u32)>,
+    masked: bool,
+}
+
+/// One GSI with an eventfd bound to it: what a device's interrupt (an MSI-X
+/// table entry, say) maps to.
+///
+/// Dropping it deassigns the eventfd (after which no injection from it
+/// happens), clears the MSI route if one was set, closes the eventfd and
+/// frees the GSI, in that order. Errors on the way are given to the
+/// [`IrqFd`]'s drop hook, if it has one; `Drop` never panics.
+///
+/// A route is `Send + Sync` when `B` is (always, by the trait's bounds): it
+/// holds a shared reference to the `IrqFd`, an [`EventFd`] and a mutex
+/// around its own state, so any thread may signal or reroute it.
+pub struct IrqFdRoute<'a, B: IrqFdBackend> {
+    state: Mutex<RouteState>,
+    // Field order matters: fields drop in declaration order, so the eventfd
+    // is closed before the lease frees the GSI. Should the deassign in
+    // `drop` fail, the close still deactivates the binding (EPOLLHUP) before
+    // the GSI can be handed out again.
+    event: EventFd,
+    lease: Lease<'a, B>,
+}
+
+impl<B: IrqFdBackend> fmt::Debug for IrqFdRoute<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IrqFdRoute")
+            .field("backend", &self.backend().name())
+            .field("gsi", &self.lease.gsi)
+            .field("event", &self.event)
+            .field("state", &*self.lock())
+            .finish()
+    }
+}
+
+impl<'a, B: IrqFdBackend> IrqFdRoute<'a, B> {
+    fn new(irqfd: Handle<'a, B>) -> Result<Self> {
+        let gsi = irqfd.gsis.alloc()?;
+        let lease = Lease { irqfd, gsi };
+        let event = EventFd::new()?;
+        lease.irqfd.backend.assign(event.as_fd(), gsi)?;
+        Ok(IrqFdRoute {
+            state: Mutex::new(RouteState::default()),
+            event,
+            lease,
+        })
+    }
+
+    fn backend(&self) -> &B {
+        &self.lease.irqfd.backend
+    }
+
+    /// The GSI.
+    pub fn gsi(&self) -> u32 {
+        self.lease.gsi
+    }
+
+    /// The eventfd bound to the GSI: hand it to the device, which signals it
+    /// to interrupt.
+    pub fn event(&self) -> &EventFd {
+        &self.event
+    }
+
+    /// The MSI address and data last set, if any.
+    pub fn msi(&self) -> Option<(u64, u32)> {
+        self.lock().msi
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RouteState> {
+        // Plain data, updated after each successful call: never torn.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Routes the GSI to the MSI `addr`/`data` (the guest programmed the
+    /// device's MSI or MSI-X entry).
+    pub fn set_msi(&self, addr: u64, data: u32) -> Result<()> {
+        let mut st = self.lock();
+        self.backend().set_msi(self.gsi(), addr, data)?;
+        st.msi = Some((addr, data));
+        Ok(())
+    }
+
+    /// Removes the GSI's MSI route (the guest disabled the vector).
+    pub fn clear_msi(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.backend().clear_msi(self.gsi())?;
+        st.msi = None;
+        Ok(())
+    }
+
+    /// Masks the GSI (the guest masked the MSI-X entry).
+    pub fn mask(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.backend().mask(self.gsi())?;
+        st.masked = true;
+        Ok(())
+    }
+
+    /// Unmasks the GSI.
+    pub fn unmask(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.backend().unmask(self.gsi())?;
+        st.masked = false;
+        Ok(())
+    }
+}
+
+impl<B: IrqFdBackend> Drop for IrqFdRoute<'_, B> {
+    fn drop(&mut self) {
+        let gsi = self.lease.gsi;
+        let irqfd = &*self.lease.irqfd;
+        let backend = &irqfd.backend;
+        if let Err(e) = backend.deassign(self.event.as_fd(), gsi) {
+            irqfd.report(&e);
+        }
+        let st = *self.lock();
+        if st.msi.is_some() {
+            if let Err(e) = backend.clear_msi(gsi) {
+                irqfd.report(&e);
+            }
+        }
+        if st.masked {
+            // Leave the line as a new route expects it.
+            if let Err(e) = backend.unmask(gsi) {
+                irqfd.report(&e);
+            }
+        }
+        // Then `event` closes and `lease` frees the GSI (field order).
+    }
+}
+
+// Compile-time proof of the auto traits claimed above.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<IrqFd<crate::ModuleBackend>>();
+    send_sync::<IrqFd<crate::KvmBackend>>();
+    send_sync::<IrqFd<Box<dyn IrqFdBackend>>>();
+    send_sync::<IrqFdRoute<'static, crate::KvmBackend>>();
+    send_sync::<IrqFdRoute<'static, Box<dyn IrqFdBackend>>>();
+    send_sync::<IrqFdRoute<'static, crate::ModuleBackend>>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::RawIrqfd;
+    use crate::error::Op;
+    use std::ops::Range;
+    use std::sync::Arc;
+
+    /// A backend in userspace that records calls, for the RAII logic.
+    #[derive(Default)]
+    struct Fake {
+        log: Mutex<Vec<String>>,
+        fail_deassign: bool,
+        refuse_gsi: Option<u32>,
+        nr_gsis: u32,
+        reserved: u32,
+    }
+
+    impl Fake {
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+        fn push(&self, s: String) {
+            self.log.lock().unwrap().push(s);
+        }
+    }
+
+    impl IrqFdBackend for Fake {
+        fn name(&self) -> &str {
+            "fake"
+        }
+        fn nr_gsis(&self) -> u32 {
+            self.nr_gsis
+        }
+        fn reserved_gsis(&self) -> Range<u32> {
+            0..self.reserved
+        }
+        fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
+            if req.is_deassign() {
+                self.push(format!("deassign {}", req.gsi));
+                if self.fail_deassign {
+                    return Err(Error::from_errno(
+                        Op::Deassign,
+                        Some(req.gsi),
+                        rustix::io::Errno::IO,
+                    ));
+                }
+            } else {
+                self.push(format!("assign {}", req.gsi));
+                if self.refuse_gsi == Some(req.gsi) {
+                    return Err(Error::Busy {
+                        op: Op::Assign,
+                        gsi: Some(req.gsi),
+                    });
+                }
+            }
+            Ok(())
+        }
+        fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()> {
+            self.push(format!("set_msi {gsi} {addr:#x} {data:#x}"));
+            Ok(())
+        }
+        fn clear_msi(&self, gsi: u32) -> Result<()> {
+            self.push(format!("clear_msi {gsi}"));
+            Ok(())
+        }
+        fn mask(&self, gsi: u32) -> Result<()> {
+            Err(Error::Unsupported {
+                op: Op::Mask,
+                backend: format!("fake {gsi}"),
+            })
+        }
+        fn unmask(&self, _gsi: u32) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn fake(nr_gsis: u32, reserved: u32) -> Fake {
+        Fake {
+            nr_gsis,
+            reserved,
+            ..Fake::default()
+        }
+    }
+
+    #[test]
+    fn route_lifecycle() {
+        let irqfd = IrqFd::new(fake(64, 2));
+        assert_eq!(irqfd.allocator().capacity(), 64);
+        {
+            let r = irqfd.new_route().unwrap();
+            assert_eq!(r.gsi(), 2, "lowest free after the reserved ones");
+            r.set_msi(0xfee0_0000, 0x30).unwrap();
+            assert_eq!(r.msi(), Some((0xfee0_0000, 0x30)));
+            assert!(matches!(r.mask(), Err(Error::Unsupported { .. })));
+            assert!(irqfd.allocator().is_allocated(2));
+        }
+        assert!(!irqfd.allocator().is_allocated(2));
+        assert_eq!(
+            irqfd.backend().log(),
+            [
+                "assign 2",
+                "set_msi 2 0xfee00000 0x30",
+                "deassign 2",
+                "clear_msi 2"
+            ]
+        );
+    }
+
+    #[test]
+    fn failed_assign_frees_the_gsi() {
+        let irqfd = IrqFd::new(Fake {
+            refuse_gsi: Some(3),
+            ..fake(8, 3)
+        });
+        let e = irqfd.new_route().unwrap_err();
+        assert_eq!(
+            e,
+            Error::Busy {
+                op: Op::Assign,
+                gsi: Some(3)
+            }
+        );
+        assert_eq!(irqfd.allocator().in_use(), 3);
+        assert!(!irqfd.allocator().is_allocated(3));
+    }
+
+    #[test]
+    fn capacity_is_bounded_by_the_backend_and_2048() {
+        assert_eq!(IrqFd::new(fake(4096, 0)).allocator().capacity(), 2048);
+        assert_eq!(IrqFd::new(fake(1024, 0)).allocator().capacity(), 1024);
+        let irqfd = IrqFd::new(fake(6, 4));
+        let a = irqfd.new_route().unwrap();
+        let b = irqfd.new_route().unwrap();
+        assert_eq!((a.gsi(), b.gsi()), (4, 5));
+        assert_eq!(
+            irqfd.new_route().unwrap_err(),
+            Error::GsisExhausted { capacity: 6 }
+        );
+        drop(a);
+        assert_eq!(irqfd.new_route().unwrap().gsi(), 4);
+    }
+
+    #[test]
+    fn drop_errors_go_to_the_hook() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut irqfd = IrqFd::new(Fake {
+            fail_deassign: true,
+            ..fake(8, 0)
+        });
+        let s = seen.clone();
+        irqfd.set_drop_error_hook(move |e| s.lock().unwrap().push(e.to_string()));
+        let r = irqfd.new_route().unwrap();
+        drop(r);
+        assert_eq!(irqfd.allocator().in_use(), 0, "freed all the same");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].starts_with("deassign irqfd (GSI 0): EIO"),
+            "{}",
+            seen[0]
+        );
+    }
+
+    #[test]
+    fn drop_errors_without_a_hook_are_ignored() {
+        let irqfd = IrqFd::new(Fake {
+            fail_deassign: true,
+            ..fake(8, 0)
+        });
+        drop(irqfd.new_route().unwrap());
+        assert_eq!(irqfd.allocator().in_use(), 0);
+    }
+
+    #[test]
+    fn shared_routes_keep_the_irqfd_alive() {
+        let irqfd = Arc::new(IrqFd::new(fake(8, 0)));
+        let r: IrqFdRoute<'static, Fake> = irqfd.new_shared_route().unwrap();
+        let weak = Arc::downgrade(&irqfd);
+        drop(irqfd);
+        let t = std::thread::spawn(move || {
+            r.set_msi(0xfee0_0000, 0x51).unwrap();
+            r.gsi()
+        });
+        assert_eq!(t.join().unwrap(), 0);
+        assert!(weak.upgrade().is_none(), "the last route dropped the IrqFd");
+    }
+
+    #[test]
+    fn routes_work_across_threads() {
+        let irqfd = IrqFd::new(fake(256, 0));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        let r = irqfd.new_route().unwrap();
+                        r.event().signal().unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(irqfd.allocator().in_use(), 0);
+    }
+}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`KvmBackend`]: a real KVM VM with an in-kernel irqchip, through
+//! `/dev/kvm`.
+
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rustix::fs::{open, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::abi::kvm::{
+    default_routes, RoutingEntry, API_VERSION, CAP_IRQFD, CAP_IRQ_ROUTING, IRQ_ROUTING_MSI,
+    NR_DEFAULT_GSIS,
+};
+use crate::abi::RawIrqfd;
+use crate::backend::{irqfd_op, IrqFdBackend};
+use crate::error::{Error, Op, Result};
+use crate::sys;
+
+/// A KVM VM (`KVM_CREATE_VM`, type 0) with an in-kernel irqchip
+/// (`KVM_CREATE_IRQCHIP`), no vCPUs: enough for `KVM_IRQFD` and
+/// `KVM_SET_GSI_ROUTING`, which is what a VMM's interrupt plumbing uses.
+///
+/// KVM's routing ABI replaces the whole table at once, so the backend keeps
+/// the table in userspace, starting from the routes the kernel installs with
+/// the irqchip ([`default_routes`]): [`set_msi`](IrqFdBackend::set_msi)
+/// replaces one GSI's routes and pushes the whole table;
+/// [`clear_msi`](IrqFdBackend::clear_msi) removes the GSI's MSI route and
+/// pushes it. The userspace copy changes only when the kernel took the new
+/// table, so the two never disagree. KVM has no per-GSI masking:
+/// [`mask`](IrqFdBackend::mask) and [`unmask`](IrqFdBackend::unmask) return
+/// [`Error::Unsupported`].
+///
+/// Dropping the backend closes the VM descriptor, which tears the VM and its
+/// irqfds down.
+///
+/// `Send + Sync`: a descriptor, and the routing table behind a mutex that is
+/// held across each `KVM_SET_GSI_ROUTING`, so concurrent route updates are
+/// applied one at a time.
+#[derive(Debug)]
+pub struct KvmBackend {
+    vm: OwnedFd,
+    max_routes: u32,
+    routes: Mutex<Vec<RoutingEntry>>,
+}
+
+impl KvmBackend {
+    /// The KVM device node.
+    pub const PATH: &'static str = "/dev/kvm";
+
+    /// Creates a VM on `/dev/kvm`. See [`open`](Self::open).
+    pub fn new() -> Result<Self> {
+        Self::open(Self::PATH)
+    }
+
+    /// Creates a VM through the KVM device at `path`: checks the API version
+    /// (12) and the `KVM_CAP_IRQFD` and `KVM_CAP_IRQ_ROUTING` capabilities,
+    /// then `KVM_CREATE_VM` and `KVM_CREATE_IRQCHIP`.
+    ///
+    /// Each step is one non-blocking system call; any failure (no
+    /// `/dev/kvm`, no permission, no virtualisation support, ...) is
+    /// returned as an error, so probing for KVM cannot hang.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let kvm = open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|errno| {
+            Error::Open {
+                path: path.to_path_buf(),
+                errno,
+            }
+        })?;
+        let version = sys::kvm_get_api_version(kvm.as_fd())
+            .map_err(|e| Error::from_errno(Op::GetApiVersion, None, e))?;
+        if version != API_VERSION {
+            return Err(Error::AbiVersion {
+                what: path.display().to_string(),
+                expected: API_VERSION.unsigned_abs(),
+                found: version.unsigned_abs(),
+            });
+        }
+        let cap = |cap: usize, name: &'static str| -> Result<u32> {
+            match sys::kvm_check_extension(kvm.as_fd(), cap) {
+                Ok(n) if n > 0 => Ok(n.unsigned_abs()),
+                Ok(_) => Err(Error::MissingCapability { cap: name }),
+                Err(e) => Err(Error::from_errno(Op::CheckExtension, None, e)),
+            }
+        };
+        cap(CAP_IRQFD, "KVM_CAP_IRQFD")?;
+        let max_routes = cap(CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING")?;
+        let vm = create_vm(kvm.as_fd())?;
+        drop(kvm);
+        sys::kvm_create_irqchip(vm.as_fd())
+            .map_err(|e| Error::from_errno(Op::CreateIrqchip, None, e))?;
+        Ok(Self {
+            vm,
+            max_routes,
+            routes: Mutex::new(default_routes()),
+        })
+    }
+
+    /// The VM descriptor.
+    pub fn vm_fd(&self) -> BorrowedFd<'_> {
+        self.vm.as_fd()
+    }
+
+    /// A copy of the routing table as the kernel has it.
+    pub fn routes(&self) -> Vec<RoutingEntry> {
+        self.lock().clone()
+    }
+
+    /// The MSI `(address, data)` `gsi` is routed to, if any.
+    pub fn msi_route(&self, gsi: u32) -> Option<(u64, u32)> {
+        self.lock()
+            .iter()
+            .filter(|e| e.gsi == gsi)
+            .find_map(RoutingEntry::as_msi)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<RoutingEntry>> {
+        // The table is replaced whole, after the kernel accepted it: it is
+        // consistent whatever a panicking holder was doing.
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pushes `next` to the kernel and, if it took it, makes it the table.
+    fn replace_table(
+        &self,
+        table: &mut Vec<RoutingEntry>,
+        next: Vec<RoutingEntry>,
+        op: Op,
+        gsi: u32,
+    ) -> Result<()> {
+        let words: Vec<[u32; 12]> = next.iter().map(RoutingEntry::to_words).collect();
+        sys::kvm_set_gsi_routing(self.vm.as_fd(), &words)
+            .map_err(|e| Error::from_errno(op, Some(gsi), e))?;
+        *table = next;
+        Ok(())
+    }
+}
+
+/// `KVM_CREATE_VM(0)`, retried a few times on `EINTR` (which it can return
+/// when a signal arrives while the VM is being set up).
+fn create_vm(kvm: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match sys::kvm_create_vm(kvm, 0) {
+            Err(Errno::INTR) if tries < 3 => tries += 1,
+            r => return r.map_err(|e| Error::from_errno(Op::CreateVm, None, e)),
+        }
+    }
+}
+
+impl IrqFdBackend for KvmBackend {
+    fn name(&self) -> &str {
+        "kvm"
+    }
+
+    /// `KVM_MAX_IRQ_ROUTES` (`KVM_CHECK_EXTENSION(KVM_CAP_IRQ_ROUTING)`):
+    /// the GSIs a route can be set for. `KVM_IRQFD` itself does not range
+    /// check the GSI.
+    fn nr_gsis(&self) -> u32 {
+        self.max_routes
+    }
+
+    /// GSIs `0 .. 24`, which carry the irqchip's default routes.
+    fn reserved_gsis(&self) -> Range<u32> {
+        0..NR_DEFAULT_GSIS
+    }
+
+    fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
+        sys::kvm_irqfd(self.vm.as_fd(), *req)
+            .map_err(|e| Error::from_errno(irqfd_op(req), Some(req.gsi), e))
+    }
+
+    /// Replaces every route of `gsi` (KVM allows no other route beside an
+    /// MSI one) with an MSI route, and pushes the table.
+    fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()> {
+        let mut table = self.lock();
+        let mut next: Vec<RoutingEntry> = table.iter().filter(|e| e.gsi != gsi).copied().collect();
+        next.push(RoutingEntry::msi(gsi, addr, data));
+        self.replace_table(&mut table, next, Op::SetMsi, gsi)
+    }
+
+    /// Removes `gsi`'s MSI route, if it has one, and pushes the table.
+    fn clear_msi(&self, gsi: u32) -> Result<()> {
+        let mut table = self.lock();
+        let is_msi = |e: &RoutingEntry| e.gsi == gsi && e.kind == IRQ_ROUTING_MSI;
+        if !table.iter().any(is_msi) {
+            return Ok(());
+        }
+        let next = table.iter().filter(|e| !is_msi(e)).copied().collect();
+        self.replace_table(&mut table, next, Op::ClearMsi, gsi)
+    }
+
+    fn mask(&self, _gsi: u32) -> Result<()> {
+        Err(Error::Unsupported {
+            op: Op::Mask,
+            backend: "kvm".into(),
+        })
+    }
+
+    fn unmask(&self, _gsi: u32) -> Result<()> {
+        Err(Error::Unsupported {
+            op: Op::Unmask,
+            backend: "kvm".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_device_is_an_open_error() {
+        let e = KvmBackend::open("/nonexistent/kvm").unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::NOENT));
+    }
+
+    #[test]
+    fn a_device_that_is_not_kvm_is_enotty() {
+        let e = KvmBackend::open("/dev/null").unwrap_err();
+        assert_eq!(
+            e,
+            Error::Os {
+                op: Op::GetApiVersion,
+                gsi: None,
+                errno: Errno::NOTTY
+            }
+        );
+    }
+}

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A safe userspace API over irqfds, for VMMs.
+//!
+//! An irqfd binds an eventfd to an interrupt line (GSI) of an in-kernel
+//! interrupt controller: a device signals the eventfd and the kernel injects
+//! the interrupt, with no trip through the VMM. This crate wraps the three
+//! kernel interfaces that do that behind one trait:
+//!
+//! * `/dev/rust_irqfd` and `/dev/c_irqfd`, the project's modules
+//!   ([`ModuleBackend`]; one backend is one context, the modules' "VM");
+//! * real KVM through `/dev/kvm` ([`KvmBackend`]: `KVM_CREATE_VM`,
+//!   `KVM_CREATE_IRQCHIP`, `KVM_IRQFD`, `KVM_SET_GSI_ROUTING`).
+//!
+//! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate:
+//! an [`IrqFd`] hands out [`IrqFdRoute`]s, each a GSI from a fixed table
+//! ([`GsiAllocator`], 2048 entries) with an [`EventFd`] bound to it, whose
+//! MSI address/data can be set or cleared, and whose `Drop` unbinds the
+//! eventfd and frees the GSI.
+//!
+//! Every failure is an [`Error`] that says what failed (the [`Op`] and the
+//! GSI) and carries the kernel's errno; no path a caller can reach panics.
+//! The raw ABIs are in [`abi`], their layouts and ioctl numbers asserted at
+//! compile time; the only `unsafe` code is the crate's private `sys` module,
+//! one function per ioctl.
+//!
+//! ```no_run
+//! use rust_irqfd_vmm::{IrqFd, ModuleBackend};
+//!
+//! let ctx = ModuleBackend::open_rust()?;
+//! let irqfd = IrqFd::new(ctx);
+//! let route = irqfd.new_route()?;
+//! route.event().signal()?;
+//! for d in irqfd.backend().wait_deliveries(std::time::Duration::from_secs(1))? {
+//!     println!("GSI {} fired {} time(s)", d.gsi, d.count);
+//! }
+//! # Ok::<(), rust_irqfd_vmm::Error>(())
+//! ```
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod abi;
+mod backend;
+mod error;
+mod eventfd;
+mod gsi;
+mod irqfd;
+mod kvm;
+mod module;
+mod sys;
+
+pub use backend::IrqFdBackend;
+pub use error::{errno_name, Errno, Error, Op, Result};
+pub use eventfd::EventFd;
+pub use gsi::GsiAllocator;
+pub use irqfd::{DropErrorHook, IrqFd, IrqFdRoute};
+pub use kvm::KvmBackend;
+pub use module::ModuleBackend;

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The crate's only `unsafe` code: each ioctl it issues, through
+//! `rustix::ioctl`, one function per command so that every opcode is paired
+//! with the one argument type the kernel expects for it.
+//!
+//! rustix has no typed wrappers for these device-specific commands, and its
+//! generic `ioctl` is `unsafe` because it cannot know what the kernel will
+//! read or write through the pointer. The contract each function upholds is
+//! stated at its `unsafe` block. Everything else in the crate is safe code
+//! (`#![deny(unsafe_code)]` at the root, allowed only here).
+#![allow(unsafe_code)]
+
+use core::ffi::c_void;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+
+use rustix::io;
+use rustix::ioctl::{ioctl, Ioctl, IoctlOutput, NoArg, Opcode, Setter, Updater};
+
+use crate::abi::kvm::{
+    IOCTL_CHECK_EXTENSION, IOCTL_CREATE_IRQCHIP, IOCTL_CREATE_VM, IOCTL_GET_API_VERSION,
+    IOCTL_IRQFD as KVM_IRQFD, IOCTL_SET_GSI_ROUTING,
+};
+use crate::abi::module::{GsiStats, Info, IOCTL_GET_INFO, IOCTL_GSI_STATS, IOCTL_IRQFD};
+use crate::abi::RawIrqfd;
+
+/// An `_IO` command whose argument is an integer (not a pointer) and whose
+/// result is the ioctl's non-negative return value.
+struct IntCommand {
+    opcode: Opcode,
+    arg: usize,
+}
+
+// SAFETY: `as_ptr` hands the kernel an integer disguised as a pointer, which
+// it never dereferences for the `_IO` commands this type is built with (see
+// `int_command`); `output_from_ptr` only reads the return value. Nothing in
+// userspace is written (`IS_MUTATING = false`).
+unsafe impl Ioctl for IntCommand {
+    type Output = IoctlOutput;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        core::ptr::without_provenance_mut(self.arg)
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> io::Result<IoctlOutput> {
+        Ok(out)
+    }
+}
+
+/// The KVM `_IO` commands that take an integer and return one.
+#[derive(Clone, Copy)]
+enum IntCmd {
+    GetApiVersion,
+    CheckExtension,
+    CreateVm,
+}
+
+/// Issues one of the [`IntCmd`] commands.
+fn int_command(fd: BorrowedFd<'_>, cmd: IntCmd, arg: usize) -> io::Result<IoctlOutput> {
+    let opcode = match cmd {
+        IntCmd::GetApiVersion => IOCTL_GET_API_VERSION,
+        IntCmd::CheckExtension => IOCTL_CHECK_EXTENSION,
+        IntCmd::CreateVm => IOCTL_CREATE_VM,
+    };
+    // SAFETY: `KVM_GET_API_VERSION`, `KVM_CHECK_EXTENSION` and
+    // `KVM_CREATE_VM` take their argument by value and touch no userspace
+    // memory; on other descriptors they fail with `ENOTTY`.
+    unsafe { ioctl(fd, IntCommand { opcode, arg }) }
+}
+
+/// `KVM_GET_API_VERSION` on a `/dev/kvm` descriptor.
+pub(crate) fn kvm_get_api_version(kvm: BorrowedFd<'_>) -> io::Result<i32> {
+    int_command(kvm, IntCmd::GetApiVersion, 0)
+}
+
+/// `KVM_CHECK_EXTENSION(cap)` on a `/dev/kvm` or VM descriptor.
+pub(crate) fn kvm_check_extension(fd: BorrowedFd<'_>, cap: usize) -> io::Result<i32> {
+    int_command(fd, IntCmd::CheckExtension, cap)
+}
+
+/// `KVM_CREATE_VM(machine_type)`: a new VM descriptor.
+pub(crate) fn kvm_create_vm(kvm: BorrowedFd<'_>, machine_type: usize) -> io::Result<OwnedFd> {
+    let fd = int_command(kvm, IntCmd::CreateVm, machine_type)?;
+    if fd < 0 {
+        // A successful ioctl never returns a negative value; be defensive.
+        return Err(io::Errno::INVAL);
+    }
+    // SAFETY: on success `KVM_CREATE_VM` returns a new descriptor installed in
+    // this process's table for the caller to own; nothing else refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `KVM_CREATE_IRQCHIP` on a VM descriptor.
+pub(crate) fn kvm_create_irqchip(vm: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `KVM_CREATE_IRQCHIP` is `_IO` and ignores its argument.
+    unsafe { ioctl(vm, NoArg::<IOCTL_CREATE_IRQCHIP>::new()) }
+}
+
+/// `KVM_IRQFD` on a VM descriptor.
+pub(crate) fn kvm_irqfd(vm: BorrowedFd<'_>, req: RawIrqfd) -> io::Result<()> {
+    // SAFETY: `KVM_IRQFD` is `_IOW` of `struct kvm_irqfd`, which `RawIrqfd`
+    // mirrors (32 bytes, asserted in `abi`); the kernel only reads it. The
+    // descriptor numbers inside are resolved by the kernel, not by us.
+    unsafe { ioctl(vm, Setter::<KVM_IRQFD, RawIrqfd>::new(req)) }
+}
+
+/// The argument of `KVM_SET_GSI_ROUTING`: a `struct kvm_irq_routing` header
+/// followed by its entries, as native-endian words.
+struct SetGsiRouting<'a> {
+    words: &'a mut [u32],
+}
+
+// SAFETY: the kernel reads `8 + nr * 48` bytes from the pointer, where `nr`
+// is the buffer's first word; `kvm_set_gsi_routing` builds the buffer so that
+// exactly that many bytes are there. The kernel writes nothing back.
+unsafe impl Ioctl for SetGsiRouting<'_> {
+    type Output = ();
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        IOCTL_SET_GSI_ROUTING
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.words.as_mut_ptr().cast()
+    }
+
+    unsafe fn output_from_ptr(_: IoctlOutput, _: *mut c_void) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `KVM_SET_GSI_ROUTING` with `entries` (each the twelve words of a
+/// `struct kvm_irq_routing_entry`): replaces the VM's whole routing table.
+pub(crate) fn kvm_set_gsi_routing(vm: BorrowedFd<'_>, entries: &[[u32; 12]]) -> io::Result<()> {
+    let nr = u32::try_from(entries.len()).map_err(|_| io::Errno::INVAL)?;
+    let mut words = Vec::with_capacity(2 + entries.len() * 12);
+    words.push(nr);
+    words.push(0); // flags
+    for e in entries {
+        words.extend_from_slice(e);
+    }
+    // SAFETY: `words` holds the header (`nr`, `flags`) then exactly `nr`
+    // entries of 48 bytes each, which is what the kernel reads (see the
+    // `Ioctl` impl); it outlives the call.
+    unsafe { ioctl(vm, SetGsiRouting { words: &mut words }) }
+}
+
+/// `RUST_IRQFD_IRQFD` on a module context.
+pub(crate) fn module_irqfd(ctx: BorrowedFd<'_>, req: RawIrqfd) -> io::Result<()> {
+    // SAFETY: `_IOW` of `struct rust_irqfd`, mirrored by `RawIrqfd` (32
+    // bytes, asserted in `abi`); the kernel only reads it.
+    unsafe { ioctl(ctx, Setter::<IOCTL_IRQFD, RawIrqfd>::new(req)) }
+}
+
+/// `RUST_IRQFD_GET_INFO` on a module context.
+pub(crate) fn module_get_info(ctx: BorrowedFd<'_>) -> io::Result<Info> {
+    let mut info = Info::default();
+    // SAFETY: `_IOR` of `struct rust_irqfd_info`, mirrored by `Info` (32
+    // bytes, asserted in `abi`): the kernel writes exactly that many bytes
+    // into `info`, which is exclusively borrowed and valid for any bytes.
+    unsafe { ioctl(ctx, Updater::<IOCTL_GET_INFO, Info>::new(&mut info))? };
+    Ok(info)
+}
+
+/// `RUST_IRQFD_GSI_STATS` on a module context.
+pub(crate) fn module_gsi_stats(ctx: BorrowedFd<'_>, gsi: u32) -> io::Result<GsiStats> {
+    let mut st = GsiStats {
+        gsi,
+        ..GsiStats::default()
+    };
+    // SAFETY: `_IOWR` of `struct rust_irqfd_gsi_stats`, mirrored by
+    // `GsiStats` (48 bytes, asserted in `abi`): the kernel reads and writes
+    // exactly that many bytes of `st`, exclusively borrowed and valid for any
+    // bytes (all fields are integers).
+    unsafe { ioctl(ctx, Updater::<IOCTL_GSI_STATS, GsiStats>::new(&mut st))? };
+    Ok(st)
+}

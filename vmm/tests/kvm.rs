@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The crate against real KVM (skipped, with a note, where `/dev/kvm`
+//! cannot be opened or a VM cannot be made).
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+
+use common::kvm_or_skip;
+use rust_irqfd_vmm::abi::kvm::{default_routes, RoutingEntry, NR_DEFAULT_GSIS};
+use rust_irqfd_vmm::{Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, Op};
+
+const MSI_ADDR: u64 = 0xfee0_0000;
+
+#[test]
+fn a_new_vm_has_the_default_routes() {
+    let Some(kvm) = kvm_or_skip("a_new_vm_has_the_default_routes") else {
+        return;
+    };
+    println!("KVM: {} routable GSIs", kvm.nr_gsis());
+    assert_eq!(kvm.name(), "kvm");
+    assert!(kvm.nr_gsis() >= NR_DEFAULT_GSIS);
+    assert_eq!(kvm.reserved_gsis(), 0..NR_DEFAULT_GSIS);
+    assert_eq!(kvm.routes(), default_routes());
+    assert_eq!(kvm.msi_route(5), None);
+}
+
+#[test]
+fn routes_are_numbered_after_the_default_gsis() {
+    let Some(kvm) = kvm_or_skip("routes_are_numbered_after_the_default_gsis") else {
+        return;
+    };
+    let irqfd = IrqFd::new(kvm);
+    assert_eq!(
+        irqfd.allocator().capacity(),
+        GsiAllocator::DEFAULT_CAPACITY.min(irqfd.backend().nr_gsis())
+    );
+    assert_eq!(irqfd.allocator().in_use(), NR_DEFAULT_GSIS);
+    let a = irqfd.new_route().unwrap();
+    let b = irqfd.new_route().unwrap();
+    assert_eq!((a.gsi(), b.gsi()), (24, 25));
+    drop(a);
+    let c = irqfd.new_route().unwrap();
+    assert_eq!(c.gsi(), 24, "the lowest free GSI again");
+    drop((b, c));
+    assert_eq!(irqfd.allocator().in_use(), NR_DEFAULT_GSIS);
+}
+
+#[test]
+fn set_msi_replaces_and_clear_msi_removes() {
+    let Some(kvm) = kvm_or_skip("set_msi_replaces_and_clear_msi_removes") else {
+        return;
+    };
+    let irqfd = IrqFd::new(kvm);
+    let r = irqfd.new_route().unwrap();
+    let kvm = irqfd.backend();
+    let n = default_routes().len();
+
+    r.set_msi(MSI_ADDR, 0x41).unwrap();
+    assert_eq!(kvm.msi_route(r.gsi()), Some((MSI_ADDR, 0x41)));
+    assert_eq!(r.msi(), Some((MSI_ADDR, 0x41)));
+    assert_eq!(kvm.routes().len(), n + 1);
+
+    // A 64-bit address (address_hi) and new data replace the entry.
+    r.set_msi(0x1_fee0_1000, 0x42).unwrap();
+    assert_eq!(kvm.msi_route(r.gsi()), Some((0x1_fee0_1000, 0x42)));
+    assert_eq!(kvm.routes().len(), n + 1);
+
+    // Signalling with a route but no vCPU is harmless.
+    r.event().signal().unwrap();
+
+    r.clear_msi().unwrap();
+    assert_eq!(kvm.msi_route(r.gsi()), None);
+    assert_eq!(r.msi(), None);
+    assert_eq!(kvm.routes(), default_routes());
+    // Clearing what is not set is a no-op.
+    r.clear_msi().unwrap();
+}
+
+#[test]
+fn drop_clears_the_route_and_frees_the_gsi() {
+    let Some(kvm) = kvm_or_skip("drop_clears_the_route_and_frees_the_gsi") else {
+        return;
+    };
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let mut irqfd = IrqFd::new(kvm);
+    let seen = errors.clone();
+    irqfd.set_drop_error_hook(move |e| seen.lock().unwrap().push(e.clone()));
+    let routes: Vec<_> = (0..8).map(|_| irqfd.new_route().unwrap()).collect();
+    for (i, r) in routes.iter().enumerate() {
+        r.set_msi(MSI_ADDR, 0x30 + i as u32).unwrap();
+    }
+    assert_eq!(irqfd.backend().routes().len(), default_routes().len() + 8);
+    drop(routes);
+    assert_eq!(irqfd.backend().routes(), default_routes());
+    assert_eq!(irqfd.allocator().in_use(), NR_DEFAULT_GSIS);
+    assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock());
+}
+
+#[test]
+fn masking_is_unsupported_on_kvm() {
+    let Some(kvm) = kvm_or_skip("masking_is_unsupported_on_kvm") else {
+        return;
+    };
+    let irqfd = IrqFd::new(kvm);
+    let r = irqfd.new_route().unwrap();
+    let e = r.mask().unwrap_err();
+    assert_eq!(
+        e,
+        Error::Unsupported {
+            op: Op::Mask,
+            backend: "kvm".into()
+        }
+    );
+    assert_eq!(e.to_string(), "mask: not supported by the kvm backend");
+    assert!(matches!(
+        r.unmask(),
+        Err(Error::Unsupported { op: Op::Unmask, .. })
+    ));
+}
+
+#[test]
+fn a_route_beyond_the_table_is_einval_and_changes_nothing() {
+    let Some(kvm) = kvm_or_skip("a_route_beyond_the_table_is_einval_and_changes_nothing") else {
+        return;
+    };
+    let gsi = kvm.nr_gsis();
+    let e = kvm.set_msi(gsi, MSI_ADDR, 0x41).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Invalid {
+            op: Op::SetMsi,
+            gsi: Some(gsi)
+        }
+    );
+    assert_eq!(kvm.routes(), default_routes());
+    // The last routable GSI is fine.
+    kvm.set_msi(gsi - 1, MSI_ADDR, 0x41).unwrap();
+    assert_eq!(kvm.msi_route(gsi - 1), Some((MSI_ADDR, 0x41)));
+    kvm.clear_msi(gsi - 1).unwrap();
+}
+
+#[test]
+fn set_msi_on_a_default_gsi_replaces_its_irqchip_routes() {
+    let Some(kvm) = kvm_or_skip("set_msi_on_a_default_gsi_replaces_its_irqchip_routes") else {
+        return;
+    };
+    // KVM rejects an MSI route beside irqchip routes of the same GSI, so
+    // set_msi replaces all of the GSI's routes.
+    kvm.set_msi(4, MSI_ADDR, 0x44).unwrap();
+    let routes = kvm.routes();
+    assert_eq!(
+        routes.iter().filter(|e| e.gsi == 4).collect::<Vec<_>>(),
+        [&RoutingEntry::msi(4, MSI_ADDR, 0x44)]
+    );
+    kvm.clear_msi(4).unwrap();
+    assert!(kvm.routes().iter().all(|e| e.gsi != 4));
+}
+
+#[test]
+fn a_routes_eventfd_is_busy_in_another_vm() {
+    let (Some(a), Some(b)) = (
+        kvm_or_skip("a_routes_eventfd_is_busy_in_another_vm"),
+        kvm_or_skip("a_routes_eventfd_is_busy_in_another_vm"),
+    ) else {
+        return;
+    };
+    let irqfd = IrqFd::new(a);
+    let r = irqfd.new_route().unwrap();
+    assert_eq!(
+        b.assign(r.event().as_fd(), r.gsi()).unwrap_err(),
+        Error::Busy {
+            op: Op::Assign,
+            gsi: Some(r.gsi())
+        }
+    );
+}
+
+#[test]
+fn a_shared_vm_serves_routes_from_many_threads() {
+    let Some(kvm) = kvm_or_skip("a_shared_vm_serves_routes_from_many_threads") else {
+        return;
+    };
+    let irqfd = IrqFd::new(Arc::new(kvm));
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let irqfd = &irqfd;
+            s.spawn(move || {
+                for i in 0..25u32 {
+                    let r = irqfd.new_route().unwrap();
+                    r.set_msi(MSI_ADDR, t * 100 + i).unwrap();
+                    r.event().signal().unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(irqfd.backend().routes(), default_routes());
+    assert_eq!(irqfd.allocator().in_use(), NR_DEFAULT_GSIS);
+}
+
+#[test]
+fn exhausting_the_table_is_an_error() {
+    let Some(kvm) = kvm_or_skip("exhausting_the_table_is_an_error") else {
+        return;
+    };
+    // 24 reserved + 4 usable.
+    let irqfd = IrqFd::with_allocator(kvm, GsiAllocator::new(28));
+    let routes: Vec<_> = (0..4).map(|_| irqfd.new_route().unwrap()).collect();
+    assert_eq!(
+        irqfd.new_route().unwrap_err(),
+        Error::GsisExhausted { capacity: 28 }
+    );
+    drop(routes);
+    irqfd.new_route().unwrap();
+}
+
+#[test]
+fn eventfd_counter_is_consumed_only_while_bound() {
+    let Some(kvm) = kvm_or_skip("eventfd_counter_is_consumed_only_while_bound") else {
+        return;
+    };
+    let e = EventFd::new_nonblocking().unwrap();
+    kvm.assign(e.as_fd(), 30).unwrap();
+    e.signal().unwrap();
+    assert_eq!(e.try_read().unwrap(), None, "KVM consumed the signal");
+    kvm.deassign(e.as_fd(), 30).unwrap();
+    e.signal().unwrap();
+    assert_eq!(e.try_read().unwrap(), Some(1), "nobody consumes it now");
+}
+
+#[test]
+fn shared_routes_outlive_their_handle() {
+    let Some(kvm) = kvm_or_skip("shared_routes_outlive_their_handle") else {
+        return;
+    };
+    let irqfd = Arc::new(IrqFd::new(kvm));
+    let routes: Vec<_> = (0..2).map(|_| irqfd.new_shared_route().unwrap()).collect();
+    routes[0].set_msi(MSI_ADDR, 0x60).unwrap();
+    let view = Arc::clone(&irqfd);
+    drop(irqfd);
+    // Owned ('static) routes move to another thread, as a device would.
+    std::thread::spawn(move || {
+        for r in &routes {
+            r.event().signal().unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(view.backend().routes(), default_routes());
+    assert_eq!(view.allocator().in_use(), NR_DEFAULT_GSIS);
+}
