@@ -37,7 +37,9 @@ for m in none $mutants; do
 	for mod in rust_irqfd c_irqfd; do
 		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nDEFERRED_ARGS="--filter signal --filter deassign --filter race_r3_"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" >"$out/$m/$mod.env"
-		VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-600} "$TOPDIR/scripts/vm.sh" "$out/$m/$mod" \
+		# The first splat is the catch: stop there rather than run on in a broken kernel.
+		VM_APPEND="panic_on_warn=1 hung_task_panic=1 softlockup_panic=1" \
+			VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-600} "$TOPDIR/scripts/vm.sh" "$out/$m/$mod" \
 			"$KDIR_OWN/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-check.sh" \
 			"$out/$m/$mod.ko" "$test_bin" "$out/$m/$mod.env"
 		"$TOPDIR/scripts/vmcheck.py" "$out/$m/$mod" >"$out/$m/$mod/verdict.txt" 2>&1 || true

@@ -14,6 +14,7 @@ import sys
 
 # What counts as a kernel splat. Each is a failure, whatever the tests said.
 SPLATS = [
+    (r"rust_kernel: panicked at", "rust-panic"),
     (r"BUG: KASAN", "KASAN"),
     (r"BUG: KFENCE", "KFENCE"),
     (r"WARNING: possible circular locking dependency", "lockdep"),
@@ -34,6 +35,7 @@ SPLATS = [
     (r"WARNING: CPU: \d+ PID: \d+", "WARN"),
     (r"------------\[ cut here \]------------", "WARN"),
     (r"BUG: ", "BUG"),
+    (r"kernel BUG at", "BUG"),
     (r"UBSAN:", "UBSAN"),
     (r"unreferenced object 0x", "kmemleak"),
 ]
