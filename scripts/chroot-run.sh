@@ -12,13 +12,14 @@ cwd=$PWD
 exec unshare --mount --propagation private -- /bin/bash -c '
 	set -e
 	chroot=$1 cache=$2 top=$3 cwd=$4; shift 4
+	mount -t proc proc "$chroot/proc"
+	mount --bind /dev "$chroot/dev"
+	mount -t tmpfs tmpfs "$chroot/tmp"
+	# After the tmpfs: a checkout under /tmp must not be hidden by it.
 	for d in "$cache" "$top"; do
 		mkdir -p "$chroot$d"
 		mount --bind "$d" "$chroot$d"
 	done
-	mount -t proc proc "$chroot/proc"
-	mount --bind /dev "$chroot/dev"
-	mount -t tmpfs tmpfs "$chroot/tmp"
 	exec chroot "$chroot" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
 		PATH=/usr/lib/llvm-19/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 		/bin/bash -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@"

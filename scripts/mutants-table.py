@@ -25,6 +25,13 @@ def first_failure(run):
         for line in open(p):
             name, up = line.split()
             passes[name] = float(up)
+    # The payload marks each pass in the kernel log too, which survives a crash.
+    log_path = f"{run}/console.log"
+    if not passes and os.path.exists(log_path):
+        for line in open(log_path, errors="replace"):
+            m = re.search(r"^\[\s*(\d+\.\d+)\] rust_irqfd_test: pass (\w+) begin", line.strip())
+            if m:
+                passes.setdefault(m.group(2), float(m.group(1)))
     t0 = min(passes.values()) if passes else None
     best = None
     # Failing tests, by the uptime stamp of their result line.
@@ -43,17 +50,28 @@ def first_failure(run):
     # Kernel splats, by their printk timestamp.
     res = json.load(open(f"{run}/results.json")) if os.path.exists(f"{run}/results.json") else {}
     for s in res.get("splats", []):
-        log = open(f"{run}/console.log", errors="replace").read()
-        for line in log.splitlines():
+        lines = open(f"{run}/console.log", errors="replace").read().splitlines()
+        for i, line in enumerate(lines):
             if s["line"] in line:
                 m = TS.match(line.strip())
                 if m:
-                    cand = (float(m.group(1)), f"splat {s['kind']}: {s['line'][:60]}")
+                    what = s["line"]
+                    if "cut here" in what and i + 1 < len(lines):
+                        # The line after the marker says what the warning is.
+                        what = re.sub(r"^\[\s*[\d.]+\]\s*", "", lines[i + 1].strip())
+                    cand = (float(m.group(1)), f"splat {s['kind']}: {what[:60]}")
                     if best is None or cand[0] < best[0]:
                         best = cand
                 break
     if best is None:
         for p in res.get("problems", []):
+            if "did not finish" in p and t0 is not None:
+                # A hang: the guest went silent. Its last kernel message dates it.
+                stamps = [float(m.group(1)) for m in
+                          (TS.match(l.strip()) for l in open(f"{run}/console.log", errors="replace"))
+                          if m]
+                if stamps:
+                    return (max(stamps) - t0, "hang: guest silent after this (VM timeout)")
             return (None, p[:70])
         return None
     return (best[0] - t0 if t0 is not None else None, best[1])
