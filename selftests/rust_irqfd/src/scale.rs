@@ -58,6 +58,16 @@ fn release_4096_irqfds(env: &Env) -> TestResult {
     let t0 = Instant::now();
     ok("close(context with 4096 irqfds)", a.close())?;
     let took = t0.elapsed();
+    // The last irqfd is the last to be shut down: if close(2) returned before
+    // the shutdowns ran, it would still be hooked on and consume this signal.
+    let last = efds.last().ok_or("no eventfd")?;
+    signal(last)?;
+    eq(
+        "counter of the last eventfd after close(context) and a signal (an irqfd that \
+         outlived its context would have consumed it)",
+        crate::sys::eventfd_read(last.as_fd()).map_err(|e| format!("read(eventfd): {e}"))?,
+        1,
+    )?;
 
     let b = env.open()?;
     for (i, e) in efds.iter().enumerate() {
