@@ -21,7 +21,8 @@ done
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
-rm -rf "$out"
+# MUTANTS=... reruns some and keeps the other results for the table.
+if [ -z "${MUTANTS:-}" ]; then rm -rf "$out"; fi
 mkdir -p "$out"
 "$TOPDIR/scripts/host-deps.sh"
 KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
@@ -29,8 +30,11 @@ st="$TOPDIR/selftests/rust_irqfd"
 (cd "$st" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
 test_bin="$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test"
 
-for m in none $mutants; do
+runs="$mutants"
+[ -n "${MUTANTS:-}" ] || runs="none $mutants"
+for m in $runs; do
 	log "mutants: building with MUTANT=$m"
+	rm -rf "${out:?}/$m"
 	mkdir -p "$out/$m"
 	if [ "$m" = none ]; then mut=; else mut=$m; fi
 	MUTANT=$mut "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
@@ -50,4 +54,4 @@ for m in none $mutants; do
 done
 # Rebuild the clean modules so the tree is left as `make` would leave it.
 "$TOPDIR/scripts/build.sh" modules >/dev/null 2>&1 || true
-"$TOPDIR/scripts/mutants-table.py" "$out" none $mutants
+"$TOPDIR/scripts/mutants-table.py" "$out" none $ALL
