@@ -14,7 +14,7 @@ STRESS_SECS=${STRESS_SECS:-2}
 DEVICES=${DEVICES:-"rust_irqfd c_irqfd"}
 PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
-DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal --filter coalesc --filter deassign --filter pending --filter storm --filter race_r3 --filter race_r8 --filter race_r14 --filter race_r22"}
+DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal --filter coalesc --filter deassign --filter pending --filter storm --filter release_4096 --filter race_r3 --filter race_r8 --filter race_r14 --filter race_r22"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
 
