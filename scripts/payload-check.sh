@@ -14,7 +14,7 @@ STRESS_SECS=${STRESS_SECS:-2}
 DEVICES=${DEVICES:-"rust_irqfd c_irqfd"}
 PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
-DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal --filter coalesc --filter deassign --filter pending --filter storm --filter release_4096 --filter race_r3 --filter race_r8 --filter race_r14 --filter race_r22"}
+DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal_ --filter coalescing --filter no_delivery_after_deassign --filter pending_at_assign --filter storm --filter release_4096 --filter race_r3_ --filter race_r8_ --filter race_r22_"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
 
