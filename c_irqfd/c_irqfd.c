@@ -6,8 +6,9 @@
  * that signalling the eventfd injects an interrupt without going through
  * userspace. The irqfd part follows the design of virt/kvm/eventfd.c: a
  * priority, exclusive wait-queue entry on the eventfd, an "active" state that
- * is simply membership of the context's list, deferred shutdown on a private
- * ordered workqueue, and deassign/release that flush that workqueue.
+ * is simply membership of the context's irqfds (an rbtree keyed by eventfd,
+ * where KVM has a list), deferred shutdown on the context's own ordered
+ * workqueue, and deassign/release that flush that workqueue.
  *
  * Each open of /dev/c_irqfd is a context (the stand-in for a VM). See
  * Documentation/rust_irqfd.rst for the ABI and its semantics.
@@ -18,6 +19,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -27,6 +29,7 @@
 #include <linux/module.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
+#include <linux/rbtree.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -39,6 +42,7 @@
 #include <linux/rust_irqfd.h>
 
 #define C_IRQFD_MAX_GSIS	65536U
+#define C_IRQFD_MAX_IRQFDS	(1U << 20)
 
 /* Records popped under the irqchip lock per round trip to userspace. */
 #define C_IRQFD_READ_BATCH	16
@@ -47,16 +51,13 @@ static unsigned int nr_gsis = 1024;
 module_param(nr_gsis, uint, 0444);
 MODULE_PARM_DESC(nr_gsis, "Lines of each context's interrupt controller (1..65536)");
 
+static unsigned int max_irqfds = 65536;
+module_param(max_irqfds, uint, 0444);
+MODULE_PARM_DESC(max_irqfds, "Most irqfds one context may hold (1..1048576); ENOSPC past it");
+
 static bool deferred_only;
 module_param(deferred_only, bool, 0444);
 MODULE_PARM_DESC(deferred_only, "Always inject from the work item, never from the wakeup");
-
-/*
- * One host-wide queue for the deferred shutdowns of every context. It is ours
- * alone so that deassign and release can wait for all shutdowns queued before
- * them (including those queued by EPOLLHUP) with a single flush.
- */
-static struct workqueue_struct *c_irqfd_cleanup_wq;
 
 /* State of one line of the virtual interrupt controller. */
 struct c_irqfd_line {
@@ -92,14 +93,21 @@ struct c_irqfd_irqchip {
 struct c_irqfd_ctx {
 	struct {
 		/*
-		 * Protects @items and @nr_active. Taken in the EPOLLHUP path
+		 * Protects @tree and @nr_active. Taken in the EPOLLHUP path
 		 * of the wakeup, under the eventfd's wait-queue lock and with
 		 * interrupts off, so it must be IRQ-safe.
 		 */
 		spinlock_t lock;
-		struct list_head items;	/* active irqfds */
+		struct rb_root tree;	/* active irqfds, keyed by eventfd */
 		u32 nr_active;
 	} irqfds;
+	/*
+	 * This context's own ordered queue for the deferred shutdowns of its
+	 * irqfds: deassign and release wait for the shutdowns queued before
+	 * them (including those queued by EPOLLHUP) with a single flush, and
+	 * never for another context's.
+	 */
+	struct workqueue_struct *cleanup_wq;
 	/* Keeps an irqfd alive until assign has finished with it. */
 	struct srcu_struct irq_srcu;
 	struct c_irqfd_irqchip irqchip;
@@ -112,8 +120,8 @@ struct c_irqfd {
 	struct c_irqfd_ctx *ctx;
 	wait_queue_entry_t wait;
 	u32 gsi;
-	/* On ctx->irqfds.items while active; empty once deactivated. */
-	struct list_head list;
+	/* In ctx->irqfds.tree while active; cleared once deactivated. */
+	struct rb_node node;
 	struct work_struct inject;
 	struct work_struct shutdown;
 	struct eventfd_ctx *eventfd;
@@ -229,10 +237,30 @@ static unsigned int irqchip_pop(struct c_irqfd_irqchip *chip,
 
 /* --- irqfd --- */
 
+#ifdef IRQFD_TEST_HOOKS
+/* Test hook (TEST_HOOKS=1 builds only): widen the queue-to-inject window. */
+static unsigned int test_inject_delay_us;
+module_param(test_inject_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_inject_delay_us,
+		 "Test hook: sleep this many microseconds before each deferred injection");
+
+static void test_inject_delay(void)
+{
+	unsigned int us = READ_ONCE(test_inject_delay_us);
+
+	if (us)
+		fsleep(us);
+}
+#else
+static inline void test_inject_delay(void) { }
+#endif
+
 /* Deferred injection, on the system workqueue. */
 static void irqfd_inject(struct work_struct *work)
 {
 	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, inject);
+
+	test_inject_delay();
 
 	irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi);
 }
@@ -284,28 +312,56 @@ static void irqfd_shutdown(struct work_struct *work)
 }
 
 /*
- * Active means "on the context's list". Only irqfds.lock makes the answer
+ * Active means "in the context's tree". Only irqfds.lock makes the answer
  * stable; the lockless read in the EPOLLIN path may see an irqfd that is just
  * being deactivated as still active, which is harmless (the shutdown unhooks
- * it under the wait-queue lock that path holds). An irqfd is never put back on
- * the list, so "inactive" is final.
+ * it under the wait-queue lock that path holds). An irqfd is never put back in
+ * the tree, so "inactive" is final.
  */
 static bool irqfd_is_active(struct c_irqfd *irqfd)
 {
-	return !list_empty(&irqfd->list);
+	return !RB_EMPTY_NODE(&irqfd->node);
 }
 
-/* Take the irqfd off the context's list and queue its shutdown. */
+/* The tree of active irqfds is ordered by eventfd_ctx address. */
+static int irqfd_cmp_key(const void *key, const struct rb_node *node)
+{
+	const struct c_irqfd *irqfd = rb_entry(node, struct c_irqfd, node);
+
+	if ((unsigned long)key < (unsigned long)irqfd->eventfd)
+		return -1;
+	return (unsigned long)key > (unsigned long)irqfd->eventfd;
+}
+
+static bool irqfd_less(struct rb_node *a, const struct rb_node *b)
+{
+	return irqfd_cmp_key(rb_entry(a, struct c_irqfd, node)->eventfd, b) < 0;
+}
+
+/* The active irqfd of @ctx bound to @eventfd, if any. */
+static struct c_irqfd *irqfd_find(struct c_irqfd_ctx *ctx,
+				  struct eventfd_ctx *eventfd)
+{
+	struct rb_node *node;
+
+	lockdep_assert_held(&ctx->irqfds.lock);
+
+	node = rb_find(eventfd, &ctx->irqfds.tree, irqfd_cmp_key);
+	return node ? rb_entry(node, struct c_irqfd, node) : NULL;
+}
+
+/* Take the irqfd out of the context's tree and queue its shutdown. */
 static void irqfd_deactivate(struct c_irqfd *irqfd)
 {
 	struct c_irqfd_ctx *ctx = irqfd->ctx;
 
 	lockdep_assert_held(&ctx->irqfds.lock);
 
-	list_del_init(&irqfd->list);
+	rb_erase(&irqfd->node, &ctx->irqfds.tree);
+	RB_CLEAR_NODE(&irqfd->node);
 	ctx->irqfds.nr_active--;
 
-	queue_work(c_irqfd_cleanup_wq, &irqfd->shutdown);
+	queue_work(ctx->cleanup_wq, &irqfd->shutdown);
 }
 
 /*
@@ -395,12 +451,18 @@ static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
 	struct c_irqfd_ctx *ctx = p->ctx;
 
 	/*
-	 * Hook and list the irqfd in one irqfds.lock section: deassign and
-	 * release then never find an irqfd that is not hooked, and a hooked
-	 * irqfd is on the list before a hangup (which needs this lock) can
-	 * look for it.
+	 * Hook the irqfd and put it in the tree in one irqfds.lock section:
+	 * deassign and release then never find an irqfd that is not hooked,
+	 * and a hooked irqfd is in the tree before a hangup (which needs this
+	 * lock) can look for it. The limit is checked in the same section, so
+	 * that concurrent assigns cannot overshoot it.
 	 */
 	spin_lock_irq(&ctx->irqfds.lock);
+
+	if (ctx->irqfds.nr_active >= max_irqfds) {
+		p->ret = -ENOSPC;
+		goto out;
+	}
 
 	init_waitqueue_func_entry(&irqfd->wait, irqfd_wakeup);
 
@@ -420,10 +482,12 @@ static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
 	p->ret = add_wait_queue_priority_exclusive(wqh, &irqfd->wait);
 	spin_acquire(&ctx->irqfds.lock.dep_map, 0, 0, _RET_IP_);
 	if (!p->ret) {
-		list_add_tail(&irqfd->list, &ctx->irqfds.items);
+		/* One irqfd per eventfd (the exclusive waiter): the key is free. */
+		rb_add(&irqfd->node, &ctx->irqfds.tree, irqfd_less);
 		ctx->irqfds.nr_active++;
 	}
 
+out:
 	spin_unlock_irq(&ctx->irqfds.lock);
 }
 
@@ -465,7 +529,7 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	irqfd->ctx = ctx;
 	irqfd->gsi = args->gsi;
 	irqfd->eventfd = eventfd;
-	INIT_LIST_HEAD(&irqfd->list);
+	RB_CLEAR_NODE(&irqfd->node);
 	INIT_WORK(&irqfd->inject, irqfd_inject);
 	INIT_WORK(&irqfd->shutdown, irqfd_shutdown);
 
@@ -512,23 +576,22 @@ fail:
 	return ret;
 }
 
-/* Shut down every irqfd of @ctx bound to fd's eventfd and gsi. */
+/* Shut down the irqfd of @ctx bound to fd's eventfd and gsi, if any. */
 static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 {
-	struct c_irqfd *irqfd, *tmp;
 	struct eventfd_ctx *eventfd;
+	struct c_irqfd *irqfd;
 
 	eventfd = eventfd_ctx_fdget(args->fd);
 	if (IS_ERR(eventfd))
 		return PTR_ERR(eventfd);
 
-	/* Compare while we hold the reference, so the pointer cannot be reused. */
+	/* Look up while we hold the reference, so the key cannot be reused. */
 	spin_lock_irq(&ctx->irqfds.lock);
 
-	list_for_each_entry_safe(irqfd, tmp, &ctx->irqfds.items, list) {
-		if (irqfd->eventfd == eventfd && irqfd->gsi == args->gsi)
-			irqfd_deactivate(irqfd);
-	}
+	irqfd = irqfd_find(ctx, eventfd);
+	if (irqfd && irqfd->gsi == args->gsi)
+		irqfd_deactivate(irqfd);
 
 	spin_unlock_irq(&ctx->irqfds.lock);
 	eventfd_ctx_put(eventfd);
@@ -541,7 +604,7 @@ static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	 * that no injection from these irqfds can happen once we return and
 	 * the eventfd can be bound again right away.
 	 */
-	flush_workqueue(c_irqfd_cleanup_wq);
+	flush_workqueue(ctx->cleanup_wq);
 #endif
 
 	return 0;
@@ -565,12 +628,12 @@ static int c_irqfd_irqfd(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 /* The context is being closed: shut down all the irqfds it still has. */
 static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 {
-	struct c_irqfd *irqfd, *tmp;
+	struct rb_node *node;
 
 	spin_lock_irq(&ctx->irqfds.lock);
 
-	list_for_each_entry_safe(irqfd, tmp, &ctx->irqfds.items, list)
-		irqfd_deactivate(irqfd);
+	while ((node = rb_first(&ctx->irqfds.tree)))
+		irqfd_deactivate(rb_entry(node, struct c_irqfd, node));
 
 	spin_unlock_irq(&ctx->irqfds.lock);
 
@@ -582,7 +645,7 @@ static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 	 * still queued, including those a hangup queued before we took the
 	 * lock, before the context is freed.
 	 */
-	flush_workqueue(c_irqfd_cleanup_wq);
+	flush_workqueue(ctx->cleanup_wq);
 #endif
 }
 
@@ -595,6 +658,7 @@ static int c_irqfd_get_info(struct c_irqfd_ctx *ctx,
 		.version = RUST_IRQFD_ABI_VERSION,
 		.nr_gsis = ctx->irqchip.nr_gsis,
 		.flags = deferred_only ? RUST_IRQFD_INFO_DEFERRED_ONLY : 0,
+		.max_irqfds = max_irqfds,
 	};
 
 	spin_lock_irq(&ctx->irqfds.lock);
@@ -719,6 +783,7 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 
 static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 {
+	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
 	irqchip_destroy(&ctx->irqchip);
 	kfree(ctx);
@@ -734,7 +799,7 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 
 	spin_lock_init(&ctx->irqfds.lock);
-	INIT_LIST_HEAD(&ctx->irqfds.items);
+	ctx->irqfds.tree = RB_ROOT;
 
 	ret = irqchip_init(&ctx->irqchip, nr_gsis);
 	if (ret)
@@ -744,9 +809,16 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 	if (ret)
 		goto fail_irqchip;
 
+	ret = -ENOMEM;
+	ctx->cleanup_wq = alloc_ordered_workqueue("c-irqfd-cleanup", 0);
+	if (!ctx->cleanup_wq)
+		goto fail_srcu;
+
 	file->private_data = ctx;
 	return stream_open(inode, file);
 
+fail_srcu:
+	cleanup_srcu_struct(&ctx->irq_srcu);
 fail_irqchip:
 	irqchip_destroy(&ctx->irqchip);
 fail_ctx:
@@ -785,31 +857,24 @@ static struct miscdevice c_irqfd_misc = {
 
 static int __init c_irqfd_init(void)
 {
-	int ret;
-
 	if (nr_gsis < 1 || nr_gsis > C_IRQFD_MAX_GSIS) {
 		pr_err("nr_gsis=%u is out of range 1..%u\n", nr_gsis,
 		       C_IRQFD_MAX_GSIS);
 		return -EINVAL;
 	}
 
-	c_irqfd_cleanup_wq = alloc_ordered_workqueue("c-irqfd-cleanup", 0);
-	if (!c_irqfd_cleanup_wq)
-		return -ENOMEM;
-
-	ret = misc_register(&c_irqfd_misc);
-	if (ret) {
-		destroy_workqueue(c_irqfd_cleanup_wq);
-		return ret;
+	if (max_irqfds < 1 || max_irqfds > C_IRQFD_MAX_IRQFDS) {
+		pr_err("max_irqfds=%u is out of range 1..%u\n", max_irqfds,
+		       C_IRQFD_MAX_IRQFDS);
+		return -EINVAL;
 	}
 
-	return 0;
+	return misc_register(&c_irqfd_misc);
 }
 
 static void __exit c_irqfd_exit(void)
 {
 	misc_deregister(&c_irqfd_misc);
-	destroy_workqueue(c_irqfd_cleanup_wq);
 }
 
 module_init(c_irqfd_init);

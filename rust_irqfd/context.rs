@@ -4,12 +4,12 @@
 
 use kernel::{
     fs::LocalFile,
-    list::{
-        List,
-        ListArc, //
-    },
     new_spinlock_irq,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::{
         atomic::Atomic,
         Arc,
@@ -28,17 +28,30 @@ use crate::{
     wq::OrderedQueue, //
 };
 
-/// The active irqfds of a context.
+/// The active irqfds of a context, keyed by their eventfd.
 ///
 /// # Invariants
 ///
-/// * Every irqfd on `list` belongs to the context that holds this (`irqfd.ctx`), and an irqfd
-///   is never put on any other context's list: it is on this list or on none.
-/// * `count` is the length of `list`.
+/// * Every irqfd in `tree` belongs to the context that holds this (`irqfd.ctx`), under the key
+///   of its eventfd ([`EventFd::key`]); an irqfd is in this tree or in none.
+/// * `active` is the number of entries of `tree`.
+/// * `assigning` counts the assigns that passed the limit check and have not yet put their
+///   irqfd into `tree` or failed; `active + assigning <= max_irqfds` of the context.
 pub(crate) struct Irqfds<S: Sink> {
-    pub(crate) list: List<Irqfd<S>>,
-    /// Length of `list`.
-    pub(crate) count: u32,
+    pub(crate) tree: RBTree<usize, Arc<Irqfd<S>>>,
+    pub(crate) active: u32,
+    assigning: u32,
+}
+
+impl<S: Sink> Irqfds<S> {
+    /// Takes `irqfd` out of the tree if it is there (active); the caller updates `active`.
+    pub(crate) fn take(&mut self, irqfd: &Irqfd<S>) -> Option<Arc<Irqfd<S>>> {
+        let key = irqfd.waiter.eventfd().key();
+        match self.tree.get(&key) {
+            Some(found) if core::ptr::eq(&**found, irqfd) => self.tree.remove(&key),
+            _ => None,
+        }
+    }
 }
 
 /// A context: the owner of a set of irqfds and of the sink they inject into.
@@ -49,30 +62,74 @@ pub(crate) struct Context<S: Sink> {
     /// The active irqfds. IRQ-safe: the `EPOLLHUP` wakeup takes it with interrupts off.
     #[pin]
     pub(crate) irqfds: SpinLockIrq<Irqfds<S>>,
-    /// The module's ordered cleanup queue, where shutdowns run.
-    pub(crate) cleanup: Arc<OrderedQueue>,
+    /// This context's ordered cleanup queue, where its shutdowns run. Per context, so that
+    /// deassign and release wait for this context's shutdowns only. Its last reference is the
+    /// context's file's (see [`Context::release`]), so it is never destroyed from its own work.
+    pub(crate) cleanup: OrderedQueue,
     /// Never inject from the wakeup; always through the injection work.
     pub(crate) deferred_only: bool,
+    /// Most irqfds this context may hold.
+    pub(crate) max_irqfds: u32,
     /// Shutdowns completed, for `RUST_IRQFD_GET_INFO`.
     pub(crate) shutdowns: Atomic<u64>,
 }
 
+/// A place for one more irqfd, held against the context's limit from the check until the assign
+/// puts its irqfd in the tree ([`AssignSlot::commit`]) or fails (drop).
+struct AssignSlot<'a, S: Sink> {
+    ctx: &'a Context<S>,
+}
+
+impl<'a, S: Sink> AssignSlot<'a, S> {
+    /// Reserves a place, or `ENOSPC` if the context holds `max_irqfds` already.
+    fn reserve(ctx: &'a Context<S>) -> Result<Self> {
+        let mut irqfds = ctx.irqfds.lock();
+        if irqfds.active + irqfds.assigning >= ctx.max_irqfds {
+            return Err(ENOSPC);
+        }
+        // INVARIANT: Checked against the limit just above; given back by `commit` or `drop`.
+        irqfds.assigning += 1;
+        Ok(Self { ctx })
+    }
+
+    /// The irqfd is going into the tree: the reserved place becomes an active one.
+    fn commit(self, irqfds: &mut Irqfds<S>) {
+        // INVARIANT: The caller inserts the irqfd into the tree under the same lock.
+        irqfds.assigning -= 1;
+        irqfds.active += 1;
+        core::mem::forget(self);
+    }
+}
+
+impl<S: Sink> Drop for AssignSlot<'_, S> {
+    fn drop(&mut self) {
+        // INVARIANT: The assign failed: its place is free again.
+        self.ctx.irqfds.lock().assigning -= 1;
+    }
+}
+
 impl<S: Sink> Context<S> {
     /// A new context with no irqfds, injecting into the sink `sink` initialises.
-    pub(crate) fn new(sink: impl PinInit<S, Error>, deferred_only: bool) -> Result<Arc<Self>> {
-        let cleanup = shutdown::cleanup_queue()?;
+    pub(crate) fn new(
+        sink: impl PinInit<S, Error>,
+        deferred_only: bool,
+        max_irqfds: u32,
+    ) -> Result<Arc<Self>> {
+        let cleanup = OrderedQueue::new(c"rust-irqfd-cleanup")?;
         Arc::pin_init(
             try_pin_init!(Self {
                 sink <- sink,
                 irqfds <- new_spinlock_irq!(
                     Irqfds {
-                        list: List::new(),
-                        count: 0,
+                        tree: RBTree::new(),
+                        active: 0,
+                        assigning: 0,
                     },
                     "Context::irqfds"
                 ),
                 cleanup,
                 deferred_only,
+                max_irqfds,
                 shutdowns: Atomic::new(0),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -81,28 +138,31 @@ impl<S: Sink> Context<S> {
 
     /// Number of active irqfds.
     pub(crate) fn nr_irqfds(&self) -> u32 {
-        self.irqfds.lock().count
+        self.irqfds.lock().active
     }
 
     /// Binds the eventfd `fd` to `gsi`.
     ///
     /// `EINVAL` for a GSI out of range or a file that is not an eventfd, `EBADF` for a bad
-    /// descriptor, `EBUSY` if the eventfd is bound already, `ENOMEM`.
+    /// descriptor, `ENOSPC` past `max_irqfds`, `ENOMEM`, `EBUSY` if the eventfd is bound already.
     pub(crate) fn assign(self: &Arc<Self>, fd: u32, gsi: u32) -> Result {
         if gsi >= self.sink.nr_gsis() {
             return Err(EINVAL);
         }
-        // Held until the irqfd is on the list: the eventfd cannot be released (EPOLLHUP) before.
+        // Held until the irqfd is in the tree: the eventfd cannot be released (EPOLLHUP) before.
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
         // MUTANT no_ctx_ref: give the reference back at once and rely on the file's.
         #[cfg(mutant = "no_ctx_ref")]
         eventfd.put_early();
-        let irqfd = ListArc::pin_init(Irqfd::new(self.clone(), gsi, eventfd), GFP_KERNEL_ACCOUNT)?;
+        let key = eventfd.key();
+        let slot = AssignSlot::reserve(self)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let irqfd = Arc::pin_init(Irqfd::new(self.clone(), gsi, eventfd), GFP_KERNEL_ACCOUNT)?;
 
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
         // under the wait-queue lock, so holding ours here would invert that order.
-        let readable = EventFdWaiter::register(irqfd.as_arc(), &file)?;
+        let readable = EventFdWaiter::register(&irqfd, &file)?;
 
         // An event pending before we were hooked on: inject it once, before the irqfd becomes
         // visible to deassign, which must not see an injection after it returns. The counter
@@ -112,35 +172,42 @@ impl<S: Sink> Context<S> {
         }
 
         let mut irqfds = self.irqfds.lock();
-        // INVARIANT: The irqfd goes on the list of its own context (`irqfd.ctx` is `self`), and
-        // `count` follows the list's length.
-        irqfds.list.push_back(irqfd);
-        irqfds.count += 1;
+        slot.commit(&mut irqfds);
+        // INVARIANT: The irqfd goes into the tree of its own context (`irqfd.ctx` is `self`)
+        // under its eventfd's key; `commit` counted it. No other active irqfd has this key: the
+        // eventfd takes one irqfd at a time (registration fails with `EBUSY` otherwise), and an
+        // irqfd leaves the tree before its shutdown unregisters it.
+        let replaced = irqfds.tree.insert(node.into_node(key, irqfd));
+        if let Some(old) = replaced {
+            // Unreachable (see above); should it happen, shut the displaced irqfd down rather
+            // than lose it.
+            kernel::warn_on!(true);
+            irqfds.active -= 1;
+            shutdown::queue_shutdown(self, old.to_key_value().1);
+        }
         drop(irqfds);
         drop(file);
         Ok(())
     }
 
-    /// Unbinds every irqfd of this context that binds the eventfd `fd` to `gsi`, and waits until
-    /// they are shut down. Returns 0 when nothing matched.
+    /// Unbinds the irqfd of this context that binds the eventfd `fd` to `gsi`, if any, and waits
+    /// until it is shut down. Returns 0 when nothing matched.
     pub(crate) fn deassign(&self, fd: u32, gsi: u32) -> Result {
         let eventfd = EventFd::fdget(fd)?;
+        let key = eventfd.key();
         let mut irqfds = self.irqfds.lock();
-        let mut removed = 0;
-        let mut cursor = irqfds.list.cursor_front();
-        while let Some(next) = cursor.peek_next() {
-            if next.matches(&eventfd, gsi) {
-                shutdown::queue_shutdown(self, next.remove());
-                // INVARIANT: `count` is brought back to the list's length below.
-                removed += 1;
-            } else {
-                cursor.move_next();
+        let matched = irqfds.tree.get(&key).is_some_and(|i| i.gsi == gsi);
+        if matched {
+            if let Some(irqfd) = irqfds.tree.remove(&key) {
+                // INVARIANT: Taken out of the tree just above.
+                irqfds.active -= 1;
+                shutdown::queue_shutdown(self, irqfd);
             }
         }
-        irqfds.count -= removed;
         drop(irqfds);
         drop(eventfd);
-        // Synchronous: no injection from those irqfds once we return.
+        // Synchronous: no injection from that irqfd once we return. Only this context's queue:
+        // other contexts' shutdowns are not ours to wait for.
         #[cfg(not(mutant = "deassign_no_wait"))]
         self.cleanup.flush();
         // MUTANT deassign_no_wait: return while the shutdowns may still be pending.
@@ -148,13 +215,21 @@ impl<S: Sink> Context<S> {
     }
 
     /// Shuts down every irqfd of the context and waits for it: the owner is going away.
+    ///
+    /// Called once, from the release of the context's file. Once it returns no irqfd holds a
+    /// reference to the context, so the file's is the last one.
     pub(crate) fn release(&self) {
         let mut irqfds = self.irqfds.lock();
-        while let Some(irqfd) = irqfds.list.pop_front() {
-            shutdown::queue_shutdown(self, irqfd);
-        }
-        irqfds.count = 0;
+        let mut tree = core::mem::replace(&mut irqfds.tree, RBTree::new());
+        // INVARIANT: The tree is empty now.
+        irqfds.active = 0;
         drop(irqfds);
+        // Every irqfd taken out is ours to shut down: an EPOLLHUP from now on finds it inactive.
+        // Queued outside the lock, so that 65536 of them do not keep interrupts off.
+        while let Some(cursor) = tree.cursor_front_mut() {
+            let (_, node) = cursor.remove_current();
+            shutdown::queue_shutdown(self, node.to_key_value().1);
+        }
         #[cfg(not(mutant = "release_no_wait"))]
         self.cleanup.flush();
         // MUTANT release_no_wait: the owner goes away with shutdowns still pending.

@@ -78,7 +78,8 @@ impl IrqfdDevice {
             },
             nr_irqfds: self.ctx.nr_irqfds(),
             shutdowns: self.ctx.shutdowns.load(Relaxed),
-            reserved: [0; 8],
+            max_irqfds: self.ctx.max_irqfds,
+            reserved: [0; 4],
         }
     }
 
@@ -102,7 +103,11 @@ impl MiscDevice for IrqfdDevice {
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let params = crate::params::get();
-        let ctx = Context::new(IrqChip::new(params.nr_gsis)?, params.deferred_only)?;
+        let ctx = Context::new(
+            IrqChip::new(params.nr_gsis)?,
+            params.deferred_only,
+            params.max_irqfds,
+        )?;
         KBox::pin(Self { ctx }, GFP_KERNEL_ACCOUNT).map_err(Into::into)
     }
 

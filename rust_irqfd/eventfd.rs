@@ -96,6 +96,13 @@ impl EventFd {
         self.ptr == other.ptr
     }
 
+    /// A key that identifies the eventfd among all live ones: its `eventfd_ctx` address.
+    ///
+    /// Stable while `self` is alive (it holds a reference, so the address cannot be reused).
+    pub(crate) fn key(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
     fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
         self.ptr.as_ptr()
     }

@@ -5,7 +5,7 @@
 //! C header: [`rust_irqfd/shim.h`](../shim.h)
 //!
 //! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
-//! Only the wrapper files ([`crate::eventfd`] and [`crate::wq`]) call them.
+//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`] and [`crate::test_hooks`]) call them.
 
 use kernel::{
     bindings,
@@ -38,4 +38,10 @@ extern "C" {
     pub(crate) fn rust_irqfd_alloc_ordered_workqueue(
         name: *const c_char,
     ) -> *mut bindings::workqueue_struct;
+}
+
+#[cfg(test_hooks)]
+extern "C" {
+    /// The `test_inject_delay_us` parameter (test_hooks.c, `TEST_HOOKS=1` builds only).
+    pub(crate) fn rust_irqfd_test_inject_delay_us() -> c_uint;
 }

@@ -2,17 +2,12 @@
 
 //! One irqfd: an eventfd bound to a GSI of a context, and what happens when it is signalled.
 //!
-//! An `Irqfd` lives in an `Arc`. References are held by: the context's list while it is active
-//! (a `ListArc`), the eventfd's wait queue while its wait entry is registered, its injection
+//! An `Irqfd` lives in an `Arc`. References are held by: the context's tree while it is active,
+//! the eventfd's wait queue while its wait entry is registered, its injection
 //! work while queued, and its shutdown work while queued or running. See [`crate::shutdown`] for
 //! how these are given up, in which order, and why that is race-free.
 
 use kernel::{
-    list::{
-        impl_list_arc_safe,
-        impl_list_item,
-        ListLinks, //
-    },
     new_work,
     prelude::*,
     sync::{
@@ -62,21 +57,11 @@ pub(crate) struct Irqfd<S: Sink> {
     pub(crate) inject: Work<Irqfd<S>, INJECT>,
     #[pin]
     pub(crate) shutdown: Work<Irqfd<S>, SHUTDOWN>,
-    #[pin]
-    links: ListLinks<0>,
 }
 
 impl_has_work! {
     impl{S: Sink} HasWork<Irqfd<S>, INJECT> for Irqfd<S> { self.inject }
     impl{S: Sink} HasWork<Irqfd<S>, SHUTDOWN> for Irqfd<S> { self.shutdown }
-}
-
-impl_list_arc_safe! {
-    impl{S: Sink} ListArcSafe<0> for Irqfd<S> { untracked; }
-}
-
-impl_list_item! {
-    impl{S: Sink} ListItem<0> for Irqfd<S> { using ListLinks { self.links }; }
 }
 
 impl_has_eventfd_waiter! {
@@ -97,13 +82,7 @@ impl<S: Sink> Irqfd<S> {
             deferred: Atomic::new(0),
             inject <- new_work!("Irqfd::inject"),
             shutdown <- new_work!("Irqfd::shutdown"),
-            links <- ListLinks::new(),
         })
-    }
-
-    /// Whether this irqfd binds `eventfd` to `gsi`.
-    pub(crate) fn matches(&self, eventfd: &EventFd, gsi: u32) -> bool {
-        self.gsi == gsi && self.waiter.eventfd().same(eventfd)
     }
 
     /// Injects one signal through the injection work, in process context.
@@ -136,6 +115,7 @@ impl<S: Sink> WorkItem<INJECT> for Irqfd<S> {
     type Pointer = Arc<Self>;
 
     fn run(this: Arc<Self>) {
+        crate::test_hooks::inject_delay();
         let n = this.deferred.xchg(0, Full);
         for _ in 0..n {
             this.ctx.sink.inject(this.gsi);

@@ -8,11 +8,15 @@ use crate::module_parameters;
 
 /// Highest accepted `nr_gsis`.
 const MAX_GSIS: u32 = 65536;
+/// Highest accepted `max_irqfds`.
+const MAX_IRQFDS: u32 = 1 << 20;
 
 /// The module parameters, as read at open.
 pub(crate) struct Params {
     /// Interrupt lines of each new context.
     pub(crate) nr_gsis: u32,
+    /// Most irqfds each new context may hold.
+    pub(crate) max_irqfds: u32,
     /// Never inject from the wakeup.
     pub(crate) deferred_only: bool,
 }
@@ -21,15 +25,24 @@ pub(crate) struct Params {
 pub(crate) fn get() -> Params {
     Params {
         nr_gsis: module_parameters::nr_gsis.value(),
+        max_irqfds: module_parameters::max_irqfds.value(),
         deferred_only: module_parameters::deferred_only.value(),
     }
 }
 
 /// Rejects parameters out of range, with `EINVAL`.
 pub(crate) fn check() -> Result {
-    let nr = get().nr_gsis;
-    if nr == 0 || nr > MAX_GSIS {
-        pr_err!("nr_gsis={} is out of range 1..={}\n", nr, MAX_GSIS);
+    let p = get();
+    if p.nr_gsis == 0 || p.nr_gsis > MAX_GSIS {
+        pr_err!("nr_gsis={} is out of range 1..={}\n", p.nr_gsis, MAX_GSIS);
+        return Err(EINVAL);
+    }
+    if p.max_irqfds == 0 || p.max_irqfds > MAX_IRQFDS {
+        pr_err!(
+            "max_irqfds={} is out of range 1..={}\n",
+            p.max_irqfds,
+            MAX_IRQFDS
+        );
         return Err(EINVAL);
     }
     Ok(())

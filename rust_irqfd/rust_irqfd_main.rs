@@ -20,6 +20,7 @@ mod irqfd;
 mod params;
 mod shutdown;
 mod sink;
+mod test_hooks;
 mod uapi;
 mod wq;
 
@@ -31,10 +32,7 @@ use kernel::{
     prelude::*, //
 };
 
-use crate::{
-    device::IrqfdDevice,
-    shutdown::CleanupQueue, //
-};
+use crate::device::IrqfdDevice;
 
 module! {
     type: RustIrqfdModule,
@@ -47,6 +45,10 @@ module! {
             default: 1024,
             description: "Interrupt lines of each context (1..65536)",
         },
+        max_irqfds: u32 {
+            default: 65536,
+            description: "Most irqfds one context may hold (1..1048576); ENOSPC past it",
+        },
         deferred_only: bool {
             default: false,
             description: "Always inject through the work item, never from the wakeup",
@@ -54,28 +56,25 @@ module! {
     },
 }
 
-/// The module: its device, then its cleanup queue.
-///
-/// Fields drop in declaration order: the device is deregistered first (and, since an open file
-/// pins the module, no context exists any more), then the cleanup queue is drained and destroyed.
+/// The module: its device. Each open of the device is a context, which owns its irqfds and the
+/// ordered queue their shutdowns run on; an open file pins the module, so none is left when the
+/// device is deregistered.
 #[pin_data]
 struct RustIrqfdModule {
     #[pin]
     _miscdev: MiscDeviceRegistration<IrqfdDevice>,
-    _cleanup: CleanupQueue,
 }
 
 impl kernel::InPlaceModule for RustIrqfdModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            // Parameters are checked before anything is created or registered.
-            _cleanup: {
+            // Parameters are checked before the device is registered.
+            _miscdev <- {
                 params::check()?;
-                CleanupQueue::new()?
+                MiscDeviceRegistration::register(MiscDeviceOptions {
+                    name: c"rust_irqfd",
+                })
             },
-            _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions {
-                name: c"rust_irqfd",
-            }),
         })
     }
 }

@@ -16,4 +16,7 @@ void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt);
 struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
 
+/* test_hooks.c, in TEST_HOOKS=1 builds only. */
+unsigned int rust_irqfd_test_inject_delay_us(void);
+
 #endif /* RUST_IRQFD_SHIM_H */

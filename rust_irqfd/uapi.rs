@@ -57,7 +57,8 @@ pub(crate) struct Info {
     pub(crate) flags: u32,
     pub(crate) nr_irqfds: u32,
     pub(crate) shutdowns: u64,
-    pub(crate) reserved: [u8; 8],
+    pub(crate) max_irqfds: u32,
+    pub(crate) reserved: [u8; 4],
 }
 
 /// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
@@ -119,6 +120,7 @@ const _: () = {
     assert!(size_of::<Info>() == 32);
     assert!(offset_of!(Info, nr_irqfds) == 12);
     assert!(offset_of!(Info, shutdowns) == 16);
+    assert!(offset_of!(Info, max_irqfds) == 24);
     assert!(size_of::<GsiStats>() == 48);
     assert!(offset_of!(GsiStats, injected) == 8);
     assert!(offset_of!(GsiStats, pending) == 40);

@@ -4,7 +4,11 @@
 # usage: build.sh modules|clippy|fmtcheck|fmt|clean
 # env:   KDIR  a Rust-enabled, built kernel tree; empty means the project's own
 #              debug tree (made on demand in the cache, built in the chroot)
-#        LLVM  as for the kernel (default -19), MUTANT (see Kbuild), W
+#        FLAVOUR  which own tree when KDIR is empty: debug (default) or bench
+#        MODSRC  build this copy of the module sources (Kbuild, rust_irqfd/,
+#              c_irqfd/, include/) instead of the checkout
+#        LLVM  as for the kernel (default -19), MUTANT and TEST_HOOKS (see
+#              Kbuild), W
 . "$(dirname "$0")/common.sh"
 
 what=${1:-modules}
@@ -12,6 +16,7 @@ LLVM=${LLVM:--19}
 extra=()
 [ -n "${MUTANT:-}" ] && extra+=("MUTANT=$MUTANT")
 [ -n "${W:-}" ] && extra+=("W=$W")
+[ -n "${TEST_HOOKS:-}" ] && extra+=("TEST_HOOKS=$TEST_HOOKS")
 
 config_value() { sed -n "s/^$1=\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\}\$/\\1/p" "$2/.config"; }
 
@@ -29,14 +34,14 @@ if [ -n "${KDIR:-}" ]; then
 		die "KDIR=$KDIR was built with '$want' but '$have' is in use; its .rmeta files only load in the same rustc (set PATH or RUSTC)"
 	run() { "$@"; }
 else
-	KDIR=$("$TOPDIR/scripts/kernel.sh" debug)
+	KDIR=$("$TOPDIR/scripts/kernel.sh" "${FLAVOUR:-debug}")
 	want=$(config_value CONFIG_RUSTC_VERSION_TEXT "$KDIR")
 	have=$(in_chroot rustc --version)
 	[ "$want" = "$have" ] || die "the cached tree $KDIR was built with '$want' but the chroot has '$have'; remove the tree to rebuild it"
 	run() { in_chroot "$@"; }
 fi
 
-kmake() { run make -C "$KDIR" M="$TOPDIR" LLVM="$LLVM" "${extra[@]}" "$@"; }
+kmake() { run make -C "$KDIR" M="${MODSRC:-$TOPDIR}" LLVM="$LLVM" "${extra[@]}" "$@"; }
 case "$what" in
 modules) kmake modules ;;
 clippy) kmake CLIPPY=1 modules ;;

@@ -37,7 +37,7 @@ for m in $runs; do
 	rm -rf "${out:?}/$m"
 	mkdir -p "$out/$m"
 	if [ "$m" = none ]; then mut=; else mut=$m; fi
-	MUTANT=$mut "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
+	TEST_HOOKS=1 MUTANT=$mut "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
 		{ tail -20 "$out/$m/build.log"; die "build with MUTANT=$m failed"; }
 	cp "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$out/$m/"
 	for mod in rust_irqfd c_irqfd; do

@@ -6,6 +6,11 @@
 #
 # env (from /etc/payload.env): STRESS_SECS (default 2), DEVICES (default both),
 #   PASSES (default "normal deferred"), TEST_ARGS (extra selftest arguments),
+#   MODULE_PARAMS (module parameters of every pass; default max_irqfds=4096,
+#   so that the limit tests can fill a context), DEFERRED_PARAMS (added in
+#   the deferred pass; default:
+#   deferred_only=1 and a 20 ms test_inject_delay_us, so that an injection is
+#   still queued or running when a test tears its irqfd down),
 #   DEFERRED_ARGS (selftest arguments of the deferred pass; default: the tests
 #   that exercise injection, since the rest does not depend on the mode)
 set -u
@@ -14,6 +19,8 @@ STRESS_SECS=${STRESS_SECS:-2}
 DEVICES=${DEVICES:-"rust_irqfd c_irqfd"}
 PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
+MODULE_PARAMS=${MODULE_PARAMS-"max_irqfds=4096"}
+DEFERRED_PARAMS=${DEFERRED_PARAMS-"deferred_only=1 test_inject_delay_us=20000"}
 DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal_ --filter coalescing --filter no_delivery_after_deassign --filter pending_at_assign --filter storm --filter release_4096 --filter race_r3_ --filter race_r8_ --filter race_r22_"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
@@ -29,9 +36,10 @@ stamp() {
 }
 
 for pass in $PASSES; do
-	param= extra=
-	[ "$pass" = deferred ] && param=deferred_only=1 extra=$DEFERRED_ARGS
+	param=$MODULE_PARAMS extra=
+	[ "$pass" = deferred ] && param="$MODULE_PARAMS $DEFERRED_PARAMS" extra=$DEFERRED_ARGS
 	for m in $DEVICES; do
+		# shellcheck disable=SC2086
 		insmod /lib/modules/$m.ko $param || { echo "# insmod $m $param failed"; rc=1; }
 	done
 	args=
@@ -50,4 +58,12 @@ for pass in $PASSES; do
 		rmmod $m || { echo "# rmmod $m failed"; rc=1; }
 	done
 done
+# The benchmark's smoke setting: does it run and produce every figure (the
+# host checks the files; timings on this kernel mean nothing).
+if [ "${BENCH_SMOKE:-0}" = 1 ] && [ -x /bin/payload-bench.sh ]; then
+	kmsg "bench smoke begin"
+	ROUNDS=1 SAMPLES=200 TP_MILLIS=200 TP_IRQFDS="1 64" TP_WRITERS=1 SCALE_ROUNDS=1 \
+		SCALE_N="256 4096" MEM_N=1024 /bin/payload-bench.sh || rc=1
+	kmsg "bench smoke end"
+fi
 exit $rc

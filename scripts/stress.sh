@@ -8,7 +8,7 @@ out=$TOPDIR/build/stress
 mkdir -p "$out"
 "$TOPDIR/scripts/host-deps.sh"
 KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
-"$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; die "module build failed"; }
+TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; die "module build failed"; }
 st="$TOPDIR/selftests/rust_irqfd"
 (cd "$st" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
 printf 'STRESS_SECS=%s\nTEST_ARGS="--filter race_ --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"

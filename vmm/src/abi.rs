@@ -95,7 +95,10 @@ pub mod module {
         /// Irqfd shutdowns completed in this context.
         pub shutdowns: u64,
         /// Zero.
-        pub reserved: [u8; 8],
+        /// Most irqfds one context may hold; assigning more fails with `ENOSPC`.
+        pub max_irqfds: u32,
+        /// Zero.
+        pub reserved: [u8; 4],
     }
 
     impl Info {
@@ -198,7 +201,8 @@ pub mod module {
         assert!(offset_of!(Info, flags) == 8);
         assert!(offset_of!(Info, nr_irqfds) == 12);
         assert!(offset_of!(Info, shutdowns) == 16);
-        assert!(offset_of!(Info, reserved) == 24);
+        assert!(offset_of!(Info, max_irqfds) == 24);
+        assert!(offset_of!(Info, reserved) == 28);
 
         assert!(size_of::<GsiStats>() == 48);
         assert!(offset_of!(GsiStats, gsi) == 0);
@@ -534,7 +538,8 @@ mod tests {
                 ("__u32", "flags"),
                 ("__u32", "nr_irqfds"),
                 ("__u64", "shutdowns"),
-                ("__u8", "reserved[8]"),
+                ("__u32", "max_irqfds"),
+                ("__u8", "reserved[4]"),
             ])
         );
         assert_eq!(

@@ -41,7 +41,8 @@ struct rust_irqfd_info {
 	__u32 flags;		/* RUST_IRQFD_INFO_* */
 	__u32 nr_irqfds;	/* irqfds currently active in this context */
 	__u64 shutdowns;	/* irqfd shutdowns completed in this context */
-	__u8  reserved[8];
+	__u32 max_irqfds;	/* most irqfds a context may hold (ENOSPC past it) */
+	__u8  reserved[4];
 };
 
 /* The atomic injection fast path is off (module parameter). */

@@ -39,7 +39,8 @@ pub struct RustIrqfdInfo {
     pub flags: u32,
     pub nr_irqfds: u32,
     pub shutdowns: u64,
-    pub reserved: [u8; 8],
+    pub max_irqfds: u32,
+    pub reserved: [u8; 4],
 }
 
 /// `struct rust_irqfd_gsi_stats`.
@@ -106,7 +107,8 @@ const _: () = {
     assert!(offset_of!(RustIrqfdInfo, flags) == 8);
     assert!(offset_of!(RustIrqfdInfo, nr_irqfds) == 12);
     assert!(offset_of!(RustIrqfdInfo, shutdowns) == 16);
-    assert!(offset_of!(RustIrqfdInfo, reserved) == 24);
+    assert!(offset_of!(RustIrqfdInfo, max_irqfds) == 24);
+    assert!(offset_of!(RustIrqfdInfo, reserved) == 28);
 
     assert!(size_of::<RustIrqfdGsiStats>() == 48);
     assert!(offset_of!(RustIrqfdGsiStats, gsi) == 0);
@@ -293,7 +295,8 @@ mod tests {
                 ("__u32", "flags"),
                 ("__u32", "nr_irqfds"),
                 ("__u64", "shutdowns"),
-                ("__u8", "reserved[8]"),
+                ("__u32", "max_irqfds"),
+                ("__u8", "reserved[4]"),
             ])
         );
         assert_eq!(

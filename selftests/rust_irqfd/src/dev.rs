@@ -68,7 +68,8 @@ impl Ctx {
             flags: 0xa5a5_a5a5,
             nr_irqfds: 0xa5a5_a5a5,
             shutdowns: 0xa5a5_a5a5_a5a5_a5a5,
-            reserved: [0xa5; 8],
+            max_irqfds: 0xa5a5_a5a5,
+            reserved: [0xa5; 4],
         };
         sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_GET_INFO, &mut info)?;
         Ok(info)

@@ -90,7 +90,10 @@ fn get_info(env: &Env) -> TestResult {
     })?;
     eq("nr_irqfds", i.nr_irqfds, 0)?;
     eq("shutdowns", i.shutdowns, 0)?;
-    eq("reserved (pre-filled with 0xa5)", i.reserved, [0u8; 8])?;
+    eq("reserved (pre-filled with 0xa5)", i.reserved, [0u8; 4])?;
+    ensure(i.max_irqfds >= 1 && i.max_irqfds != 0xa5a5_a5a5, || {
+        format!("max_irqfds {:#x} was not filled in", i.max_irqfds)
+    })?;
     // A context reads nr_gsis at open: the same for every context here.
     eq("nr_gsis of the probe context", i.nr_gsis, env.nr_gsis())
 }

@@ -21,6 +21,7 @@ mod errors;
 mod functional;
 mod harness;
 mod ktap;
+mod limits;
 mod races;
 mod report;
 mod scale;
@@ -49,6 +50,7 @@ fn all_tests() -> Vec<&'static Test> {
         .iter()
         .chain(errors::TESTS)
         .chain(scale::TESTS)
+        .chain(limits::TESTS)
         .chain(races::TESTS)
         .collect()
 }

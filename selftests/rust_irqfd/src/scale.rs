@@ -22,7 +22,7 @@ pub const TESTS: &[Test] = &[
 const MANY: usize = 4096;
 
 /// Raises the soft descriptor limit to at least `n` (root may raise the hard one).
-fn want_fds(n: u64) -> TestResult {
+pub fn want_fds(n: u64) -> TestResult {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

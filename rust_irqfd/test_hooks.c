@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test hooks, built only with TEST_HOOKS=1 (make check, make mutants): knobs
+ * that widen race windows so that the selftest can hit them under TCG. A
+ * production build (plain make) has none of this.
+ */
+#include <linux/compiler.h>
+#include <linux/moduleparam.h>
+
+#include "shim.h"
+
+static unsigned int test_inject_delay_us;
+module_param(test_inject_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_inject_delay_us,
+		 "Test hook: sleep this many microseconds before each deferred injection");
+
+unsigned int rust_irqfd_test_inject_delay_us(void)
+{
+	return READ_ONCE(test_inject_delay_us);
+}

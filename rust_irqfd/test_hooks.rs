@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test hooks: knobs that widen race windows so that the selftest hits them under TCG.
+//!
+//! They exist only in `TEST_HOOKS=1` builds (`make check`, `make mutants`); in a production
+//! build every hook is an empty inline function. The parameters live in `test_hooks.c`, since
+//! `module!` cannot declare a parameter conditionally.
+
+/// Sleeps for `test_inject_delay_us` before a deferred injection (process context only).
+#[cfg(test_hooks)]
+pub(crate) fn inject_delay() {
+    use kernel::time::{delay::fsleep, Delta};
+
+    // SAFETY: The function only reads a module parameter; it has no preconditions.
+    let us = unsafe { crate::ffi::rust_irqfd_test_inject_delay_us() };
+    if us != 0 {
+        fsleep(Delta::from_micros(i64::from(us)));
+    }
+}
+
+/// Production builds: no hook.
+#[cfg(not(test_hooks))]
+#[inline(always)]
+pub(crate) fn inject_delay() {}
