@@ -10,15 +10,17 @@
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
 #   make stress    the race stress alone, DURATION=<seconds per scenario>
 #   make mutants   prove the tests catch every planted bug, in both modules
+#   make bench     Rust vs C vs the eventfd floor in one VM (bench kernel); results in bench/results
 #   make kernel    make (or reuse) the project's debug kernel tree, print its path
 #
 # Variables: KDIR (a Rust-enabled, built tree; default: the project's own, cached
 # in $RUST_IRQFD_CACHE, default ~/.cache/rust_irqfd), LLVM (default -19),
-# MUTANT (compile one planted bug in), VM_TIMEOUT (seconds).
+# MUTANT (compile one planted bug in), TEST_HOOKS=1 (the test-only knobs),
+# VM_TIMEOUT (seconds).
 
-export KDIR LLVM MUTANT W VM_TIMEOUT RUST_IRQFD_CACHE
+export KDIR LLVM MUTANT TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE
 
-.PHONY: all modules clippy fmt fmtcheck check run stress mutants kernel toolchain clean help
+.PHONY: all modules clippy fmt fmtcheck check run stress mutants bench kernel toolchain clean help
 
 all: modules
 
@@ -49,6 +51,11 @@ stress:
 mutants:
 	@scripts/mutants.sh
 
+# Side-by-side benchmark on the bench kernel (kernel/bench.config, built once
+# into the cache like the debug tree).
+bench:
+	@scripts/bench.sh
+
 kernel:
 	@scripts/kernel.sh debug
 
@@ -57,7 +64,7 @@ toolchain:
 
 clean:
 	@scripts/build.sh clean || true
-	rm -rf build selftests/rust_irqfd/target
+	rm -rf build selftests/rust_irqfd/target bench/target
 
 help:
-	@sed -n '3,18p' Makefile
+	@sed -n '3,20p' Makefile

@@ -41,23 +41,38 @@ step vmm-unit bash -c "cd '$vmm' && cargo test --quiet"
 step vmm-rustfmt bash -c "cd '$vmm' && cargo fmt --check"
 step vmm-clippy bash -c "cd '$vmm' && cargo clippy --quiet --all-targets -- -D warnings"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
+# The production build (no test hooks), then lint and build with the hooks
+# the VM run uses (TEST_HOOKS=1).
 step module-build "$TOPDIR/scripts/build.sh" modules
-step module-clippy "$TOPDIR/scripts/build.sh" clippy
+step module-clippy env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" clippy
+step module-build-test-hooks env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules
 step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict --quiet \
 	--ignore SPDX_LICENSE_TAG -f "$TOPDIR/c_irqfd/c_irqfd.c"
 step selftest-build bash -c "cd '$st' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
+bench="$TOPDIR/bench"
+step bench-rustfmt bash -c "cd '$bench' && cargo fmt --check"
+step bench-clippy bash -c "cd '$bench' && cargo clippy --quiet --release --target x86_64-unknown-linux-musl -- -D warnings"
+step bench-build bash -c "cd '$bench' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
+bench_bin="$bench/target/x86_64-unknown-linux-musl/release/rust_irqfd_bench"
 
 vm_rc=0
 if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	[ -x "$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
 	# STRESS_SECS and TEST_ARGS (e.g. --filter NAME) narrow a run while debugging.
-	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\n' "${STRESS_SECS:-2}" "${TEST_ARGS:-}" >"$out/check.env"
+	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\nBENCH_SMOKE=%s\n' "${STRESS_SECS:-2}" "${TEST_ARGS:-}" \
+		"${BENCH_SMOKE:-1}" >"$out/check.env"
 	VM_MEM=${VM_MEM:-512} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
-		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env"
+		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env" \
+		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1
+	# The benchmark's smoke setting ran last in the same boot: it must have
+	# produced every kind of figure (timings on this kernel mean nothing).
+	if [ "${BENCH_SMOKE:-1}" = 1 ]; then
+		step bench-smoke "$TOPDIR/scripts/bench-report.py" --smoke "$out/vm/out/bench.jsonl" "$out/bench-smoke"
+	fi
 	for t in "$out"/vm/out/races-*.txt; do
 		[ -f "$t" ] || continue
 		echo

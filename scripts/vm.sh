@@ -118,6 +118,7 @@ tcg) qaccel=(-accel tcg,thread=multi -cpu max,la57=off) ;;
 esac
 
 append="console=ttyS0 panic=-1 oops=panic kasan_multi_shot printk.time=1 loglevel=7 ${VM_APPEND:-}"
+echo "accel=$accel" >"$out/vm.info"
 log "vm: booting ($accel, ${VM_CPUS:-2} CPUs, timeout ${timeout_s}s), log in $out/console.log"
 start=$(date +%s)
 set +e

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make bench: one VM on the bench kernel (kernel/bench.config: no KASAN, no
+# lockdep), Rust module, C reference and raw eventfd floor side by side; then
+# ratios, a table, JSON and a latency CDF plot in bench/results/.
+#
+# env: BENCH_OUT (results folder, default bench/results), and the payload's
+#      knobs (ROUNDS, SAMPLES, TP_MILLIS, TP_IRQFDS, TP_WRITERS, SCALE_ROUNDS,
+#      SCALE_N, MEM_N; see scripts/payload-bench.sh)
+. "$(dirname "$0")/common.sh"
+
+out=$TOPDIR/build/bench
+results=${BENCH_OUT:-$TOPDIR/bench/results}
+"$TOPDIR/scripts/host-deps.sh"
+KDIR=$("$TOPDIR/scripts/kernel.sh" bench) || die "could not make the bench kernel"
+kver=$(cat "$KDIR/.debian-version")
+log "bench: kernel $KDIR ($kver)"
+rm -rf "$out"
+mkdir -p "$out"
+# The production build (no test hooks, no mutant), from a copy of the sources
+# so that the checkout's debug-tree build stays as it is.
+mkdir -p "$out/modules"
+cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
+find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
+FLAVOUR=bench MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
+	{ tail -30 "$out/build.log"; die "module build against the bench tree failed (log: $out/build.log)"; }
+(cd "$TOPDIR/bench" && cargo build --quiet --release --target x86_64-unknown-linux-musl) ||
+	die "building the benchmark failed"
+bin="$TOPDIR/bench/target/x86_64-unknown-linux-musl/release/rust_irqfd_bench"
+
+: >"$out/bench.env"
+for v in ROUNDS SAMPLES TP_MILLIS TP_IRQFDS TP_WRITERS SCALE_ROUNDS SCALE_N MEM_N; do
+	[ -n "${!v:-}" ] && printf '%s="%s"\n' "$v" "${!v}" >>"$out/bench.env"
+done
+log "bench: one VM, rounds interleaving rust_irqfd, c_irqfd and the eventfd floor"
+VM_MEM=${VM_MEM:-1024} VM_TIMEOUT=${VM_TIMEOUT:-1800} "$TOPDIR/scripts/vm.sh" "$out/vm" \
+	"$KDIR/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-bench.sh" \
+	"$out/modules/rust_irqfd.ko" "$out/modules/c_irqfd.ko" "$bin" "$out/bench.env"
+"$TOPDIR/scripts/vmcheck.py" "$out/vm" >"$out/vmcheck.txt" 2>&1 || {
+	cat "$out/vmcheck.txt"
+	die "the bench VM run failed (above)"
+}
+accel=$(sed -n 's/^accel=//p' "$out/vm/vm.info" 2>/dev/null || true)
+mkdir -p "$results"
+"$TOPDIR/scripts/bench-report.py" "$out/vm/out/bench.jsonl" "$results" \
+	--title "irqfd latency, $kver bench kernel, QEMU ${accel:-TCG}, $(nproc) host cores" ||
+	die "bench-report failed"
+cp "$out/vm/out/bench.jsonl" "$results/raw.jsonl"
+{
+	echo "kernel: linux-source-7.3 $kver, kernel/bench.config ($(basename "$KDIR"))"
+	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "host: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+	echo "vm: $(grep -h '^# bench:' "$out/vm/console.log" | head -1 | sed 's/^# bench: //')"
+	echo "commit: $(git -C "$TOPDIR" describe --always --dirty 2>/dev/null || echo unknown)"
+} >"$results/meta.txt"
+log "bench: results in $results (table.txt, results.json, latency-cdf.svg, raw.jsonl, meta.txt)"
