@@ -19,6 +19,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bits.h>
 #include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/file.h>
@@ -31,6 +32,7 @@
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
@@ -42,7 +44,7 @@
 #include <linux/rust_irqfd.h>
 
 #define C_IRQFD_MAX_GSIS	65536U
-#define C_IRQFD_MAX_IRQFDS	(1U << 20)
+#define C_IRQFD_MAX_IRQFDS	BIT(20)
 
 /* Records popped under the irqchip lock per round trip to userspace. */
 #define C_IRQFD_READ_BATCH	16
@@ -115,11 +117,21 @@ struct c_irqfd_ctx {
 	atomic64_t shutdowns;
 };
 
+/* Per-irqfd counters, shown in fdinfo; each is exact, a set is not atomic. */
+struct c_irqfd_stats {
+	atomic64_t signals;	/* EPOLLIN wakeups handled */
+	atomic64_t fast;	/* injections made from the wakeup */
+	atomic64_t deferred;	/* injections made by the work item */
+	atomic64_t coalesced;	/* injections merged into a pending record */
+};
+
 /* The kernel side of one binding eventfd -> GSI (kvm_kernel_irqfd). */
 struct c_irqfd {
 	struct c_irqfd_ctx *ctx;
 	wait_queue_entry_t wait;
 	u32 gsi;
+	u32 fd;			/* descriptor number given at assign (fdinfo) */
+	struct c_irqfd_stats stats;
 	/* In ctx->irqfds.tree while active; cleared once deactivated. */
 	struct rb_node node;
 	struct work_struct inject;
@@ -163,9 +175,9 @@ static bool irqchip_has_pending(struct c_irqfd_irqchip *chip)
 /*
  * Inject one edge into @gsi: raise a record if none is pending for the line,
  * otherwise coalesce into the pending one. Safe in any context, hard IRQ
- * included.
+ * included. Returns true if it raised a record, false if it coalesced.
  */
-static void irqchip_set_irq(struct c_irqfd_irqchip *chip, u32 gsi)
+static bool irqchip_set_irq(struct c_irqfd_irqchip *chip, u32 gsi)
 {
 	struct c_irqfd_line *line = &chip->lines[gsi];
 	unsigned long flags;
@@ -199,6 +211,8 @@ static void irqchip_set_irq(struct c_irqfd_irqchip *chip, u32 gsi)
 	 */
 	if (raised)
 		wake_up_interruptible(&chip->readers);
+
+	return raised;
 }
 
 /* Move up to @max of the oldest pending records into @recs. */
@@ -255,14 +269,21 @@ static void test_inject_delay(void)
 static inline void test_inject_delay(void) { }
 #endif
 
+/* Inject for @irqfd and count it under @path. */
+static void irqfd_set_irq(struct c_irqfd *irqfd, atomic64_t *path)
+{
+	atomic64_inc(path);
+	if (!irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi))
+		atomic64_inc(&irqfd->stats.coalesced);
+}
+
 /* Deferred injection, on the system workqueue. */
 static void irqfd_inject(struct work_struct *work)
 {
 	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, inject);
 
 	test_inject_delay();
-
-	irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi);
+	irqfd_set_irq(irqfd, &irqfd->stats.deferred);
 }
 
 /*
@@ -384,6 +405,7 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		u64 cnt;
 
 		eventfd_ctx_do_read(irqfd->eventfd, &cnt);
+		atomic64_inc(&irqfd->stats.signals);
 
 		/*
 		 * Inject right away unless told not to, or unless the irqfd is
@@ -393,7 +415,7 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		if (deferred_only || unlikely(!irqfd_is_active(irqfd)))
 			schedule_work(&irqfd->inject);
 		else
-			irqchip_set_irq(&ctx->irqchip, irqfd->gsi);
+			irqfd_set_irq(irqfd, &irqfd->stats.fast);
 
 		/* The event is ours: keep later (non-priority) waiters asleep. */
 		ret = 1;
@@ -528,6 +550,7 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 
 	irqfd->ctx = ctx;
 	irqfd->gsi = args->gsi;
+	irqfd->fd = args->fd;
 	irqfd->eventfd = eventfd;
 	RB_CLEAR_NODE(&irqfd->node);
 	INIT_WORK(&irqfd->inject, irqfd_inject);
@@ -839,6 +862,91 @@ static int c_irqfd_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* First active irqfd whose eventfd address is at least @key, or NULL. */
+static struct c_irqfd *irqfd_lower_bound(struct c_irqfd_ctx *ctx,
+					 unsigned long key)
+{
+	struct rb_node *node = ctx->irqfds.tree.rb_node;
+	struct c_irqfd *best = NULL;
+
+	lockdep_assert_held(&ctx->irqfds.lock);
+
+	while (node) {
+		struct c_irqfd *irqfd = rb_entry(node, struct c_irqfd, node);
+
+		if ((unsigned long)irqfd->eventfd >= key) {
+			best = irqfd;
+			node = node->rb_left;
+		} else {
+			node = node->rb_right;
+		}
+	}
+	return best;
+}
+
+#define C_IRQFD_FDINFO_CHUNK	8
+
+struct c_irqfd_info {
+	u32 gsi, fd;
+	u64 signals, fast, deferred, coalesced;
+};
+
+/*
+ * /proc/PID/fdinfo/FD of a context: the context's counters, then one line per
+ * active irqfd in eventfd order. The format is ABI, shared with rust_irqfd
+ * (Documentation/rust_irqfd.rst, "fdinfo"). The irqfds are copied a few at a
+ * time under irqfds.lock, so that a long list never keeps interrupts off for
+ * long; irqfds assigned or removed meanwhile may or may not be listed.
+ */
+static void c_irqfd_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct c_irqfd_info info[C_IRQFD_FDINFO_CHUNK];
+	struct c_irqfd_ctx *ctx = file->private_data;
+	unsigned long from = 0;
+	struct c_irqfd *irqfd;
+	unsigned int i, n;
+	bool more;
+
+	spin_lock_irq(&ctx->irqfds.lock);
+	n = ctx->irqfds.nr_active;
+	spin_unlock_irq(&ctx->irqfds.lock);
+
+	seq_printf(m, "rust_irqfd-abi:\t%u\n", RUST_IRQFD_ABI_VERSION);
+	seq_printf(m, "nr_gsis:\t%u\n", ctx->irqchip.nr_gsis);
+	seq_printf(m, "max_irqfds:\t%u\n", max_irqfds);
+	seq_printf(m, "irqfds:\t%u\n", n);
+	seq_printf(m, "shutdowns:\t%llu\n", (u64)atomic64_read(&ctx->shutdowns));
+
+	do {
+		n = 0;
+		more = false;
+		spin_lock_irq(&ctx->irqfds.lock);
+		for (irqfd = irqfd_lower_bound(ctx, from); irqfd;
+		     irqfd = rb_entry_safe(rb_next(&irqfd->node), struct c_irqfd, node)) {
+			if (n == C_IRQFD_FDINFO_CHUNK) {
+				more = true;
+				break;
+			}
+			info[n++] = (struct c_irqfd_info) {
+				.gsi = irqfd->gsi,
+				.fd = irqfd->fd,
+				.signals = atomic64_read(&irqfd->stats.signals),
+				.fast = atomic64_read(&irqfd->stats.fast),
+				.deferred = atomic64_read(&irqfd->stats.deferred),
+				.coalesced = atomic64_read(&irqfd->stats.coalesced),
+			};
+			from = (unsigned long)irqfd->eventfd + 1;
+		}
+		spin_unlock_irq(&ctx->irqfds.lock);
+
+		for (i = 0; i < n; i++)
+			seq_printf(m, "irqfd:\tgsi=%u fd=%u signals=%llu fast=%llu deferred=%llu coalesced=%llu\n",
+				   info[i].gsi, info[i].fd, info[i].signals,
+				   info[i].fast, info[i].deferred,
+				   info[i].coalesced);
+	} while (more);
+}
+
 static const struct file_operations c_irqfd_fops = {
 	.owner		= THIS_MODULE,
 	.open		= c_irqfd_open,
@@ -846,6 +954,7 @@ static const struct file_operations c_irqfd_fops = {
 	.read		= c_irqfd_read,
 	.unlocked_ioctl	= c_irqfd_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.show_fdinfo	= c_irqfd_show_fdinfo,
 };
 
 static struct miscdevice c_irqfd_misc = {

@@ -22,7 +22,10 @@ use crate::{
         EventFd,
         EventFdWaiter, //
     },
-    irqfd::Irqfd,
+    irqfd::{
+        Irqfd,
+        IrqfdInfo, //
+    },
     shutdown,
     sink::Sink,
     wq::OrderedQueue, //
@@ -141,6 +144,42 @@ impl<S: Sink> Context<S> {
         self.irqfds.lock().active
     }
 
+    /// Calls `f` with the binding and counters of every active irqfd, in eventfd order.
+    ///
+    /// Copies at most `CHUNK` at a time under the lock, so that listing 65536 irqfds never keeps
+    /// interrupts off for long; irqfds assigned or removed meanwhile may or may not be listed.
+    pub(crate) fn for_each_irqfd(&self, mut f: impl FnMut(&IrqfdInfo)) -> Result {
+        const CHUNK: usize = 32;
+        let mut chunk = KVec::with_capacity(CHUNK, GFP_KERNEL)?;
+        let mut from = 0usize;
+        loop {
+            chunk.clear();
+            let mut more = false;
+            let mut irqfds = self.irqfds.lock();
+            // The mutable cursor only because the shared one cannot move; nothing is changed.
+            let mut cursor = irqfds.tree.cursor_lower_bound_mut(&from);
+            while let Some(c) = cursor {
+                let (&key, irqfd) = c.current();
+                if chunk.push_within_capacity(irqfd.info()).is_err() {
+                    more = true;
+                    break;
+                }
+                match key.checked_add(1) {
+                    Some(next) => from = next,
+                    None => break,
+                }
+                cursor = c.move_next();
+            }
+            drop(irqfds);
+            for info in chunk.iter() {
+                f(info);
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
     /// Binds the eventfd `fd` to `gsi`.
     ///
     /// `EINVAL` for a GSI out of range or a file that is not an eventfd, `EBADF` for a bad
@@ -158,7 +197,10 @@ impl<S: Sink> Context<S> {
         let key = eventfd.key();
         let slot = AssignSlot::reserve(self)?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-        let irqfd = Arc::pin_init(Irqfd::new(self.clone(), gsi, eventfd), GFP_KERNEL_ACCOUNT)?;
+        let irqfd = Arc::pin_init(
+            Irqfd::new(self.clone(), gsi, fd, eventfd),
+            GFP_KERNEL_ACCOUNT,
+        )?;
 
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
         // under the wait-queue lock, so holding ours here would invert that order.
@@ -168,7 +210,7 @@ impl<S: Sink> Context<S> {
         // visible to deassign, which must not see an injection after it returns. The counter
         // itself stays for the next signal's wakeup to consume, as in KVM.
         if readable {
-            self.sink.inject(gsi);
+            irqfd.inject_now();
         }
 
         let mut irqfds = self.irqfds.lock();

@@ -16,6 +16,8 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
+    seq_file::SeqFile,
+    seq_print,
     sync::{
         atomic::Relaxed,
         Arc, //
@@ -109,6 +111,32 @@ impl MiscDevice for IrqfdDevice {
             params.max_irqfds,
         )?;
         KBox::pin(Self { ctx }, GFP_KERNEL_ACCOUNT).map_err(Into::into)
+    }
+
+    fn show_fdinfo(device: Pin<&Self>, m: &SeqFile, _file: &File) {
+        // The format is ABI (Documentation/rust_irqfd.rst, "fdinfo"); the C reference prints the
+        // same lines.
+        let ctx = &device.ctx;
+        seq_print!(m, "rust_irqfd-abi:\t{}\n", uapi::ABI_VERSION);
+        seq_print!(m, "nr_gsis:\t{}\n", ctx.sink.nr_gsis());
+        seq_print!(m, "max_irqfds:\t{}\n", ctx.max_irqfds);
+        seq_print!(m, "irqfds:\t{}\n", ctx.nr_irqfds());
+        seq_print!(m, "shutdowns:\t{}\n", ctx.shutdowns.load(Relaxed));
+        let listed = ctx.for_each_irqfd(|i| {
+            seq_print!(
+                m,
+                "irqfd:\tgsi={} fd={} signals={} fast={} deferred={} coalesced={}\n",
+                i.gsi,
+                i.fd,
+                i.signals,
+                i.fast,
+                i.deferred,
+                i.coalesced
+            );
+        });
+        if listed.is_err() {
+            seq_print!(m, "irqfd-list:\tENOMEM\n");
+        }
     }
 
     fn release(device: Pin<KBox<Self>>, _file: &File) {

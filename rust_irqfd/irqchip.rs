@@ -23,6 +23,7 @@ use kernel::{
 
 use crate::{
     sink::{
+        Injected,
         Sink,
         WouldBlock, //
     },
@@ -106,20 +107,20 @@ impl IrqChip {
         }))
     }
 
-    fn raise(&self, gsi: u32) {
+    fn raise(&self, gsi: u32) -> Injected {
         let Ok(index) = usize::try_from(gsi) else {
-            return;
+            return Injected::Dropped;
         };
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let Some(line) = st.lines.get_mut(index) else {
-            return;
+            return Injected::Dropped;
         };
         line.injected += 1;
         if line.pending_seq != 0 {
             line.pending_count += 1;
             line.coalesced += 1;
-            return;
+            return Injected::Coalesced;
         }
         line.pending_seq = st.next_seq;
         line.pending_count = 1;
@@ -134,6 +135,7 @@ impl IrqChip {
         }
         drop(guard);
         self.readers.notify_all();
+        Injected::Raised
     }
 
     /// Pops up to `max` records, oldest first, into `out`; waits for one unless `nonblock`.
@@ -209,13 +211,12 @@ impl Sink for IrqChip {
         self.nr_gsis
     }
 
-    fn inject_atomic(&self, gsi: u32) -> Result<(), WouldBlock> {
+    fn inject_atomic(&self, gsi: u32) -> Result<Injected, WouldBlock> {
         // The lock is IRQ-safe and the wakeup does not sleep: always possible.
-        self.raise(gsi);
-        Ok(())
+        Ok(self.raise(gsi))
     }
 
-    fn inject(&self, gsi: u32) {
-        self.raise(gsi);
+    fn inject(&self, gsi: u32) -> Injected {
+        self.raise(gsi)
     }
 }

@@ -35,7 +35,10 @@ use crate::{
         EventFdWaiter, //
     },
     shutdown,
-    sink::Sink,
+    sink::{
+        Injected,
+        Sink, //
+    },
     wq, //
 };
 
@@ -49,6 +52,10 @@ pub(crate) const SHUTDOWN: u64 = 1;
 pub(crate) struct Irqfd<S: Sink> {
     pub(crate) ctx: Arc<Context<S>>,
     pub(crate) gsi: u32,
+    /// The descriptor number given at assign (shown in fdinfo; informational only).
+    fd: u32,
+    /// Counters shown in fdinfo.
+    stats: IrqfdStats,
     #[pin]
     pub(crate) waiter: EventFdWaiter,
     /// Signals not yet injected by the injection work.
@@ -57,6 +64,47 @@ pub(crate) struct Irqfd<S: Sink> {
     pub(crate) inject: Work<Irqfd<S>, INJECT>,
     #[pin]
     pub(crate) shutdown: Work<Irqfd<S>, SHUTDOWN>,
+}
+
+/// Per-irqfd counters, updated without a lock (each one is exact, a snapshot of all of them is
+/// not taken atomically).
+struct IrqfdStats {
+    /// `EPOLLIN` wakeups handled.
+    signals: Atomic<u64>,
+    /// Injections made from the wakeup (the atomic fast path).
+    fast: Atomic<u64>,
+    /// Injections made in process context (the injection work, or assign for a pending event).
+    deferred: Atomic<u64>,
+    /// Injections the sink merged into an interrupt still pending.
+    coalesced: Atomic<u64>,
+}
+
+impl IrqfdStats {
+    fn new() -> Self {
+        Self {
+            signals: Atomic::new(0),
+            fast: Atomic::new(0),
+            deferred: Atomic::new(0),
+            coalesced: Atomic::new(0),
+        }
+    }
+
+    fn count(&self, how: Injected, path: &Atomic<u64>) {
+        path.add(1, Relaxed);
+        if how == Injected::Coalesced {
+            self.coalesced.add(1, Relaxed);
+        }
+    }
+}
+
+/// One irqfd as fdinfo lists it.
+pub(crate) struct IrqfdInfo {
+    pub(crate) gsi: u32,
+    pub(crate) fd: u32,
+    pub(crate) signals: u64,
+    pub(crate) fast: u64,
+    pub(crate) deferred: u64,
+    pub(crate) coalesced: u64,
 }
 
 impl_has_work! {
@@ -73,16 +121,37 @@ impl<S: Sink> Irqfd<S> {
     pub(crate) fn new(
         ctx: Arc<Context<S>>,
         gsi: u32,
+        fd: u32,
         eventfd: EventFd,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             ctx,
             gsi,
+            fd,
+            stats: IrqfdStats::new(),
             waiter <- EventFdWaiter::new(eventfd),
             deferred: Atomic::new(0),
             inject <- new_work!("Irqfd::inject"),
             shutdown <- new_work!("Irqfd::shutdown"),
         })
+    }
+
+    /// Injects once from process context: an event already pending at assign.
+    pub(crate) fn inject_now(&self) {
+        let how = self.ctx.sink.inject(self.gsi);
+        self.stats.count(how, &self.stats.deferred);
+    }
+
+    /// This irqfd's binding and counters, for fdinfo.
+    pub(crate) fn info(&self) -> IrqfdInfo {
+        IrqfdInfo {
+            gsi: self.gsi,
+            fd: self.fd,
+            signals: self.stats.signals.load(Relaxed),
+            fast: self.stats.fast.load(Relaxed),
+            deferred: self.stats.deferred.load(Relaxed),
+            coalesced: self.stats.coalesced.load(Relaxed),
+        }
     }
 
     /// Injects one signal through the injection work, in process context.
@@ -100,8 +169,12 @@ impl<S: Sink> EventFdHandler for Irqfd<S> {
         // The fast path: straight into the sink from the wakeup. An irqfd that is being shut
         // down may still get here until its wait entry is removed; injecting is harmless then,
         // because deassign and release wait for the shutdown, which waits for this callback.
-        if !this.ctx.deferred_only && this.ctx.sink.inject_atomic(this.gsi).is_ok() {
-            return;
+        this.stats.signals.add(1, Relaxed);
+        if !this.ctx.deferred_only {
+            if let Ok(how) = this.ctx.sink.inject_atomic(this.gsi) {
+                this.stats.count(how, &this.stats.fast);
+                return;
+            }
         }
         Self::inject_deferred(this);
     }
@@ -118,7 +191,8 @@ impl<S: Sink> WorkItem<INJECT> for Irqfd<S> {
         crate::test_hooks::inject_delay();
         let n = this.deferred.xchg(0, Full);
         for _ in 0..n {
-            this.ctx.sink.inject(this.gsi);
+            let how = this.ctx.sink.inject(this.gsi);
+            this.stats.count(how, &this.stats.deferred);
         }
     }
 }

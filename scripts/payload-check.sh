@@ -48,7 +48,8 @@ for pass in $PASSES; do
 	echo "$pass $up" >> /tmp/out/passes.txt
 	kmsg "pass $pass begin"
 	# shellcheck disable=SC2086
-	{ /bin/rust_irqfd_test $args --stress-secs "$STRESS_SECS" \
+	# The lifecycle tests reload the module under test with the same parameters.
+	{ IRQFD_MODULE_DIR=/lib/modules IRQFD_MODULE_PARAMS="$param" /bin/rust_irqfd_test $args --stress-secs "$STRESS_SECS" \
 		--table /tmp/out/races-$pass.txt --json /tmp/out/races-$pass.json $TEST_ARGS $extra; \
 		echo $? > /tmp/test.rc; } 2>&1 | stamp /tmp/out/ktap-$pass.txt
 	t=$(cat /tmp/test.rc)

@@ -21,7 +21,9 @@ mod errors;
 mod functional;
 mod harness;
 mod ktap;
+mod lifecycle;
 mod limits;
+mod observe;
 mod races;
 mod report;
 mod scale;
@@ -51,7 +53,9 @@ fn all_tests() -> Vec<&'static Test> {
         .chain(errors::TESTS)
         .chain(scale::TESTS)
         .chain(limits::TESTS)
+        .chain(observe::TESTS)
         .chain(races::TESTS)
+        .chain(lifecycle::TESTS)
         .collect()
 }
 

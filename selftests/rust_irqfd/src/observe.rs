@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Observability: a context's `/proc/self/fdinfo` lists its counters and
+//! every binding with its per-irqfd counters, in the format both modules
+//! share (Documentation/rust_irqfd.rst, "fdinfo").
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd};
+
+use crate::dev::Ctx;
+use crate::harness::{
+    drain, ensure, eq, new_eventfd, ok, signal, test, wait_injected, Env, Needs, Test, TestResult,
+};
+
+/// The observability tests, in run order.
+pub const TESTS: &[Test] = &[test!(fdinfo_lists_irqfds, Needs::gsis(4))];
+
+/// One `irqfd:` line of fdinfo.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Line {
+    gsi: u32,
+    fd: u32,
+    signals: u64,
+    fast: u64,
+    deferred: u64,
+    coalesced: u64,
+}
+
+/// The parsed fdinfo of a context: its `key:\tvalue` fields (the generic
+/// ones the kernel prints too, like `pos` and `flags`, included), and its
+/// irqfd lines keyed by fd.
+struct FdInfo {
+    fields: BTreeMap<String, String>,
+    irqfds: BTreeMap<u32, Line>,
+}
+
+impl FdInfo {
+    fn read(ctx: &Ctx) -> Result<Self, String> {
+        let path = format!("/proc/self/fdinfo/{}", ctx.as_fd().as_raw_fd());
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("read {path}: {e}"))?;
+        let mut fields = BTreeMap::new();
+        let mut irqfds = BTreeMap::new();
+        for raw in text.lines() {
+            let (key, value) = raw
+                .split_once(':')
+                .ok_or_else(|| format!("{path}: line without a colon: {raw:?}"))?;
+            let value = value.trim();
+            if key != "irqfd" {
+                fields.insert(key.to_string(), value.to_string());
+                continue;
+            }
+            let mut l = Line::default();
+            for kv in value.split_whitespace() {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("{path}: bad irqfd field {kv:?} in {raw:?}"))?;
+                let n: u64 = v.parse().map_err(|e| format!("{path}: {kv:?}: {e}"))?;
+                let small = || u32::try_from(n).map_err(|_| format!("{path}: {kv:?} too large"));
+                match k {
+                    "gsi" => l.gsi = small()?,
+                    "fd" => l.fd = small()?,
+                    "signals" => l.signals = n,
+                    "fast" => l.fast = n,
+                    "deferred" => l.deferred = n,
+                    "coalesced" => l.coalesced = n,
+                    _ => return Err(format!("{path}: unknown irqfd field {k:?} in {raw:?}")),
+                }
+            }
+            if irqfds.insert(l.fd, l).is_some() {
+                return Err(format!("{path}: two irqfd lines with one fd: {text}"));
+            }
+        }
+        Ok(Self { fields, irqfds })
+    }
+
+    fn field(&self, key: &str) -> Result<u64, String> {
+        let v = self
+            .fields
+            .get(key)
+            .ok_or_else(|| format!("fdinfo has no {key:?} line: {:?}", self.fields))?;
+        v.parse().map_err(|e| format!("fdinfo {key}: {v:?}: {e}"))
+    }
+}
+
+/// Three irqfds, signalled 2, 1 and 0 times without reading in between:
+/// fdinfo shows the context's counters and one line per irqfd with its gsi,
+/// the fd given at assign and its counters (on the fast path every signal
+/// is one fast injection; the second one on a GSI coalesces). A deassign
+/// removes its line.
+fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = [new_eventfd()?, new_eventfd()?, new_eventfd()?];
+    for (i, e) in efds.iter().enumerate() {
+        ok(&format!("assign(gsi {})", i + 1), c.assign(e, i as u32 + 1))?;
+    }
+    signal(&efds[0])?;
+    wait_injected(env, &c, 1, 1)?;
+    signal(&efds[0])?;
+    signal(&efds[1])?;
+    wait_injected(env, &c, 1, 2)?;
+    wait_injected(env, &c, 2, 1)?;
+
+    let info = FdInfo::read(&c)?;
+    eq("rust_irqfd-abi", info.field("rust_irqfd-abi")?, 1)?;
+    eq("nr_gsis", info.field("nr_gsis")?, u64::from(env.nr_gsis()))?;
+    eq(
+        "max_irqfds",
+        info.field("max_irqfds")?,
+        u64::from(env.info.max_irqfds),
+    )?;
+    eq("irqfds", info.field("irqfds")?, 3)?;
+    eq("shutdowns", info.field("shutdowns")?, 0)?;
+    eq("irqfd lines", info.irqfds.len(), 3)?;
+    for (i, (e, sent)) in efds.iter().zip([2u64, 1, 0]).enumerate() {
+        let fd = e.as_raw_fd() as u32;
+        let l = info
+            .irqfds
+            .get(&fd)
+            .ok_or_else(|| format!("no irqfd line for fd {fd}: {:?}", info.irqfds))?;
+        eq(&format!("gsi of fd {fd}"), l.gsi, i as u32 + 1)?;
+        if env.deferred() {
+            // Signals that arrive while the work is queued may merge (C).
+            ensure(
+                l.signals == sent
+                    && l.fast == 0
+                    && l.deferred <= sent
+                    && (sent == 0) == (l.deferred == 0),
+                || format!("fd {fd}, {sent} signal(s), deferred mode: {l:?}"),
+            )?;
+        } else {
+            let want = Line {
+                gsi: i as u32 + 1,
+                fd,
+                signals: sent,
+                fast: sent,
+                deferred: 0,
+                coalesced: sent.saturating_sub(1),
+            };
+            eq(&format!("irqfd line of fd {fd}"), l.clone(), want)?;
+        }
+    }
+
+    drain(&c)?;
+    ok("deassign(gsi 2)", c.deassign(&efds[1], 2))?;
+    let info = FdInfo::read(&c)?;
+    eq("irqfds after a deassign", info.field("irqfds")?, 2)?;
+    eq("shutdowns after a deassign", info.field("shutdowns")?, 1)?;
+    ensure(
+        !info.irqfds.contains_key(&(efds[1].as_raw_fd() as u32)),
+        || format!("the deassigned irqfd is still listed: {:?}", info.irqfds),
+    )?;
+    eq("irqfd lines after a deassign", info.irqfds.len(), 2)?;
+    ok("close(context)", c.close())
+}
