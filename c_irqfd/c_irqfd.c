@@ -973,7 +973,7 @@ static int __init c_irqfd_init(void)
 	}
 
 	if (max_irqfds < 1 || max_irqfds > C_IRQFD_MAX_IRQFDS) {
-		pr_err("max_irqfds=%u is out of range 1..%u\n", max_irqfds,
+		pr_err("max_irqfds=%u is out of range 1..%lu\n", max_irqfds,
 		       C_IRQFD_MAX_IRQFDS);
 		return -EINVAL;
 	}
