@@ -11,9 +11,9 @@
 out=$TOPDIR/build/bench
 results=${BENCH_OUT:-$TOPDIR/bench/results}
 "$TOPDIR/scripts/host-deps.sh"
-KDIR=$("$TOPDIR/scripts/kernel.sh" bench) || die "could not make the bench kernel"
-kver=$(cat "$KDIR/.debian-version")
-log "bench: kernel $KDIR ($kver)"
+BKDIR=$("$TOPDIR/scripts/kernel.sh" bench) || die "could not make the bench kernel"
+kver=$(cat "$BKDIR/.debian-version")
+log "bench: kernel $BKDIR ($kver)"
 rm -rf "$out"
 mkdir -p "$out"
 # The production build (no test hooks, no mutant), from a copy of the sources
@@ -21,7 +21,7 @@ mkdir -p "$out"
 mkdir -p "$out/modules"
 cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
 find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
-FLAVOUR=bench MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
+KDIR= FLAVOUR=bench MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
 	{ tail -30 "$out/build.log"; die "module build against the bench tree failed (log: $out/build.log)"; }
 (cd "$TOPDIR/bench" && cargo build --quiet --release --target x86_64-unknown-linux-musl) ||
 	die "building the benchmark failed"
@@ -33,7 +33,7 @@ for v in ROUNDS SAMPLES TP_MILLIS TP_IRQFDS TP_WRITERS SCALE_ROUNDS SCALE_N MEM_
 done
 log "bench: one VM, rounds interleaving rust_irqfd, c_irqfd and the eventfd floor"
 VM_MEM=${VM_MEM:-1024} VM_TIMEOUT=${VM_TIMEOUT:-1800} "$TOPDIR/scripts/vm.sh" "$out/vm" \
-	"$KDIR/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-bench.sh" \
+	"$BKDIR/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-bench.sh" \
 	"$out/modules/rust_irqfd.ko" "$out/modules/c_irqfd.ko" "$bin" "$out/bench.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" >"$out/vmcheck.txt" 2>&1 || {
 	cat "$out/vmcheck.txt"
@@ -46,7 +46,7 @@ mkdir -p "$results"
 	die "bench-report failed"
 cp "$out/vm/out/bench.jsonl" "$results/raw.jsonl"
 {
-	echo "kernel: linux-source-7.3 $kver, kernel/bench.config ($(basename "$KDIR"))"
+	echo "kernel: linux-source-7.3 $kver, kernel/bench.config ($(basename "$BKDIR"))"
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "host: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 	echo "vm: $(grep -h '^# bench:' "$out/vm/console.log" | head -1 | sed 's/^# bench: //')"
