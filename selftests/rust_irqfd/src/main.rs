@@ -20,6 +20,7 @@ mod dev;
 mod errors;
 mod functional;
 mod harness;
+mod inputs;
 mod ktap;
 mod lifecycle;
 mod limits;
@@ -51,6 +52,7 @@ fn all_tests() -> Vec<&'static Test> {
     functional::TESTS
         .iter()
         .chain(errors::TESTS)
+        .chain(inputs::TESTS)
         .chain(scale::TESTS)
         .chain(limits::TESTS)
         .chain(observe::TESTS)
