@@ -42,7 +42,7 @@ step vmm-rustfmt bash -c "cd '$vmm' && cargo fmt --check"
 step vmm-clippy bash -c "cd '$vmm' && cargo clippy --quiet --all-targets -- -D warnings"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
 # No stale modules: if a build fails below, there is nothing for the VM to run.
-rm -f "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko"
+rm -f "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko"
 # The production build (no test hooks), then lint and build with the hooks
 # the VM run uses (TEST_HOOKS=1).
 step module-build "$TOPDIR/scripts/build.sh" modules
@@ -66,7 +66,7 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 		"${BENCH_SMOKE:-1}" >"$out/check.env"
 	VM_MEM=${VM_MEM:-512} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
-		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
+		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
 		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env" \
 		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1

@@ -21,7 +21,7 @@ PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
 MODULE_PARAMS=${MODULE_PARAMS-"max_irqfds=4096"}
 DEFERRED_PARAMS=${DEFERRED_PARAMS-"deferred_only=1 test_inject_delay_us=20000"}
-DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal_ --filter coalescing --filter no_delivery_after_deassign --filter pending_at_assign --filter storm --filter release_4096 --filter race_r3_ --filter race_r8_ --filter race_r22_"}
+DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal_ --filter coalescing --filter no_delivery_after_deassign --filter pending_at_assign --filter storm --filter release_4096 --filter race_r3_ --filter race_r8_ --filter race_r15_ --filter race_r22_"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
 
@@ -34,6 +34,12 @@ stamp() {
 		echo "$line"
 	done
 }
+
+# R15's hard-IRQ signaller (TEST_HOOKS=1 builds), for every pass.
+hardirq=
+if [ -f /lib/modules/irqfd_hardirq.ko ]; then
+	insmod /lib/modules/irqfd_hardirq.ko && hardirq=1 || { echo "# insmod irqfd_hardirq failed"; rc=1; }
+fi
 
 for pass in $PASSES; do
 	param=$MODULE_PARAMS extra=
@@ -59,6 +65,8 @@ for pass in $PASSES; do
 		rmmod $m || { echo "# rmmod $m failed"; rc=1; }
 	done
 done
+[ -n "$hardirq" ] && { rmmod irqfd_hardirq || { echo "# rmmod irqfd_hardirq failed"; rc=1; }; }
+
 # The benchmark's smoke setting: does it run and produce every figure (the
 # host checks the files; timings on this kernel mean nothing).
 if [ "${BENCH_SMOKE:-0}" = 1 ] && [ -x /bin/payload-bench.sh ]; then

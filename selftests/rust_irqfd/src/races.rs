@@ -71,7 +71,7 @@ pub const TESTS: &[Test] = &[
     race!(race_r12_teardown_vs_assign, r12),
     race!(race_r13_mass_release, r13),
     race!(race_r14_atomic_wakeup, r14),
-    test!(race_r15_hardirq_signal, Needs::NONE),
+    race!(race_r15_hardirq_signal, r15),
     race!(race_r16_lock_order, r16),
     race!(race_r17_flush_interplay, r17),
     race!(race_r18_module_unload, r18),
@@ -94,14 +94,6 @@ const MASS: usize = 256;
 const READ_MAX: usize = 64;
 
 // --- Skipped scenarios ---
-
-/// R15: signalling from hard-IRQ context.
-fn race_r15_hardirq_signal(_: &Env) -> TestResult {
-    skip(
-        "hard-IRQ signalling needs a test-only kernel path (a later issue); \
-         race_r14_atomic_wakeup signals from another wait-queue callback instead",
-    )
-}
 
 /// R19: a wakeup that signals another eventfd.
 fn race_r19_wakeup_resignal(_: &Env) -> TestResult {
@@ -2671,6 +2663,154 @@ fn r23(run: &Run) -> TestResult {
     )
 }
 
+// --- R15: signals from hard-IRQ context ---
+
+/// `struct irqfd_hardirq_signal` of the test-only module
+/// (`selftests/rust_irqfd/hardirq/irqfd_hardirq.c`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct HardirqSignal {
+    fd: u32,
+    count: u32,
+    period_ns: u64,
+    sent: u64,
+    skipped: u64,
+    hardirq: u64,
+}
+
+const IRQFD_HARDIRQ_SIGNAL: u32 = crate::abi::iowr(
+    crate::abi::RUST_IRQFD_MAGIC,
+    0xf0,
+    std::mem::size_of::<HardirqSignal>(),
+);
+const HARDIRQ_DEV: &str = "/dev/irqfd_hardirq";
+/// Between two hard-IRQ signals.
+const HARDIRQ_PERIOD_NS: u64 = 200_000;
+
+/// Has the test module signal `efd` `count` times from an hrtimer; returns
+/// (sent, skipped). Blocks until the last one. Every signal must have been
+/// sent from hard-IRQ context, or the scenario would not test what it says.
+fn hardirq_signal(dev: &OwnedFd, efd: RawFd, count: u32) -> Result<(u64, u64), String> {
+    let mut req = HardirqSignal {
+        fd: efd as u32,
+        count,
+        period_ns: HARDIRQ_PERIOD_NS,
+        ..Default::default()
+    };
+    ok(
+        "IRQFD_HARDIRQ_SIGNAL",
+        sys::ioctl_ptr(dev.as_fd(), IRQFD_HARDIRQ_SIGNAL, &mut req),
+    )?;
+    ensure(req.hardirq == req.sent, || {
+        format!(
+            "only {} of {} signals came from hard IRQ",
+            req.hardirq, req.sent
+        )
+    })?;
+    Ok((req.sent, req.skipped))
+}
+
+/// Sum of the counts of every record readable now.
+fn drain_count(ctx: &Ctx) -> Result<u64, String> {
+    let mut n = 0;
+    loop {
+        let recs = try_read(ctx, READ_MAX)?;
+        if recs.is_empty() {
+            return Ok(n);
+        }
+        n += recs.iter().map(|r| r.count).sum::<u64>();
+    }
+}
+
+/// R15: an eventfd signalled from hard-IRQ context (an hrtimer of the
+/// test-only `irqfd_hardirq.ko`, as a device's interrupt handler would), so
+/// that the irqfd's wakeup runs in hard IRQ: every lock it takes must be
+/// IRQ-safe, which lockdep checks.
+/// Phase A, bound throughout: on the fast path each signal is exactly one
+/// injection (with `deferred_only`, at most one). Phase B: a second thread
+/// deassigns and reassigns the eventfd while the timer fires, so the
+/// hard-IRQ wakeup races deactivation and shutdown; injections never exceed
+/// the signals, and the counters stay consistent.
+fn r15(run: &Run) -> TestResult {
+    let env = run.env;
+    if !Path::new(HARDIRQ_DEV).exists() {
+        return skip(format!(
+            "no {HARDIRQ_DEV}: load irqfd_hardirq.ko from a TEST_HOOKS=1 build"
+        ));
+    }
+    let dev = ok(
+        "open(/dev/irqfd_hardirq)",
+        sys::open(Path::new(HARDIRQ_DEV), libc::O_RDWR),
+    )?;
+    let count = ((env.stress.secs * 0.4 * 1e9 / HARDIRQ_PERIOD_NS as f64) as u32).max(50);
+    let ctx = env.open()?;
+    let e = new_eventfd()?;
+    let mut tally = Tally::default();
+
+    // Phase A.
+    ok("assign", ctx.assign(&e, G))?;
+    let (sent, skipped) = hardirq_signal(&dev, raw(&e), count)?;
+    tally.ops += sent + skipped;
+    let want = |n: u64| if env.deferred() { 1 } else { n };
+    wait_until(env, "the hard-IRQ signals to be injected", || {
+        let i = injected(&ctx, G)?;
+        Ok((i >= want(sent), format!("{i} injected of {sent} sent")))
+    })?;
+    let a = injected(&ctx, G)?;
+    ensure(a <= sent && (env.deferred() || a == sent), || {
+        format!("phase A: {sent} signals from hard IRQ gave {a} injections")
+    })?;
+    tally.deliveries += drain_count(&ctx)?;
+
+    // Phase B.
+    let done = AtomicBool::new(false);
+    let toggles = AtomicU64::new(0);
+    let sent_b = std::thread::scope(|s| -> Result<u64, String> {
+        let toggler = s.spawn(|| -> TestResult {
+            while !done.load(Relaxed) {
+                ok(
+                    "deassign while signalled from hard IRQ",
+                    ctx.deassign(&e, G),
+                )?;
+                ok("assign while signalled from hard IRQ", ctx.assign(&e, G))?;
+                toggles.fetch_add(2, Relaxed);
+            }
+            Ok(())
+        });
+        let r = hardirq_signal(&dev, raw(&e), count);
+        done.store(true, Relaxed);
+        let t = toggler
+            .join()
+            .unwrap_or_else(|_| Err("toggler panicked".into()));
+        let (sent, skipped) = r?;
+        t?;
+        tally.ops += sent + skipped;
+        Ok(sent)
+    })?;
+    tally.ops += toggles.load(Relaxed);
+    // Let injections still queued (deferred mode) land, then count.
+    ok("deassign", ctx.deassign(&e, G))?;
+    let s = stats(&ctx, G)?;
+    tally.deliveries += drain_count(&ctx)?;
+    // A signal that lands while the eventfd is unbound stays in its counter,
+    // and the next assign injects once for all of them: at most one per signal.
+    ensure(s.injected <= sent + sent_b + 1, || {
+        format!(
+            "{} signals from hard IRQ in all gave {} injections",
+            sent + sent_b,
+            s.injected
+        )
+    })?;
+    run.note(format!(
+        "{} signals from hard IRQ ({} skipped by eventfd_signal_allowed), {} deassign/assign",
+        sent + sent_b,
+        skipped,
+        toggles.load(Relaxed)
+    ));
+    run.add(&tally);
+    ok("close(context)", ctx.close())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2716,7 +2856,6 @@ mod tests {
     #[test]
     fn skipped_scenarios_skip() {
         for f in [
-            race_r15_hardirq_signal,
             race_r19_wakeup_resignal,
             race_r20_resampler,
             race_r21_routing_update,
