@@ -65,6 +65,29 @@ for pass in $PASSES; do
 		rmmod $m || { echo "# rmmod $m failed"; rc=1; }
 	done
 done
+# The vmm crate's integration tests against both modules (issue: module
+# backends in the VM), as KTAP: one block per test binary.
+for t in /bin/vmm-module /bin/vmm-parity; do
+	[ -x "$t" ] || continue
+	for m in $DEVICES; do
+		# shellcheck disable=SC2086
+		insmod /lib/modules/$m.ko $MODULE_PARAMS || { echo "# insmod $m failed"; rc=1; }
+	done
+	kmsg "vmm tests $t begin"
+	"$t" --test-threads=1 >/tmp/vmm.out 2>&1
+	trc=$?
+	echo "TAP version 13"
+	awk -v name="$(basename "$t")" '
+		/^test .* \.\.\. ok$/ { n++; print "ok " n " " name "::" $2; next }
+		/^test .* \.\.\. ignored/ { n++; print "ok " n " " name "::" $2 " # SKIP ignored"; next }
+		/^test .* \.\.\. FAILED$/ { n++; print "not ok " n " " name "::" $2; next }
+		{ print "# " $0 }
+		END { print "1.." n }' /tmp/vmm.out
+	[ "$trc" = 0 ] || { echo "# $t exited with $trc"; rc=1; }
+	kmsg "vmm tests $t end"
+	for m in $DEVICES; do rmmod $m || { echo "# rmmod $m failed"; rc=1; }; done
+done
+
 [ -n "$hardirq" ] && { rmmod irqfd_hardirq || { echo "# rmmod irqfd_hardirq failed"; rc=1; }; }
 
 # The benchmark's smoke setting: does it run and produce every figure (the
