@@ -513,7 +513,14 @@ out:
 	spin_unlock_irq(&ctx->irqfds.lock);
 }
 
-static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+/*
+ * Bind the eventfd of @file (descriptor @fd, kept for fdinfo) to @gsi. The
+ * caller holds @file until this returns: as long as it does, the eventfd
+ * cannot be hung up, which is what makes irqfds.lock safe to hold in
+ * c_irqfd_register().
+ */
+static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
+			       u32 gsi, u32 fd)
 {
 	struct c_irqfd_pt irqfd_pt;
 	struct eventfd_ctx *eventfd;
@@ -521,24 +528,8 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	__poll_t events;
 	int idx, ret;
 
-	/* Level-triggered resampling is not implemented. */
-	if (args->flags & RUST_IRQFD_FLAG_RESAMPLE)
-		return -EINVAL;
-
-	if (args->gsi >= ctx->irqchip.nr_gsis)
-		return -EINVAL;
-
-	/*
-	 * Keep the file until we return: as long as we hold it, the eventfd
-	 * cannot be hung up, which is what makes irqfds.lock safe to hold in
-	 * c_irqfd_register().
-	 */
-	CLASS(fd, f)(args->fd);
-	if (fd_empty(f))
-		return -EBADF;
-
 	/* The irqfd's own reference, dropped by its shutdown. */
-	eventfd = eventfd_ctx_fileget(fd_file(f));
+	eventfd = eventfd_ctx_fileget(file);
 	if (IS_ERR(eventfd))
 		return PTR_ERR(eventfd);
 
@@ -549,8 +540,8 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	}
 
 	irqfd->ctx = ctx;
-	irqfd->gsi = args->gsi;
-	irqfd->fd = args->fd;
+	irqfd->gsi = gsi;
+	irqfd->fd = fd;
 	irqfd->eventfd = eventfd;
 	RB_CLEAR_NODE(&irqfd->node);
 	INIT_WORK(&irqfd->inject, irqfd_inject);
@@ -574,7 +565,7 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	irqfd_pt.ret = -EINVAL;	/* if ->poll never called us back */
 	init_poll_funcptr(&irqfd_pt.pt, c_irqfd_register);
 
-	events = vfs_poll(fd_file(f), &irqfd_pt.pt);
+	events = vfs_poll(file, &irqfd_pt.pt);
 
 	ret = irqfd_pt.ret;
 	if (ret)
@@ -599,25 +590,67 @@ fail:
 	return ret;
 }
 
-/* Shut down the irqfd of @ctx bound to fd's eventfd and gsi, if any. */
-static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 {
-	struct eventfd_ctx *eventfd;
+	/* Level-triggered resampling is not implemented. */
+	if (args->flags & RUST_IRQFD_FLAG_RESAMPLE)
+		return -EINVAL;
+
+	if (args->gsi >= ctx->irqchip.nr_gsis)
+		return -EINVAL;
+
+	CLASS(fd, f)(args->fd);
+	if (fd_empty(f))
+		return -EBADF;
+
+	return c_irqfd_assign_file(ctx, fd_file(f), args->gsi, args->fd);
+}
+
+/*
+ * Shut down the irqfds of @ctx bound to the eventfd and gsi of each of the @nr
+ * entries, if any, and wait once for all of them. Every descriptor is checked
+ * first: on a bad one nothing is shut down, *@bad is its index and its errno
+ * is returned.
+ */
+static int c_irqfd_deassign_many(struct c_irqfd_ctx *ctx,
+				 const struct rust_irqfd *entries, u32 nr,
+				 u32 *bad)
+{
+	struct eventfd_ctx **eventfds;
 	struct c_irqfd *irqfd;
+	int ret = 0;
+	u32 i, got;
 
-	eventfd = eventfd_ctx_fdget(args->fd);
-	if (IS_ERR(eventfd))
-		return PTR_ERR(eventfd);
+	eventfds = kvcalloc(nr, sizeof(*eventfds), GFP_KERNEL);
+	if (!eventfds)
+		return -ENOMEM;
 
-	/* Look up while we hold the reference, so the key cannot be reused. */
+	for (got = 0; got < nr; got++) {
+		eventfds[got] = eventfd_ctx_fdget(entries[got].fd);
+		if (IS_ERR(eventfds[got])) {
+			ret = PTR_ERR(eventfds[got]);
+			*bad = got;
+			goto put;
+		}
+	}
+
+	/* Look up while we hold the references, so no key can be reused. */
 	spin_lock_irq(&ctx->irqfds.lock);
 
-	irqfd = irqfd_find(ctx, eventfd);
-	if (irqfd && irqfd->gsi == args->gsi)
-		irqfd_deactivate(irqfd);
+	for (i = 0; i < nr; i++) {
+		irqfd = irqfd_find(ctx, eventfds[i]);
+		if (irqfd && irqfd->gsi == entries[i].gsi)
+			irqfd_deactivate(irqfd);
+	}
 
 	spin_unlock_irq(&ctx->irqfds.lock);
-	eventfd_ctx_put(eventfd);
+
+put:
+	for (i = 0; i < got; i++)
+		eventfd_ctx_put(eventfds[i]);
+	kvfree(eventfds);
+	if (ret)
+		return ret;
 
 #ifdef IRQFD_MUTANT_deassign_no_wait
 	/* MUTANT deassign_no_wait: return while the shutdowns may still be pending. */
@@ -631,6 +664,91 @@ static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 #endif
 
 	return 0;
+}
+
+static int c_irqfd_deassign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
+{
+	u32 bad;
+
+	return c_irqfd_deassign_many(ctx, args, 1, &bad);
+}
+
+/*
+ * Shut down the irqfds that the files @files[0..@nr) were just bound with by
+ * this call (the rollback of a failed batch), and wait for them.
+ */
+static void c_irqfd_unassign(struct c_irqfd_ctx *ctx, struct file **files,
+			     const struct rust_irqfd *entries, u32 nr)
+{
+	struct eventfd_ctx *eventfd;
+	struct c_irqfd *irqfd;
+	u32 i;
+
+	for (i = 0; i < nr; i++) {
+		/* Cannot fail: the assign got one from the same file. */
+		eventfd = eventfd_ctx_fileget(files[i]);
+		if (IS_ERR(eventfd))
+			continue;
+
+		spin_lock_irq(&ctx->irqfds.lock);
+		irqfd = irqfd_find(ctx, eventfd);
+		if (irqfd && irqfd->gsi == entries[i].gsi)
+			irqfd_deactivate(irqfd);
+		spin_unlock_irq(&ctx->irqfds.lock);
+
+		eventfd_ctx_put(eventfd);
+	}
+
+	flush_workqueue(ctx->cleanup_wq);
+}
+
+/*
+ * Bind each of the @nr entries, all or nothing: on the first failure, the
+ * irqfds this call bound are shut down again (and waited for), *@bad is the
+ * failed entry's index and its errno is returned.
+ *
+ * The rollback finds our irqfds by eventfd: while we hold their files no
+ * hangup can take them away, so only another thread deassigning and binding
+ * the same eventfds again during the call could make it miss one or take
+ * that thread's binding instead (the Rust module keeps the irqfds themselves
+ * and is exact).
+ */
+static int c_irqfd_assign_many(struct c_irqfd_ctx *ctx,
+			       const struct rust_irqfd *entries, u32 nr,
+			       u32 *bad)
+{
+	struct file **files;
+	u32 i, done = 0;
+	int ret = 0;
+
+	files = kvcalloc(nr, sizeof(*files), GFP_KERNEL);
+	if (!files)
+		return -ENOMEM;
+
+	for (i = 0; i < nr; i++) {
+		files[i] = fget(entries[i].fd);
+		if (!files[i]) {
+			ret = -EBADF;
+			break;
+		}
+		ret = c_irqfd_assign_file(ctx, files[i], entries[i].gsi,
+					  entries[i].fd);
+		if (ret) {
+			fput(files[i]);
+			break;
+		}
+		done++;
+	}
+
+	if (ret) {
+		*bad = i;
+		c_irqfd_unassign(ctx, files, entries, done);
+	}
+
+	for (i = 0; i < done; i++)
+		fput(files[i]);
+	kvfree(files);
+	return ret;
 }
 
 static int c_irqfd_irqfd(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
@@ -670,6 +788,62 @@ static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 	 */
 	flush_workqueue(ctx->cleanup_wq);
 #endif
+}
+
+/* RUST_IRQFD_IRQFD_BATCH: the batch, with the index of the entry at fault. */
+static int c_irqfd_run_batch(struct c_irqfd_ctx *ctx,
+			     const struct rust_irqfd_batch *batch, u32 *bad)
+{
+	struct rust_irqfd *entries;
+	bool deassign;
+	int ret = 0;
+	u32 i;
+
+	if ((batch->flags & ~RUST_IRQFD_FLAG_DEASSIGN) || batch->pad ||
+	    !batch->nr || batch->nr > RUST_IRQFD_BATCH_MAX)
+		return -EINVAL;
+	deassign = batch->flags & RUST_IRQFD_FLAG_DEASSIGN;
+
+	entries = vmemdup_array_user(u64_to_user_ptr(batch->entries),
+				     batch->nr, sizeof(*entries));
+	if (IS_ERR(entries))
+		return PTR_ERR(entries);
+
+	/* Each entry is plain: the batch's flags say what to do. */
+	for (i = 0; i < batch->nr; i++) {
+		if (entries[i].flags ||
+		    memchr_inv(entries[i].pad, 0, sizeof(entries[i].pad)) ||
+		    (!deassign && entries[i].gsi >= ctx->irqchip.nr_gsis)) {
+			*bad = i;
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+
+	if (deassign)
+		ret = c_irqfd_deassign_many(ctx, entries, batch->nr, bad);
+	else
+		ret = c_irqfd_assign_many(ctx, entries, batch->nr, bad);
+out:
+	kvfree(entries);
+	return ret;
+}
+
+static int c_irqfd_irqfd_batch(struct c_irqfd_ctx *ctx,
+			       struct rust_irqfd_batch __user *argp)
+{
+	struct rust_irqfd_batch batch;
+	int ret;
+
+	if (copy_from_user(&batch, argp, sizeof(batch)))
+		return -EFAULT;
+
+	batch.error_index = batch.nr;
+	ret = c_irqfd_run_batch(ctx, &batch, &batch.error_index);
+
+	if (put_user(batch.error_index, &argp->error_index))
+		return -EFAULT;
+	return ret;
 }
 
 /* --- the other ioctls --- */
@@ -738,6 +912,8 @@ static long c_irqfd_ioctl(struct file *file, unsigned int cmd,
 		if (copy_from_user(&data, argp, sizeof(data)))
 			return -EFAULT;
 		return c_irqfd_irqfd(ctx, &data);
+	case RUST_IRQFD_IRQFD_BATCH:
+		return c_irqfd_irqfd_batch(ctx, argp);
 	case RUST_IRQFD_GET_INFO:
 		return c_irqfd_get_info(ctx, argp);
 	case RUST_IRQFD_GSI_STATS:

@@ -180,11 +180,11 @@ impl<S: Sink> Context<S> {
         }
     }
 
-    /// Binds the eventfd `fd` to `gsi`.
+    /// Binds the eventfd `fd` to `gsi`, and returns the new irqfd.
     ///
     /// `EINVAL` for a GSI out of range or a file that is not an eventfd, `EBADF` for a bad
     /// descriptor, `ENOSPC` past `max_irqfds`, `ENOMEM`, `EBUSY` if the eventfd is bound already.
-    pub(crate) fn assign(self: &Arc<Self>, fd: u32, gsi: u32) -> Result {
+    pub(crate) fn assign(self: &Arc<Self>, fd: u32, gsi: u32) -> Result<Arc<Irqfd<S>>> {
         if gsi >= self.sink.nr_gsis() {
             return Err(EINVAL);
         }
@@ -213,6 +213,7 @@ impl<S: Sink> Context<S> {
             irqfd.inject_now();
         }
 
+        let assigned = irqfd.clone();
         let mut irqfds = self.irqfds.lock();
         slot.commit(&mut irqfds);
         // INVARIANT: The irqfd goes into the tree of its own context (`irqfd.ctx` is `self`)
@@ -229,31 +230,91 @@ impl<S: Sink> Context<S> {
         }
         drop(irqfds);
         drop(file);
+        Ok(assigned)
+    }
+
+    /// Binds each `(fd, gsi)` of `entries`, all or nothing: on the first failure, every irqfd
+    /// bound so far is shut down again (waited for), and the index of the failed entry comes
+    /// back with its error.
+    pub(crate) fn assign_batch(
+        self: &Arc<Self>,
+        entries: &[(u32, u32)],
+    ) -> Result<(), (usize, Error)> {
+        let mut done = KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (0, e.into()))?;
+        for (i, &(fd, gsi)) in entries.iter().enumerate() {
+            match self.assign(fd, gsi) {
+                Ok(irqfd) => {
+                    // Cannot fail: the capacity is `entries.len()`.
+                    let _ = done.push_within_capacity(irqfd);
+                }
+                Err(e) => {
+                    self.unassign(&done);
+                    return Err((i, e));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Shuts down those of `irqfds` that are still active (the rollback of a batch) and waits.
+    ///
+    /// Identity, not the eventfd, decides: an irqfd that another thread deassigned meanwhile,
+    /// and whatever it bound to that eventfd since, are left alone.
+    fn unassign(&self, irqfds: &[Arc<Irqfd<S>>]) {
+        let mut guard = self.irqfds.lock();
+        for irqfd in irqfds {
+            if let Some(item) = guard.take(irqfd) {
+                // INVARIANT: Taken out of the tree just above.
+                guard.active -= 1;
+                shutdown::queue_shutdown(self, item);
+            }
+        }
+        drop(guard);
+        self.wait_for_shutdowns();
     }
 
     /// Unbinds the irqfd of this context that binds the eventfd `fd` to `gsi`, if any, and waits
     /// until it is shut down. Returns 0 when nothing matched.
     pub(crate) fn deassign(&self, fd: u32, gsi: u32) -> Result {
-        let eventfd = EventFd::fdget(fd)?;
-        let key = eventfd.key();
+        self.deassign_batch(&[(fd, gsi)]).map_err(|(_, e)| e)
+    }
+
+    /// Unbinds the irqfds binding each `(fd, gsi)` of `entries`, if any, and waits once until
+    /// they are all shut down. Every descriptor is checked first: on a bad one nothing is
+    /// unbound, and its index comes back with the error.
+    pub(crate) fn deassign_batch(&self, entries: &[(u32, u32)]) -> Result<(), (usize, Error)> {
+        let mut eventfds =
+            KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (0, e.into()))?;
+        for (i, &(fd, gsi)) in entries.iter().enumerate() {
+            let eventfd = EventFd::fdget(fd).map_err(|e| (i, e))?;
+            // Cannot fail: the capacity is `entries.len()`.
+            let _ = eventfds.push_within_capacity((eventfd, gsi));
+        }
         let mut irqfds = self.irqfds.lock();
-        let matched = irqfds.tree.get(&key).is_some_and(|i| i.gsi == gsi);
-        if matched {
-            if let Some(irqfd) = irqfds.tree.remove(&key) {
-                // INVARIANT: Taken out of the tree just above.
-                irqfds.active -= 1;
-                shutdown::queue_shutdown(self, irqfd);
+        for (eventfd, gsi) in eventfds.iter() {
+            // The key is ours while we hold the eventfd: it cannot name another one.
+            let key = eventfd.key();
+            if irqfds.tree.get(&key).is_some_and(|i| i.gsi == *gsi) {
+                if let Some(irqfd) = irqfds.tree.remove(&key) {
+                    // INVARIANT: Taken out of the tree just above.
+                    irqfds.active -= 1;
+                    shutdown::queue_shutdown(self, irqfd);
+                }
             }
         }
         drop(irqfds);
-        drop(eventfd);
-        // Synchronous: no injection from that irqfd once we return. Only this context's queue:
-        // other contexts' shutdowns are not ours to wait for.
+        drop(eventfds);
+        self.wait_for_shutdowns();
+        Ok(())
+    }
+
+    /// Waits for every shutdown queued on this context so far: deassign is synchronous, no
+    /// injection from a deassigned irqfd happens once it returns. Only this context's queue:
+    /// other contexts' shutdowns are not ours to wait for.
+    fn wait_for_shutdowns(&self) {
         #[cfg(not(mutant = "deassign_no_wait"))]
         self.cleanup.flush();
         // MUTANT deassign_no_wait: return while the shutdowns may still be pending.
-        Ok(())
     }
 
     /// Shuts down every irqfd of the context and waits for it: the owner is going away.

@@ -36,6 +36,7 @@ use crate::{
     sink::Sink,
     uapi::{
         self,
+        Batch,
         Delivery,
         GsiStats,
         Info,
@@ -66,7 +67,57 @@ impl IrqfdDevice {
             // Level-triggered resampling is not implemented yet.
             return Err(EINVAL);
         }
-        self.ctx.assign(args.fd, args.gsi)
+        self.ctx.assign(args.fd, args.gsi).map(drop)
+    }
+
+    /// `RUST_IRQFD_IRQFD_BATCH`: decodes the batch, runs it, and reports `error_index` back
+    /// (also on failure).
+    fn irqfd_batch(&self, user: UserPtr) -> Result {
+        let (mut reader, mut writer) = UserSlice::new(user, size_of::<Batch>()).reader_writer();
+        let mut batch = reader.read::<Batch>()?;
+        let result = self.run_batch(&batch);
+        batch.error_index = match &result {
+            Err((Some(i), _)) => *i,
+            _ => batch.nr,
+        };
+        writer.write(&batch)?;
+        result.map_err(|(_, e)| e)
+    }
+
+    /// The batch itself; the index of the entry at fault, if one is, with the error.
+    fn run_batch(&self, batch: &Batch) -> Result<(), (Option<u32>, Error)> {
+        if batch.flags & !uapi::FLAG_DEASSIGN != 0
+            || batch.pad != 0
+            || batch.nr == 0
+            || batch.nr > uapi::BATCH_MAX
+        {
+            return Err((None, EINVAL));
+        }
+        let nr = usize::try_from(batch.nr).map_err(|_| (None, EINVAL))?;
+        let len = nr
+            .checked_mul(size_of::<IrqfdArgs>())
+            .ok_or((None, EINVAL))?;
+        let addr = usize::try_from(batch.entries).map_err(|_| (None, EFAULT))?;
+        let mut reader = UserSlice::new(UserPtr::from_addr(addr), len).reader();
+        let mut entries = KVec::with_capacity(nr, GFP_KERNEL).map_err(|e| (None, e.into()))?;
+        for i in 0..batch.nr {
+            let e = reader.read::<IrqfdArgs>().map_err(|e| (None, e))?;
+            // Each entry is plain: the batch's flags say what to do.
+            if e.flags != 0 || e.pad.iter().any(|&b| b != 0) {
+                return Err((Some(i), EINVAL));
+            }
+            if batch.flags == 0 && e.gsi >= self.ctx.sink.nr_gsis() {
+                return Err((Some(i), EINVAL));
+            }
+            // Cannot fail: the capacity is `nr`.
+            let _ = entries.push_within_capacity((e.fd, e.gsi));
+        }
+        let run = if batch.flags & uapi::FLAG_DEASSIGN != 0 {
+            self.ctx.deassign_batch(&entries)
+        } else {
+            self.ctx.assign_batch(&entries)
+        };
+        run.map_err(|(i, e)| (u32::try_from(i).ok(), e))
     }
 
     fn info(&self) -> Info {
@@ -191,6 +242,7 @@ impl MiscDevice for IrqfdDevice {
                     .read::<IrqfdArgs>()?;
                 me.irqfd(&args)?;
             }
+            uapi::IOCTL_IRQFD_BATCH => me.irqfd_batch(user)?,
             uapi::IOCTL_GET_INFO => {
                 UserSlice::new(user, size_of::<Info>())
                     .writer()

@@ -48,6 +48,23 @@ pub(crate) const FLAG_RESAMPLE: u32 = 1 << 1;
 /// `RUST_IRQFD_IRQFD`.
 pub(crate) const IOCTL_IRQFD: u32 = _IOW::<IrqfdArgs>(MAGIC, 0x76);
 
+/// `struct rust_irqfd_batch`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Batch {
+    pub(crate) entries: u64,
+    pub(crate) nr: u32,
+    pub(crate) flags: u32,
+    pub(crate) error_index: u32,
+    pub(crate) pad: u32,
+}
+
+/// `RUST_IRQFD_BATCH_MAX`.
+pub(crate) const BATCH_MAX: u32 = 4096;
+
+/// `RUST_IRQFD_IRQFD_BATCH`.
+pub(crate) const IOCTL_IRQFD_BATCH: u32 = _IOWR::<Batch>(MAGIC, 0x02);
+
 /// `struct rust_irqfd_info`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -100,6 +117,14 @@ pub(crate) struct Delivery {
 // so every bit pattern is a valid value.
 unsafe impl FromBytes for IrqfdArgs {}
 
+// SAFETY: `Batch` is `repr(C)`, made of integers only, without padding (asserted below): any
+// bit pattern is a valid value.
+unsafe impl FromBytes for Batch {}
+
+// SAFETY: `Batch` is `repr(C)`, made of integers only and has no padding (asserted below), so
+// all its bytes are initialised.
+unsafe impl AsBytes for Batch {}
+
 // SAFETY: `Info` is `repr(C)`, made of integers only and has no padding (asserted below).
 unsafe impl AsBytes for Info {}
 
@@ -117,6 +142,8 @@ const _: () = {
     assert!(size_of::<IrqfdArgs>() == 32);
     assert!(offset_of!(IrqfdArgs, flags) == 8);
     assert!(offset_of!(IrqfdArgs, pad) == 16);
+    assert!(size_of::<Batch>() == 24);
+    assert!(offset_of!(Batch, error_index) == 16);
     assert!(size_of::<Info>() == 32);
     assert!(offset_of!(Info, nr_irqfds) == 12);
     assert!(offset_of!(Info, shutdowns) == 16);
@@ -131,4 +158,5 @@ const _: () = {
     assert!(IOCTL_IRQFD == 0x4020_b976);
     assert!(IOCTL_GET_INFO == 0x8020_b900);
     assert!(IOCTL_GSI_STATS == 0xc030_b901);
+    assert!(IOCTL_IRQFD_BATCH == 0xc018_b902);
 };

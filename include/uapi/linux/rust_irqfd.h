@@ -84,4 +84,25 @@ struct rust_irqfd_delivery {
 	__u32 pad;
 };
 
+/*
+ * Many irqfds in one call. Assign (flags 0) is all-or-nothing: on the first
+ * entry that fails, every irqfd the call assigned is deassigned again, and the
+ * ioctl returns that entry's errno with error_index set to it. Deassign
+ * (flags RUST_IRQFD_FLAG_DEASSIGN) checks every entry's descriptor first, then
+ * deassigns all and waits once for all the shutdowns. Entries are struct
+ * rust_irqfd with flags 0 (the batch's flags say what to do) and zero pad.
+ * error_index is nr when no entry is at fault (success, or a bad header).
+ */
+struct rust_irqfd_batch {
+	__u64 entries;		/* in: user address of nr struct rust_irqfd */
+	__u32 nr;		/* in: 1 .. RUST_IRQFD_BATCH_MAX */
+	__u32 flags;		/* in: 0 or RUST_IRQFD_FLAG_DEASSIGN */
+	__u32 error_index;	/* out */
+	__u32 pad;		/* in: zero */
+};
+
+#define RUST_IRQFD_BATCH_MAX 4096
+
+#define RUST_IRQFD_IRQFD_BATCH _IOWR(RUST_IRQFD_MAGIC, 0x02, struct rust_irqfd_batch)
+
 #endif /* _UAPI_LINUX_RUST_IRQFD_H */

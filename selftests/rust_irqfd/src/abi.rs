@@ -177,6 +177,23 @@ pub const RUST_IRQFD_GET_INFO: u32 = ior(RUST_IRQFD_MAGIC, 0x00, size_of::<RustI
 /// `RUST_IRQFD_GSI_STATS`: `_IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)`.
 pub const RUST_IRQFD_GSI_STATS: u32 = iowr(RUST_IRQFD_MAGIC, 0x01, size_of::<RustIrqfdGsiStats>());
 
+/// `struct rust_irqfd_batch`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdBatch {
+    pub entries: u64,
+    pub nr: u32,
+    pub flags: u32,
+    pub error_index: u32,
+    pub pad: u32,
+}
+
+/// `RUST_IRQFD_BATCH_MAX`.
+pub const RUST_IRQFD_BATCH_MAX: u32 = 4096;
+
+/// `RUST_IRQFD_IRQFD_BATCH`.
+pub const RUST_IRQFD_IRQFD_BATCH: u32 = iowr(RUST_IRQFD_MAGIC, 0x02, size_of::<RustIrqfdBatch>());
+
 /// `KVM_IRQFD` (`_IOW(KVMIO, 0x76, struct kvm_irqfd)`): a command these
 /// devices must not answer although it has the same layout.
 pub const KVM_IRQFD: u32 = iow(0xAE, 0x76, size_of::<RustIrqfd>());

@@ -16,6 +16,7 @@
 //! `report` (KTAP diagnostics, `--table`, `--json`).
 
 mod abi;
+mod batch;
 mod dev;
 mod errors;
 mod functional;
@@ -53,6 +54,7 @@ fn all_tests() -> Vec<&'static Test> {
         .iter()
         .chain(errors::TESTS)
         .chain(inputs::TESTS)
+        .chain(batch::TESTS)
         .chain(scale::TESTS)
         .chain(limits::TESTS)
         .chain(observe::TESTS)

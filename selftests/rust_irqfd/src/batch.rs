@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `RUST_IRQFD_IRQFD_BATCH`: many irqfds in one call, all or nothing on
+//! assign (with the failed entry's index), one wait for all the shutdowns on
+//! deassign, and every error of the header and of the entries.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::abi::{
+    RustIrqfd, RustIrqfdBatch, FLAG_DEASSIGN, FLAG_RESAMPLE, RUST_IRQFD_BATCH_MAX,
+    RUST_IRQFD_IRQFD_BATCH,
+};
+use crate::dev::Ctx;
+use crate::harness::{
+    eq, expect_nr_irqfds, new_eventfd, ok, signal, stats, test, Env, Needs, Test, TestResult,
+};
+use crate::sys::{self, SysResult};
+
+/// The batch tests, in run order.
+pub const TESTS: &[Test] = &[
+    test!(batch_assign_deassign, Needs::gsis(64)),
+    test!(batch_assign_all_or_nothing, Needs::gsis(8)),
+    test!(batch_errors, Needs::gsis(8)),
+];
+
+fn entry(fd: &impl AsRawFd, gsi: u32) -> RustIrqfd {
+    RustIrqfd {
+        fd: fd.as_raw_fd() as u32,
+        gsi,
+        ..Default::default()
+    }
+}
+
+/// Issues a batch; the error and the `error_index` the kernel wrote back.
+fn batch(ctx: &Ctx, entries: &[RustIrqfd], nr: u32, flags: u32, pad: u32) -> (SysResult<i32>, u32) {
+    let mut b = RustIrqfdBatch {
+        entries: entries.as_ptr() as u64,
+        nr,
+        flags,
+        error_index: 0xdead_beef,
+        pad,
+    };
+    let r = sys::ioctl_ptr(ctx.as_fd(), RUST_IRQFD_IRQFD_BATCH, &mut b);
+    (r, b.error_index)
+}
+
+/// Expects success with `error_index == nr`.
+fn batch_ok(what: &str, ctx: &Ctx, entries: &[RustIrqfd], flags: u32) -> TestResult {
+    let nr = entries.len() as u32;
+    let (r, idx) = batch(ctx, entries, nr, flags, 0);
+    ok(what, r)?;
+    eq(&format!("{what}: error_index"), idx, nr)
+}
+
+/// A batch header's `nr`, `flags` and `pad`.
+type Header = (u32, u32, u32);
+
+/// Expects `errno` with `error_index == index`.
+fn batch_fails(
+    what: &str,
+    ctx: &Ctx,
+    entries: &[RustIrqfd],
+    (nr, flags, pad): Header,
+    errno: i32,
+    index: u32,
+) -> TestResult {
+    let (r, idx) = batch(ctx, entries, nr, flags, pad);
+    crate::harness::fails(what, r, errno)?;
+    eq(&format!("{what}: error_index"), idx, index)
+}
+
+fn eventfds(n: usize) -> Result<Vec<OwnedFd>, String> {
+    (0..n).map(|_| new_eventfd()).collect()
+}
+
+/// 64 irqfds in one assign batch, each delivering; then one deassign batch
+/// shuts them all down before it returns.
+fn batch_assign_deassign(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = eventfds(64)?;
+    let entries: Vec<_> = efds
+        .iter()
+        .enumerate()
+        .map(|(i, e)| entry(e, i as u32))
+        .collect();
+    batch_ok("batch assign of 64", &c, &entries, 0)?;
+    expect_nr_irqfds(&c, 64, "after the batch assign")?;
+    for e in &efds {
+        signal(e)?;
+    }
+    for g in 0..64 {
+        crate::harness::wait_injected(env, &c, g, 1)?;
+    }
+    batch_ok("batch deassign of 64", &c, &entries, FLAG_DEASSIGN)?;
+    expect_nr_irqfds(&c, 0, "after the batch deassign")?;
+    eq(
+        "shutdowns counted when the batch deassign returned",
+        ok("GET_INFO", c.info())?.shutdowns,
+        64,
+    )?;
+    // Nothing is bound any more: every eventfd binds again at once elsewhere.
+    let d = env.open()?;
+    batch_ok(
+        "batch assign of the same 64 in another context",
+        &d,
+        &entries,
+        0,
+    )?;
+    ok("close(other context)", d.close())?;
+    let _ = stats(&c, 0)?;
+    ok("close(context)", c.close())
+}
+
+/// A batch whose entry 5 fails leaves nothing assigned, whatever made it
+/// fail: a pipe (EINVAL), the batch's own entry 1 again (EBUSY), an eventfd
+/// bound in another context (EBUSY), a closed descriptor (EBADF). After
+/// each, the good eventfds bind again at once (the rollback waited).
+fn batch_assign_all_or_nothing(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let other = env.open()?;
+    let efds = eventfds(8)?;
+    let busy = new_eventfd()?;
+    ok("assign in another context", other.assign(&busy, 0))?;
+    let (pipe_r, _pipe_w) = ok("pipe", sys::pipe())?;
+    let closed = {
+        let e = new_eventfd()?;
+        let n = e.as_raw_fd();
+        drop(e);
+        n
+    };
+    let good: Vec<_> = efds
+        .iter()
+        .enumerate()
+        .map(|(i, e)| entry(e, i as u32))
+        .collect();
+    let cases: [(&str, RustIrqfd, i32); 4] = [
+        ("a pipe", entry(&pipe_r, 5), libc::EINVAL),
+        ("entry 1 again", entry(&efds[1], 5), libc::EBUSY),
+        (
+            "an eventfd bound in another context",
+            entry(&busy, 5),
+            libc::EBUSY,
+        ),
+        (
+            "a closed descriptor",
+            RustIrqfd {
+                fd: closed as u32,
+                gsi: 5,
+                ..Default::default()
+            },
+            libc::EBADF,
+        ),
+    ];
+    for (what, bad, errno) in cases {
+        let mut entries = good.clone();
+        entries[5] = bad;
+        batch_fails(
+            &format!("batch assign with entry 5 {what}"),
+            &c,
+            &entries,
+            (8, 0, 0),
+            errno,
+            5,
+        )?;
+        expect_nr_irqfds(&c, 0, &format!("after the batch with {what}"))?;
+    }
+    // The rollback was synchronous: every good eventfd binds at once.
+    batch_ok("batch assign of the good entries", &c, &good, 0)?;
+    expect_nr_irqfds(&c, 8, "after the good batch")?;
+    ok("close(other context)", other.close())?;
+    ok("close(context)", c.close())
+}
+
+/// The header's errors (`error_index == nr`) and the entries' (the entry's
+/// index); a deassign batch with a bad descriptor deassigns nothing.
+fn batch_errors(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = eventfds(4)?;
+    let entries: Vec<_> = efds
+        .iter()
+        .enumerate()
+        .map(|(i, e)| entry(e, i as u32))
+        .collect();
+    batch_fails("nr 0", &c, &entries, (0, 0, 0), libc::EINVAL, 0)?;
+    let big = RUST_IRQFD_BATCH_MAX + 1;
+    batch_fails(
+        "nr past the maximum",
+        &c,
+        &entries,
+        (big, 0, 0),
+        libc::EINVAL,
+        big,
+    )?;
+    batch_fails(
+        "flags RESAMPLE",
+        &c,
+        &entries,
+        (4, FLAG_RESAMPLE, 0),
+        libc::EINVAL,
+        4,
+    )?;
+    batch_fails("flags bit 7", &c, &entries, (4, 1 << 7, 0), libc::EINVAL, 4)?;
+    batch_fails("pad", &c, &entries, (4, 0, 1), libc::EINVAL, 4)?;
+    // More entries than the buffer holds: the read runs into unmapped memory.
+    let page = sys::GuardPage::new().map_err(|e| format!("guard page: {e}"))?;
+    let mut b = RustIrqfdBatch {
+        entries: page.addr() as u64,
+        nr: 4,
+        ..Default::default()
+    };
+    crate::harness::fails(
+        "entries at an unmapped address",
+        sys::ioctl_ptr(c.as_fd(), RUST_IRQFD_IRQFD_BATCH, &mut b),
+        libc::EFAULT,
+    )?;
+    eq("error_index after EFAULT", b.error_index, 4)?;
+    let mut flagged = entries.clone();
+    flagged[2].flags = FLAG_DEASSIGN;
+    batch_fails(
+        "entry 2 with flags",
+        &c,
+        &flagged,
+        (4, 0, 0),
+        libc::EINVAL,
+        2,
+    )?;
+    let mut padded = entries.clone();
+    padded[3].pad[15] = 1;
+    batch_fails("entry 3 with pad", &c, &padded, (4, 0, 0), libc::EINVAL, 3)?;
+    let mut far = entries.clone();
+    far[1].gsi = env.nr_gsis();
+    batch_fails(
+        "entry 1 gsi out of range",
+        &c,
+        &far,
+        (4, 0, 0),
+        libc::EINVAL,
+        1,
+    )?;
+    expect_nr_irqfds(&c, 0, "after the refused batches")?;
+
+    batch_ok("batch assign", &c, &entries, 0)?;
+    let mut bad_fd = entries.clone();
+    bad_fd[3].fd = u32::MAX;
+    batch_fails(
+        "deassign batch with entry 3 fd -1",
+        &c,
+        &bad_fd,
+        (4, FLAG_DEASSIGN, 0),
+        libc::EBADF,
+        3,
+    )?;
+    expect_nr_irqfds(
+        &c,
+        4,
+        "after the refused deassign batch (nothing deassigned)",
+    )?;
+    batch_ok("deassign batch", &c, &entries, FLAG_DEASSIGN)?;
+    expect_nr_irqfds(&c, 0, "after the deassign batch")?;
+    ok("close(context)", c.close())
+}
