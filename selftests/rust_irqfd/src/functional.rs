@@ -158,7 +158,8 @@ fn ebusy_same_context(env: &Env) -> TestResult {
 }
 
 /// An eventfd bound in one context is EBUSY in another context of the same
-/// device, until the first deassigns it.
+/// device, until the first deassigns it; the other context's deassign of
+/// that eventfd changes nothing.
 fn ebusy_other_context(env: &Env) -> TestResult {
     let a = env.open()?;
     let b = env.open()?;
@@ -176,6 +177,12 @@ fn ebusy_other_context(env: &Env) -> TestResult {
     )?;
     expect_nr_irqfds(&b, 0, "of B after the refused assigns")?;
     expect_nr_irqfds(&a, 1, "of A")?;
+    // A context cannot touch another's bindings: B's deassign of A's
+    // eventfd matches nothing of B's and leaves A's irqfd working.
+    ok("B: deassign(A's eventfd, gsi 0)", b.deassign(&e, 0))?;
+    expect_nr_irqfds(&a, 1, "of A after B's deassign of its eventfd")?;
+    signal(&e)?;
+    one_record(env, &a, 0, 1)?;
     ok("A: deassign(gsi 0)", a.deassign(&e, 0))?;
     ok("B: assign(gsi 0) after A deassigned", b.assign(&e, 0))?;
     signal(&e)?;
