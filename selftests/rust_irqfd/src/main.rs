@@ -19,6 +19,7 @@ mod abi;
 mod batch;
 mod dev;
 mod errors;
+mod failnth;
 mod functional;
 mod harness;
 mod inputs;
@@ -55,6 +56,7 @@ fn all_tests() -> Vec<&'static Test> {
         .chain(errors::TESTS)
         .chain(inputs::TESTS)
         .chain(batch::TESTS)
+        .chain(failnth::TESTS)
         .chain(scale::TESTS)
         .chain(limits::TESTS)
         .chain(observe::TESTS)
