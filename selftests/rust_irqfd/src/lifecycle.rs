@@ -180,6 +180,9 @@ fn open_close_vs_unload(env: &Env) -> TestResult {
                                 let e = new_eventfd()?;
                                 ok("assign on an open context", c.assign(&e, 0))?;
                                 ok("close(context)", c.close())?;
+                                // Leave the module unpinned now and then, so
+                                // that unload attempts can succeed too.
+                                std::thread::sleep(Duration::from_millis(2));
                             }
                             Err(e) if [libc::ENOENT, libc::ENXIO, libc::ENODEV].contains(&e.0) => {
                                 refused.fetch_add(1, Ordering::Relaxed);
