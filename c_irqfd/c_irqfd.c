@@ -982,10 +982,25 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 
 static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 {
+#ifdef IRQFD_MUTANT_release_no_wait
+	/*
+	 * MUTANT release_no_wait: with a queue per context, destroying it
+	 * drains it, so the missing flush alone would go unnoticed; the bug is
+	 * freeing the context while shutdowns are still pending on it.
+	 */
+	struct workqueue_struct *wq = ctx->cleanup_wq;
+
+	cleanup_srcu_struct(&ctx->irq_srcu);
+	irqchip_destroy(&ctx->irqchip);
+	kfree(ctx);
+	destroy_workqueue(wq);
+#else
+	/* Empty after the release's flush; destroying it would drain it anyway. */
 	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
 	irqchip_destroy(&ctx->irqchip);
 	kfree(ctx);
+#endif
 }
 
 static int c_irqfd_open(struct inode *inode, struct file *file)
