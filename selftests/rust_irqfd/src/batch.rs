@@ -22,7 +22,8 @@ pub const TESTS: &[Test] = &[
     test!(batch_errors, Needs::gsis(8)),
 ];
 
-fn entry(fd: &impl AsRawFd, gsi: u32) -> RustIrqfd {
+/// A batch entry binding `fd` to `gsi`.
+pub fn entry(fd: &impl AsRawFd, gsi: u32) -> RustIrqfd {
     RustIrqfd {
         fd: fd.as_raw_fd() as u32,
         gsi,
@@ -30,8 +31,22 @@ fn entry(fd: &impl AsRawFd, gsi: u32) -> RustIrqfd {
     }
 }
 
+/// One entry per eventfd, the i-th on GSI i.
+pub fn entries(efds: &[OwnedFd]) -> Vec<RustIrqfd> {
+    efds.iter()
+        .enumerate()
+        .map(|(i, e)| entry(e, i as u32))
+        .collect()
+}
+
 /// Issues a batch; the error and the `error_index` the kernel wrote back.
-fn batch(ctx: &Ctx, entries: &[RustIrqfd], nr: u32, flags: u32, pad: u32) -> (SysResult<i32>, u32) {
+pub fn batch(
+    ctx: &Ctx,
+    entries: &[RustIrqfd],
+    nr: u32,
+    flags: u32,
+    pad: u32,
+) -> (SysResult<i32>, u32) {
     let mut b = RustIrqfdBatch {
         entries: entries.as_ptr() as u64,
         nr,
@@ -77,11 +92,7 @@ fn eventfds(n: usize) -> Result<Vec<OwnedFd>, String> {
 fn batch_assign_deassign(env: &Env) -> TestResult {
     let c = env.open()?;
     let efds = eventfds(64)?;
-    let entries: Vec<_> = efds
-        .iter()
-        .enumerate()
-        .map(|(i, e)| entry(e, i as u32))
-        .collect();
+    let entries = entries(&efds);
     batch_ok("batch assign of 64", &c, &entries, 0)?;
     expect_nr_irqfds(&c, 64, "after the batch assign")?;
     for e in &efds {
@@ -127,11 +138,7 @@ fn batch_assign_all_or_nothing(env: &Env) -> TestResult {
         drop(e);
         n
     };
-    let good: Vec<_> = efds
-        .iter()
-        .enumerate()
-        .map(|(i, e)| entry(e, i as u32))
-        .collect();
+    let good = entries(&efds);
     let cases: [(&str, RustIrqfd, i32); 4] = [
         ("a pipe", entry(&pipe_r, 5), libc::EINVAL),
         ("entry 1 again", entry(&efds[1], 5), libc::EBUSY),
@@ -175,11 +182,7 @@ fn batch_assign_all_or_nothing(env: &Env) -> TestResult {
 fn batch_errors(env: &Env) -> TestResult {
     let c = env.open()?;
     let efds = eventfds(4)?;
-    let entries: Vec<_> = efds
-        .iter()
-        .enumerate()
-        .map(|(i, e)| entry(e, i as u32))
-        .collect();
+    let entries = entries(&efds);
     batch_fails("nr 0", &c, &entries, (0, 0, 0), libc::EINVAL, 0)?;
     let big = RUST_IRQFD_BATCH_MAX + 1;
     batch_fails(

@@ -8,10 +8,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
-use crate::abi::{RustIrqfd, RustIrqfdBatch, RUST_IRQFD_IRQFD_BATCH};
 use crate::dev::Ctx;
 use crate::harness::{
     ensure, eq, expect_nr_irqfds, new_eventfd, ok, one_record, signal, skip, test, Env, Needs,
@@ -182,23 +180,8 @@ fn failnth_batch_assign(env: &Env) -> TestResult {
     let efds = (0..4)
         .map(|_| new_eventfd())
         .collect::<Result<Vec<_>, _>>()?;
-    let entries: Vec<RustIrqfd> = efds
-        .iter()
-        .enumerate()
-        .map(|(i, e)| RustIrqfd {
-            fd: e.as_raw_fd() as u32,
-            gsi: i as u32,
-            ..Default::default()
-        })
-        .collect();
-    let run = |c: &Ctx| {
-        let mut b = RustIrqfdBatch {
-            entries: entries.as_ptr() as u64,
-            nr: 4,
-            ..Default::default()
-        };
-        sys::ioctl_ptr(c.as_fd(), RUST_IRQFD_IRQFD_BATCH, &mut b).map(drop)
-    };
+    let entries = crate::batch::entries(&efds);
+    let run = |c: &Ctx| crate::batch::batch(c, &entries, 4, 0, 0).0.map(drop);
     let points = sweep(
         "batch assign",
         &mut fi,
