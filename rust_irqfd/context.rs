@@ -4,6 +4,7 @@
 
 use kernel::{
     fs::LocalFile,
+    new_mutex,
     new_spinlock_irq,
     prelude::*,
     rbtree::{
@@ -13,6 +14,7 @@ use kernel::{
     sync::{
         atomic::Atomic,
         Arc,
+        Mutex,
         SpinLockIrq, //
     }, //
 };
@@ -26,10 +28,23 @@ use crate::{
         Irqfd,
         IrqfdInfo, //
     },
+    route::{
+        Route,
+        Routes, //
+    },
     shutdown,
     sink::Sink,
     wq::OrderedQueue, //
 };
+
+/// The resample irqfds of each GSI that has any: the GSI's shared resampler.
+///
+/// # Invariants
+///
+/// Every list is non-empty, and holds irqfds of this context bound to its key's GSI with a
+/// `resample` eventfd, each once. An irqfd joins before its wait entry is registered and leaves
+/// in its shutdown (or when its assign fails), so an injection it made can always be acked.
+pub(crate) type Resamplers<S> = RBTree<u32, KVec<Arc<Irqfd<S>>>>;
 
 /// The active irqfds of a context, keyed by their eventfd.
 ///
@@ -65,6 +80,14 @@ pub(crate) struct Context<S: Sink> {
     /// The active irqfds. IRQ-safe: the `EPOLLHUP` wakeup takes it with interrupts off.
     #[pin]
     pub(crate) irqfds: SpinLockIrq<Irqfds<S>>,
+    /// The route of each GSI, read by every injection.
+    #[pin]
+    pub(crate) routes: Routes,
+    /// The resamplers. A mutex: only process context takes it (assign, `RUST_IRQFD_ACK`, and
+    /// shutdown), and the ack signals resamplefds while holding it, so that no irqfd can leave,
+    /// and no resamplefd reference be put, under a signal (race R20).
+    #[pin]
+    resamplers: Mutex<Resamplers<S>>,
     /// This context's ordered cleanup queue, where its shutdowns run. Per context, so that
     /// deassign and release wait for this context's shutdowns only. Its last reference is the
     /// context's file's (see [`Context::release`]), so it is never destroyed from its own work.
@@ -115,13 +138,17 @@ impl<S: Sink> Context<S> {
     /// A new context with no irqfds, injecting into the sink `sink` initialises.
     pub(crate) fn new(
         sink: impl PinInit<S, Error>,
+        nr_gsis: u32,
         deferred_only: bool,
         max_irqfds: u32,
     ) -> Result<Arc<Self>> {
         let cleanup = OrderedQueue::new(c"rust-irqfd-cleanup")?;
+        let routes = Routes::new(nr_gsis)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 sink <- sink,
+                routes <- routes,
+                resamplers <- new_mutex!(RBTree::new(), "Context::resamplers"),
                 irqfds <- new_spinlock_irq!(
                     Irqfds {
                         tree: RBTree::new(),
@@ -180,17 +207,24 @@ impl<S: Sink> Context<S> {
         }
     }
 
-    /// Binds the eventfd `fd` to `gsi`, and returns the new irqfd.
+    /// Binds the eventfd `fd` to `gsi`, level-triggered with resamplefd `resample` if given,
+    /// and returns the new irqfd.
     ///
     /// `EINVAL` for a GSI out of range or a file that is not an eventfd, `EBADF` for a bad
     /// descriptor, `ENOSPC` past `max_irqfds`, `ENOMEM`, `EBUSY` if the eventfd is bound already.
-    pub(crate) fn assign(self: &Arc<Self>, fd: u32, gsi: u32) -> Result<Arc<Irqfd<S>>> {
+    pub(crate) fn assign(
+        self: &Arc<Self>,
+        fd: u32,
+        gsi: u32,
+        resample: Option<u32>,
+    ) -> Result<Arc<Irqfd<S>>> {
         if gsi >= self.sink.nr_gsis() {
             return Err(EINVAL);
         }
         // Held until the irqfd is in the tree: the eventfd cannot be released (EPOLLHUP) before.
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
+        let resample = resample.map(EventFd::fdget).transpose()?;
         // MUTANT no_ctx_ref: give the reference back at once and rely on the file's.
         #[cfg(mutant = "no_ctx_ref")]
         eventfd.put_early();
@@ -198,13 +232,25 @@ impl<S: Sink> Context<S> {
         let slot = AssignSlot::reserve(self)?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let irqfd = Arc::pin_init(
-            Irqfd::new(self.clone(), gsi, fd, eventfd),
+            Irqfd::new(self.clone(), gsi, fd, eventfd, resample),
             GFP_KERNEL_ACCOUNT,
         )?;
 
+        // A resample irqfd joins its GSI's resampler before it can inject: every level injection
+        // it makes finds it there when acked.
+        if irqfd.resample.is_some() {
+            self.join_resampler(&irqfd)?;
+        }
+
         // Hook onto the eventfd first, without our lock: its wakeup takes our lock (on EPOLLHUP)
         // under the wait-queue lock, so holding ours here would invert that order.
-        let readable = EventFdWaiter::register(&irqfd, &file)?;
+        let readable = match EventFdWaiter::register(&irqfd, &file) {
+            Ok(readable) => readable,
+            Err(e) => {
+                self.leave_resampler(&irqfd);
+                return Err(e);
+            }
+        };
 
         // An event pending before we were hooked on: inject it once, before the irqfd becomes
         // visible to deassign, which must not see an injection after it returns. The counter
@@ -242,7 +288,7 @@ impl<S: Sink> Context<S> {
     ) -> Result<(), (usize, Error)> {
         let mut done = KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (0, e.into()))?;
         for (i, &(fd, gsi)) in entries.iter().enumerate() {
-            match self.assign(fd, gsi) {
+            match self.assign(fd, gsi, None) {
                 Ok(irqfd) => {
                     // Cannot fail: the capacity is `entries.len()`.
                     let _ = done.push_within_capacity(irqfd);
@@ -315,6 +361,76 @@ impl<S: Sink> Context<S> {
         #[cfg(not(mutant = "deassign_no_wait"))]
         self.cleanup.flush();
         // MUTANT deassign_no_wait: return while the shutdowns may still be pending.
+    }
+
+    /// Adds the resample irqfd `irqfd` to its GSI's resampler, creating that.
+    fn join_resampler(&self, irqfd: &Arc<Irqfd<S>>) -> Result {
+        let mut resamplers = self.resamplers.lock();
+        if let Some(list) = resamplers.get_mut(&irqfd.gsi) {
+            // INVARIANT: A resample irqfd of this GSI, not yet in the list (it is new).
+            list.push(irqfd.clone(), GFP_KERNEL_ACCOUNT)?;
+            return Ok(());
+        }
+        let mut list = KVec::new();
+        list.push(irqfd.clone(), GFP_KERNEL_ACCOUNT)?;
+        // INVARIANT: A new, non-empty list for a GSI that had none.
+        resamplers.try_create_and_insert(irqfd.gsi, list, GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// Takes `irqfd` out of its GSI's resampler, if it is there. The last one to leave
+    /// deasserts the line: nobody is left to resample it.
+    pub(crate) fn leave_resampler(&self, irqfd: &Irqfd<S>) {
+        let mut resamplers = self.resamplers.lock();
+        let Some(list) = resamplers.get_mut(&irqfd.gsi) else {
+            return;
+        };
+        list.retain(|i| !core::ptr::eq(&**i, irqfd));
+        if list.is_empty() {
+            // INVARIANT: No empty list stays in the tree.
+            drop(resamplers.remove(&irqfd.gsi));
+            self.sink.deassert(irqfd.gsi);
+        }
+    }
+
+    /// `RUST_IRQFD_ACK`: the end of interrupt of `gsi`. If a level injection held the line,
+    /// deasserts it and signals the resamplefd of each resample irqfd of the GSI; returns how
+    /// many it signalled.
+    ///
+    /// Process context, and never from an eventfd wakeup, so signalling cannot recurse into the
+    /// eventfd being woken (race R19): a resamplefd that is the irqfd's own eventfd simply
+    /// injects again. The resamplers' lock is held throughout, so no irqfd leaves, and no
+    /// resamplefd reference is put, under the walk (race R20).
+    pub(crate) fn ack(&self, gsi: u32) -> Result<u32> {
+        let resamplers = self.resamplers.lock();
+        if !self.sink.ack(gsi)? {
+            return Ok(0);
+        }
+        let mut signalled = 0u32;
+        let list = resamplers.get(&gsi).map_or(&[][..], |l| l.as_slice());
+        for irqfd in list {
+            if let Some(resample) = &irqfd.resample {
+                resample.signal();
+                signalled += 1;
+            }
+        }
+        Ok(signalled)
+    }
+
+    /// `RUST_IRQFD_SET_ROUTE`: routes `gsi` to `route`, in place. Irqfds bound to the GSI inject
+    /// with it from their next injection on.
+    pub(crate) fn set_route(&self, gsi: u32, route: Route) -> Result {
+        self.routes.set(gsi, route)
+    }
+
+    /// `RUST_IRQFD_SET_MASK`: masks or unmasks `gsi`; an unmask releases the pending latch with
+    /// the route the GSI has then (no route update can run meanwhile).
+    pub(crate) fn set_mask(&self, gsi: u32, masked: bool) -> Result {
+        if gsi >= self.sink.nr_gsis() {
+            return Err(EINVAL);
+        }
+        self.routes
+            .with_stable(gsi, |route| self.sink.set_masked(gsi, masked, route))
     }
 
     /// Shuts down every irqfd of the context and waits for it: the owner is going away.

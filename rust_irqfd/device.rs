@@ -33,14 +33,18 @@ use crate::{
     context::Context,
     fsext,
     irqchip::IrqChip,
+    route::Route,
     sink::Sink,
     uapi::{
         self,
+        AckArgs,
         Batch,
         Delivery,
         GsiStats,
         Info,
-        IrqfdArgs, //
+        IrqfdArgs,
+        MaskArgs,
+        RouteArgs, //
     }, //
 };
 
@@ -63,11 +67,8 @@ impl IrqfdDevice {
         if args.flags & uapi::FLAG_DEASSIGN != 0 {
             return self.ctx.deassign(args.fd, args.gsi);
         }
-        if args.flags & uapi::FLAG_RESAMPLE != 0 {
-            // Level-triggered resampling is not implemented yet.
-            return Err(EINVAL);
-        }
-        self.ctx.assign(args.fd, args.gsi).map(drop)
+        let resample = (args.flags & uapi::FLAG_RESAMPLE != 0).then_some(args.resamplefd);
+        self.ctx.assign(args.fd, args.gsi, resample).map(drop)
     }
 
     /// `RUST_IRQFD_IRQFD_BATCH`: decodes the batch, runs it, and reports `error_index` back
@@ -146,7 +147,30 @@ impl IrqfdDevice {
         stats.coalesced = line.coalesced;
         stats.delivered = line.delivered;
         stats.pending = line.pending;
+        stats.latched = line.latched;
+        stats.acks = line.acks;
+        stats.masked = u32::from(line.masked);
+        stats.asserted = u32::from(line.asserted);
         Ok(stats)
+    }
+
+    fn set_route(&self, args: &RouteArgs) -> Result {
+        self.ctx.set_route(args.gsi, Route::from_uapi(args)?)
+    }
+
+    fn set_mask(&self, args: &MaskArgs) -> Result {
+        if args.flags & !uapi::MASK_MASKED != 0 {
+            return Err(EINVAL);
+        }
+        self.ctx
+            .set_mask(args.gsi, args.flags & uapi::MASK_MASKED != 0)
+    }
+
+    fn ack(&self, args: &AckArgs) -> Result<u32> {
+        if args.pad != 0 {
+            return Err(EINVAL);
+        }
+        self.ctx.ack(args.gsi)
     }
 }
 
@@ -158,6 +182,7 @@ impl MiscDevice for IrqfdDevice {
         let params = crate::params::get();
         let ctx = Context::new(
             IrqChip::new(params.nr_gsis)?,
+            params.nr_gsis,
             params.deferred_only,
             params.max_irqfds,
         )?;
@@ -176,13 +201,16 @@ impl MiscDevice for IrqfdDevice {
         let listed = ctx.for_each_irqfd(|i| {
             seq_print!(
                 m,
-                "irqfd:\tgsi={} fd={} signals={} fast={} deferred={} coalesced={}\n",
+                "irqfd:\tgsi={} fd={} signals={} fast={} deferred={} coalesced={} masked={} \
+                 resample={}\n",
                 i.gsi,
                 i.fd,
                 i.signals,
                 i.fast,
                 i.deferred,
-                i.coalesced
+                i.coalesced,
+                i.masked,
+                u32::from(i.resample)
             );
         });
         if listed.is_err() {
@@ -253,6 +281,24 @@ impl MiscDevice for IrqfdDevice {
                     UserSlice::new(user, size_of::<GsiStats>()).reader_writer();
                 let stats = me.gsi_stats(reader.read::<GsiStats>()?)?;
                 writer.write(&stats)?;
+            }
+            uapi::IOCTL_SET_ROUTE => {
+                let args = UserSlice::new(user, size_of::<RouteArgs>())
+                    .reader()
+                    .read::<RouteArgs>()?;
+                me.set_route(&args)?;
+            }
+            uapi::IOCTL_SET_MASK => {
+                let args = UserSlice::new(user, size_of::<MaskArgs>())
+                    .reader()
+                    .read::<MaskArgs>()?;
+                me.set_mask(&args)?;
+            }
+            uapi::IOCTL_ACK => {
+                let args = UserSlice::new(user, size_of::<AckArgs>())
+                    .reader()
+                    .read::<AckArgs>()?;
+                return Ok(isize::try_from(me.ack(&args)?)?);
             }
             _ => return Err(ENOTTY),
         }

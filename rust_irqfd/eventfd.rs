@@ -51,7 +51,11 @@ compile_error!("rust_irqfd needs CONFIG_EVENTFD=y");
 pub(crate) struct EventFd {
     ptr: NonNull<bindings::eventfd_ctx>,
     /// Planted bugs only: the reference was given back early (see [`EventFd::put_early`]).
-    #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+    #[cfg(any(
+        mutant = "put_before_remove",
+        mutant = "no_ctx_ref",
+        mutant = "resampler_early_put"
+    ))]
     put: Atomic<bool>,
 }
 
@@ -86,7 +90,11 @@ impl EventFd {
     fn owning(ptr: NonNull<bindings::eventfd_ctx>) -> Self {
         Self {
             ptr,
-            #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+            #[cfg(any(
+                mutant = "put_before_remove",
+                mutant = "no_ctx_ref",
+                mutant = "resampler_early_put"
+            ))]
             put: Atomic::new(false),
         }
     }
@@ -103,12 +111,25 @@ impl EventFd {
         self.ptr.as_ptr() as usize
     }
 
+    /// Adds 1 to the eventfd's counter and wakes its waiters (`eventfd_signal()`).
+    ///
+    /// Process context, or any context but the wakeup of an eventfd: signalling from inside a
+    /// wakeup is the recursion of race R19, which the eventfd core refuses with a warning.
+    pub(crate) fn signal(&self) {
+        // SAFETY: By the type invariant, `ptr` is a valid eventfd context we hold a reference on.
+        unsafe { bindings::eventfd_signal_mask(self.as_ptr(), 0) };
+    }
+
     fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
         self.ptr.as_ptr()
     }
 
     /// Planted bugs only: gives the reference back now instead of on drop.
-    #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+    #[cfg(any(
+        mutant = "put_before_remove",
+        mutant = "no_ctx_ref",
+        mutant = "resampler_early_put"
+    ))]
     pub(crate) fn put_early(&self) {
         if !self.put.xchg(true, Relaxed) {
             // SAFETY: Planted bug: the reference is given back while still in use.
@@ -119,7 +140,11 @@ impl EventFd {
 
 impl Drop for EventFd {
     fn drop(&mut self) {
-        #[cfg(any(mutant = "put_before_remove", mutant = "no_ctx_ref"))]
+        #[cfg(any(
+            mutant = "put_before_remove",
+            mutant = "no_ctx_ref",
+            mutant = "resampler_early_put"
+        ))]
         if self.put.load(Relaxed) {
             return;
         }

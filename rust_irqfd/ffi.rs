@@ -44,4 +44,7 @@ extern "C" {
 extern "C" {
     /// The `test_inject_delay_us` parameter (test_hooks.c, `TEST_HOOKS=1` builds only).
     pub(crate) fn rust_irqfd_test_inject_delay_us() -> c_uint;
+
+    /// Busy-waits `test_route_delay_us` (test_hooks.c); callable with interrupts off.
+    pub(crate) fn rust_irqfd_test_route_delay();
 }

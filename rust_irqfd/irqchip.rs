@@ -3,10 +3,19 @@
 //! The virtual interrupt controller: the module's [`Sink`], whose deliveries userspace reads.
 //!
 //! Every GSI has counters and at most one *pending record*. An injection into a GSI without one
-//! raises a record, which joins a FIFO in raise order with the next context-wide sequence number;
-//! an injection into a GSI whose record is still pending is coalesced into it (its count goes
-//! up). `read(2)` pops records oldest first. The counters satisfy, at every moment and for every
-//! GSI, `injected == coalesced + raised` and `raised == delivered + pending`.
+//! raises a record, which joins a FIFO in raise order with the next context-wide sequence number
+//! and carries the route the injection was made with; an injection into a GSI whose record is
+//! still pending is coalesced into it (its count goes up, its route stays). `read(2)` pops records
+//! oldest first.
+//!
+//! A masked GSI raises nothing: its *pending latch* counts the injections, and unmasking hands
+//! them on as one injection of that count with the GSI's route at the unmask (MSI-X: the message
+//! is composed when the pending bit is serviced). A level injection (a resample irqfd) asserts
+//! the line; while it is asserted, further level injections are coalesced, until an end of
+//! interrupt ([`Sink::ack`]) deasserts it.
+//!
+//! The counters satisfy, at every moment and for every GSI,
+//! `injected == coalesced + raised + latched` and `raised == delivered + pending`.
 //!
 //! All state sits behind one IRQ-safe spinlock, so injection works from the eventfd wait-queue
 //! callback, which runs with interrupts off, possibly in hard-IRQ context.
@@ -22,25 +31,39 @@ use kernel::{
 };
 
 use crate::{
+    route::Route,
     sink::{
         Injected,
+        Injection,
         Sink,
         WouldBlock, //
     },
     uapi, //
 };
 
-/// Counters and pending record of one GSI.
+/// Counters, state and pending record of one GSI.
 #[derive(Clone, Copy, Default)]
 struct Line {
     injected: u64,
     raised: u64,
     coalesced: u64,
     delivered: u64,
+    acks: u64,
     /// Sequence number of the pending record, 0 if none is pending.
     pending_seq: u64,
     /// Injections merged into the pending record.
     pending_count: u64,
+    /// The route the pending record was raised with.
+    pending_route: Route,
+    /// The pending record was raised by a level injection.
+    pending_level: bool,
+    masked: bool,
+    /// Injections held by the pending latch (only while masked).
+    latched: u64,
+    /// One of them was a level injection.
+    latched_level: bool,
+    /// A level injection holds the line until an end of interrupt.
+    asserted: bool,
 }
 
 /// The lock-protected state of the controller.
@@ -58,6 +81,46 @@ struct State {
     next_seq: u64,
 }
 
+impl State {
+    /// Hands `count` injections on to the line at `index` (unmasked), with `route`: raises a
+    /// record, or merges them into the pending one or into the asserted level line.
+    fn deliver(&mut self, index: usize, count: u64, route: Route, level: bool) -> Injected {
+        let (Ok(gsi), Some(line)) = (u32::try_from(index), self.lines.get_mut(index)) else {
+            return Injected::Dropped;
+        };
+        if level {
+            if line.asserted {
+                line.coalesced += count;
+                if line.pending_seq != 0 {
+                    line.pending_count += count;
+                }
+                return Injected::Coalesced;
+            }
+            line.asserted = true;
+        }
+        if line.pending_seq != 0 {
+            line.pending_count += count;
+            line.coalesced += count;
+            return Injected::Coalesced;
+        }
+        line.pending_seq = self.next_seq;
+        line.pending_count = count;
+        line.pending_route = route;
+        line.pending_level = level;
+        line.raised += 1;
+        line.coalesced += count - 1;
+        self.next_seq += 1;
+        let tail = wrap(self.head + self.len, self.fifo.len());
+        if let Some(slot) = self.fifo.get_mut(tail) {
+            // INVARIANT: The line had no pending record, so it was not in the FIFO, which
+            // therefore has room for it.
+            *slot = gsi;
+            self.len += 1;
+        }
+        Injected::Raised
+    }
+}
+
 /// Counters of one GSI, as `RUST_IRQFD_GSI_STATS` reports them.
 pub(crate) struct LineStats {
     pub(crate) injected: u64,
@@ -65,9 +128,14 @@ pub(crate) struct LineStats {
     pub(crate) coalesced: u64,
     pub(crate) delivered: u64,
     pub(crate) pending: u64,
+    pub(crate) latched: u64,
+    pub(crate) acks: u64,
+    pub(crate) masked: bool,
+    pub(crate) asserted: bool,
 }
 
-/// A virtual interrupt controller with a fixed number of edge-triggered lines.
+/// A virtual interrupt controller with a fixed number of lines, each maskable, edge- or
+/// level-triggered by what injects into it.
 #[pin_data]
 pub(crate) struct IrqChip {
     nr_gsis: u32,
@@ -107,37 +175,35 @@ impl IrqChip {
         }))
     }
 
-    fn raise(&self, gsi: u32) -> Injected {
+    /// Runs `f` on the state and the line of `gsi`, and wakes readers if it raised a record.
+    fn with_line(&self, gsi: u32, f: impl FnOnce(&mut State, usize) -> Injected) -> Injected {
         let Ok(index) = usize::try_from(gsi) else {
             return Injected::Dropped;
         };
         let mut guard = self.state.lock();
-        let st = &mut *guard;
+        if index >= guard.lines.len() {
+            return Injected::Dropped;
+        }
+        let how = f(&mut guard, index);
+        drop(guard);
+        if how == Injected::Raised {
+            self.readers.notify_all();
+        }
+        how
+    }
+
+    fn inject_locked(st: &mut State, index: usize, injection: &Injection) -> Injected {
         let Some(line) = st.lines.get_mut(index) else {
             return Injected::Dropped;
         };
         line.injected += 1;
-        if line.pending_seq != 0 {
-            line.pending_count += 1;
-            line.coalesced += 1;
-            return Injected::Coalesced;
+        if line.masked {
+            line.latched += 1;
+            line.latched_level |= injection.level;
+            return Injected::Latched;
         }
-        line.pending_seq = st.next_seq;
-        line.pending_count = 1;
-        line.raised += 1;
-        st.next_seq += 1;
-        let tail = wrap(st.head + st.len, st.fifo.len());
-        if let Some(slot) = st.fifo.get_mut(tail) {
-            // INVARIANT: The line had no pending record, so it was not in the FIFO, which
-            // therefore has room for it.
-            *slot = gsi;
-            st.len += 1;
-        }
-        drop(guard);
-        self.readers.notify_all();
-        Injected::Raised
+        st.deliver(index, 1, injection.route, injection.level)
     }
-
     /// Pops up to `max` records, oldest first, into `out`; waits for one unless `nonblock`.
     ///
     /// `out` must have room for `max` records (it is not grown under the lock). Fails with
@@ -160,13 +226,22 @@ impl IrqChip {
             let Some(line) = usize::try_from(gsi).ok().and_then(|i| st.lines.get_mut(i)) else {
                 break;
             };
+            let (msi_flag, msi_addr, msi_data) = match line.pending_route {
+                Route::Line => (0, 0, 0),
+                Route::Msi { addr, data } => (uapi::DELIVERY_MSI, addr, data),
+            };
+            let level_flag = if line.pending_level {
+                uapi::DELIVERY_LEVEL
+            } else {
+                0
+            };
             let record = uapi::Delivery {
                 seq: line.pending_seq,
                 gsi,
-                flags: 0,
+                flags: msi_flag | level_flag,
                 count: line.pending_count,
-                msi_addr: 0,
-                msi_data: 0,
+                msi_addr,
+                msi_data,
                 pad: 0,
             };
             if out.push_within_capacity(record).is_err() {
@@ -193,6 +268,10 @@ impl IrqChip {
             coalesced: line.coalesced,
             delivered: line.delivered,
             pending: u64::from(line.pending_seq != 0),
+            latched: line.latched,
+            acks: line.acks,
+            masked: line.masked,
+            asserted: line.asserted,
         })
     }
 }
@@ -211,12 +290,60 @@ impl Sink for IrqChip {
         self.nr_gsis
     }
 
-    fn inject_atomic(&self, gsi: u32) -> Result<Injected, WouldBlock> {
+    fn inject_atomic(&self, injection: &Injection) -> Result<Injected, WouldBlock> {
         // The lock is IRQ-safe and the wakeup does not sleep: always possible.
-        Ok(self.raise(gsi))
+        Ok(self.inject(injection))
     }
 
-    fn inject(&self, gsi: u32) -> Injected {
-        self.raise(gsi)
+    fn inject(&self, injection: &Injection) -> Injected {
+        self.with_line(injection.gsi, |st, i| Self::inject_locked(st, i, injection))
+    }
+
+    fn set_masked(&self, gsi: u32, masked: bool, route: Route) -> Result {
+        let mut found = false;
+        self.with_line(gsi, |st, i| {
+            found = true;
+            let Some(line) = st.lines.get_mut(i) else {
+                return Injected::Dropped;
+            };
+            if masked || !line.masked {
+                line.masked = masked;
+                return Injected::Dropped;
+            }
+            line.masked = false;
+            let (count, level) = (line.latched, line.latched_level);
+            line.latched = 0;
+            line.latched_level = false;
+            if count == 0 {
+                return Injected::Dropped;
+            }
+            st.deliver(i, count, route, level)
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    fn ack(&self, gsi: u32) -> Result<bool> {
+        let index = usize::try_from(gsi)?;
+        let mut guard = self.state.lock();
+        let line = guard.lines.get_mut(index).ok_or(EINVAL)?;
+        let was = line.asserted;
+        if was {
+            line.asserted = false;
+            line.acks += 1;
+        }
+        Ok(was)
+    }
+
+    fn deassert(&self, gsi: u32) {
+        let Ok(index) = usize::try_from(gsi) else {
+            return;
+        };
+        if let Some(line) = self.state.lock().lines.get_mut(index) {
+            line.asserted = false;
+        }
     }
 }

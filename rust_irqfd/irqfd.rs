@@ -37,6 +37,7 @@ use crate::{
     shutdown,
     sink::{
         Injected,
+        Injection,
         Sink, //
     },
     wq, //
@@ -54,6 +55,9 @@ pub(crate) struct Irqfd<S: Sink> {
     pub(crate) gsi: u32,
     /// The descriptor number given at assign (shown in fdinfo; informational only).
     fd: u32,
+    /// A resample (level-triggered) irqfd's resamplefd: signalled on each end of interrupt of its
+    /// GSI (see [`Context::ack`]), never from a wakeup.
+    pub(crate) resample: Option<EventFd>,
     /// Counters shown in fdinfo.
     stats: IrqfdStats,
     #[pin]
@@ -77,6 +81,8 @@ struct IrqfdStats {
     deferred: Atomic<u64>,
     /// Injections the sink merged into an interrupt still pending.
     coalesced: Atomic<u64>,
+    /// Injections held by the pending latch of a masked GSI.
+    masked: Atomic<u64>,
 }
 
 impl IrqfdStats {
@@ -86,13 +92,16 @@ impl IrqfdStats {
             fast: Atomic::new(0),
             deferred: Atomic::new(0),
             coalesced: Atomic::new(0),
+            masked: Atomic::new(0),
         }
     }
 
     fn count(&self, how: Injected, path: &Atomic<u64>) {
         path.add(1, Relaxed);
-        if how == Injected::Coalesced {
-            self.coalesced.add(1, Relaxed);
+        match how {
+            Injected::Coalesced => self.coalesced.add(1, Relaxed),
+            Injected::Latched => self.masked.add(1, Relaxed),
+            Injected::Raised | Injected::Dropped => {}
         }
     }
 }
@@ -105,6 +114,8 @@ pub(crate) struct IrqfdInfo {
     pub(crate) fast: u64,
     pub(crate) deferred: u64,
     pub(crate) coalesced: u64,
+    pub(crate) masked: u64,
+    pub(crate) resample: bool,
 }
 
 impl_has_work! {
@@ -117,17 +128,20 @@ impl_has_eventfd_waiter! {
 }
 
 impl<S: Sink> Irqfd<S> {
-    /// A new, inactive irqfd binding `eventfd` to `gsi` of `ctx`.
+    /// A new, inactive irqfd binding `eventfd` to `gsi` of `ctx`; level-triggered if it has a
+    /// `resample` eventfd.
     pub(crate) fn new(
         ctx: Arc<Context<S>>,
         gsi: u32,
         fd: u32,
         eventfd: EventFd,
+        resample: Option<EventFd>,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             ctx,
             gsi,
             fd,
+            resample,
             stats: IrqfdStats::new(),
             waiter <- EventFdWaiter::new(eventfd),
             deferred: Atomic::new(0),
@@ -136,9 +150,18 @@ impl<S: Sink> Irqfd<S> {
         })
     }
 
+    /// An injection into this irqfd's GSI with the GSI's route now.
+    fn injection(&self) -> Injection {
+        Injection {
+            gsi: self.gsi,
+            route: self.ctx.routes.get(self.gsi),
+            level: self.resample.is_some(),
+        }
+    }
+
     /// Injects once from process context: an event already pending at assign.
     pub(crate) fn inject_now(&self) {
-        let how = self.ctx.sink.inject(self.gsi);
+        let how = self.ctx.sink.inject(&self.injection());
         self.stats.count(how, &self.stats.deferred);
     }
 
@@ -151,6 +174,8 @@ impl<S: Sink> Irqfd<S> {
             fast: self.stats.fast.load(Relaxed),
             deferred: self.stats.deferred.load(Relaxed),
             coalesced: self.stats.coalesced.load(Relaxed),
+            masked: self.stats.masked.load(Relaxed),
+            resample: self.resample.is_some(),
         }
     }
 
@@ -171,8 +196,16 @@ impl<S: Sink> EventFdHandler for Irqfd<S> {
         // because deassign and release wait for the shutdown, which waits for this callback.
         this.stats.signals.add(1, Relaxed);
         if !this.ctx.deferred_only {
-            if let Ok(how) = this.ctx.sink.inject_atomic(this.gsi) {
+            if let Ok(how) = this.ctx.sink.inject_atomic(&this.injection()) {
                 this.stats.count(how, &this.stats.fast);
+                // MUTANT resample_in_wakeup: tell the device to resample from the wakeup
+                // itself, while its eventfd's wait-queue lock is held (race R19).
+                #[cfg(mutant = "resample_in_wakeup")]
+                if how == Injected::Coalesced {
+                    if let Some(resample) = &this.resample {
+                        resample.signal();
+                    }
+                }
                 return;
             }
         }
@@ -191,7 +224,7 @@ impl<S: Sink> WorkItem<INJECT> for Irqfd<S> {
         crate::test_hooks::inject_delay();
         let n = this.deferred.xchg(0, Full);
         for _ in 0..n {
-            let how = this.ctx.sink.inject(this.gsi);
+            let how = this.ctx.sink.inject(&this.injection());
             this.stats.count(how, &this.stats.deferred);
         }
     }

@@ -18,6 +18,7 @@ mod fsext;
 mod irqchip;
 mod irqfd;
 mod params;
+mod route;
 mod shutdown;
 mod sink;
 mod test_hooks;

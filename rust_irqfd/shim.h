@@ -18,5 +18,6 @@ struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
 
 /* test_hooks.c, in TEST_HOOKS=1 builds only. */
 unsigned int rust_irqfd_test_inject_delay_us(void);
+void rust_irqfd_test_route_delay(void);
 
 #endif /* RUST_IRQFD_SHIM_H */

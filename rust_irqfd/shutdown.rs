@@ -106,7 +106,16 @@ impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {
         #[cfg(not(mutant = "no_inject_flush"))]
         crate::wq::flush_work(&this.inject);
         // MUTANT no_inject_flush: the injection work may still run after the shutdown.
-        // 3. Drop the wait queue's reference and ours; the last one puts the eventfd and frees.
+        // 3. A resample irqfd leaves its resampler: once the resamplers' lock is ours, no end
+        // of interrupt is signalling its resamplefd, and none will.
+        if let Some(_resample) = &this.resample {
+            // MUTANT resampler_early_put: the resamplefd reference goes while an end of
+            // interrupt may still signal it.
+            #[cfg(mutant = "resampler_early_put")]
+            _resample.put_early();
+            this.ctx.leave_resampler(&this);
+        }
+        // 4. Drop the wait queue's reference and ours; the last one puts the eventfd and frees.
         drop(queued);
         this.ctx.shutdowns.add(1, Relaxed);
         drop(this);

@@ -5,6 +5,7 @@
  * production build (plain make) has none of this.
  */
 #include <linux/compiler.h>
+#include <linux/delay.h>
 #include <linux/moduleparam.h>
 
 #include "shim.h"
@@ -17,4 +18,17 @@ MODULE_PARM_DESC(test_inject_delay_us,
 unsigned int rust_irqfd_test_inject_delay_us(void)
 {
 	return READ_ONCE(test_inject_delay_us);
+}
+
+static unsigned int test_route_delay_us;
+module_param(test_route_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_route_delay_us,
+		 "Test hook: spin this many microseconds inside each route update");
+
+void rust_irqfd_test_route_delay(void)
+{
+	unsigned int us = READ_ONCE(test_route_delay_us);
+
+	if (us)
+		udelay(us);
 }

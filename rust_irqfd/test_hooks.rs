@@ -22,3 +22,16 @@ pub(crate) fn inject_delay() {
 #[cfg(not(test_hooks))]
 #[inline(always)]
 pub(crate) fn inject_delay() {}
+
+/// Busy-waits for `test_route_delay_us` in the middle of a route update (interrupts are off
+/// there), so that an injection can meet a half-written route if the seqcount is missing.
+#[cfg(test_hooks)]
+pub(crate) fn route_delay() {
+    // SAFETY: The function only reads a module parameter and busy-waits; no preconditions.
+    unsafe { crate::ffi::rust_irqfd_test_route_delay() };
+}
+
+/// Production builds: no hook.
+#[cfg(not(test_hooks))]
+#[inline(always)]
+pub(crate) fn route_delay() {}

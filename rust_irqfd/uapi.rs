@@ -27,7 +27,7 @@ use kernel::{
 const MAGIC: u32 = 0xB9;
 
 /// `RUST_IRQFD_ABI_VERSION`.
-pub(crate) const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 2;
 
 /// `struct rust_irqfd`, the same layout as `struct kvm_irqfd`.
 #[repr(C)]
@@ -95,6 +95,10 @@ pub(crate) struct GsiStats {
     pub(crate) coalesced: u64,
     pub(crate) delivered: u64,
     pub(crate) pending: u64,
+    pub(crate) latched: u64,
+    pub(crate) acks: u64,
+    pub(crate) masked: u32,
+    pub(crate) asserted: u32,
 }
 
 /// `RUST_IRQFD_GSI_STATS`.
@@ -112,6 +116,63 @@ pub(crate) struct Delivery {
     pub(crate) msi_data: u32,
     pub(crate) pad: u32,
 }
+
+/// `RUST_IRQFD_DELIVERY_MSI`: the record carries an MSI route.
+pub(crate) const DELIVERY_MSI: u32 = 1 << 0;
+/// `RUST_IRQFD_DELIVERY_LEVEL`: raised by a level (resample) injection.
+pub(crate) const DELIVERY_LEVEL: u32 = 1 << 1;
+
+/// `struct rust_irqfd_route`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RouteArgs {
+    pub(crate) gsi: u32,
+    pub(crate) flags: u32,
+    pub(crate) msi_addr: u64,
+    pub(crate) msi_data: u32,
+    pub(crate) pad: u32,
+}
+
+/// `RUST_IRQFD_ROUTE_MSI`.
+pub(crate) const ROUTE_MSI: u32 = 1 << 0;
+
+/// `RUST_IRQFD_SET_ROUTE`.
+pub(crate) const IOCTL_SET_ROUTE: u32 = _IOW::<RouteArgs>(MAGIC, 0x03);
+
+/// `struct rust_irqfd_mask`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MaskArgs {
+    pub(crate) gsi: u32,
+    pub(crate) flags: u32,
+}
+
+/// `RUST_IRQFD_MASK_MASKED`.
+pub(crate) const MASK_MASKED: u32 = 1 << 0;
+
+/// `RUST_IRQFD_SET_MASK`.
+pub(crate) const IOCTL_SET_MASK: u32 = _IOW::<MaskArgs>(MAGIC, 0x04);
+
+/// `struct rust_irqfd_ack`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct AckArgs {
+    pub(crate) gsi: u32,
+    pub(crate) pad: u32,
+}
+
+/// `RUST_IRQFD_ACK`.
+pub(crate) const IOCTL_ACK: u32 = _IOW::<AckArgs>(MAGIC, 0x05);
+
+// SAFETY: `RouteArgs` is `repr(C)`, made of integers only, without padding (asserted below): any
+// bit pattern is a valid value.
+unsafe impl FromBytes for RouteArgs {}
+
+// SAFETY: `MaskArgs` is `repr(C)`, made of integers only, without padding (asserted below).
+unsafe impl FromBytes for MaskArgs {}
+
+// SAFETY: `AckArgs` is `repr(C)`, made of integers only, without padding (asserted below).
+unsafe impl FromBytes for AckArgs {}
 
 // SAFETY: `IrqfdArgs` is `repr(C)`, made of integers only and has no padding (asserted below),
 // so every bit pattern is a valid value.
@@ -148,15 +209,25 @@ const _: () = {
     assert!(offset_of!(Info, nr_irqfds) == 12);
     assert!(offset_of!(Info, shutdowns) == 16);
     assert!(offset_of!(Info, max_irqfds) == 24);
-    assert!(size_of::<GsiStats>() == 48);
+    assert!(size_of::<GsiStats>() == 72);
     assert!(offset_of!(GsiStats, injected) == 8);
     assert!(offset_of!(GsiStats, pending) == 40);
+    assert!(offset_of!(GsiStats, acks) == 56);
+    assert!(offset_of!(GsiStats, asserted) == 68);
+    assert!(size_of::<RouteArgs>() == 24);
+    assert!(offset_of!(RouteArgs, msi_addr) == 8);
+    assert!(offset_of!(RouteArgs, pad) == 20);
+    assert!(size_of::<MaskArgs>() == 8);
+    assert!(size_of::<AckArgs>() == 8);
     assert!(size_of::<Delivery>() == 40);
     assert!(offset_of!(Delivery, count) == 16);
     assert!(offset_of!(Delivery, msi_data) == 32);
     // The ioctl numbers of the header, as computed by the C macros on x86-64.
     assert!(IOCTL_IRQFD == 0x4020_b976);
     assert!(IOCTL_GET_INFO == 0x8020_b900);
-    assert!(IOCTL_GSI_STATS == 0xc030_b901);
+    assert!(IOCTL_GSI_STATS == 0xc048_b901);
+    assert!(IOCTL_SET_ROUTE == 0x4018_b903);
+    assert!(IOCTL_SET_MASK == 0x4008_b904);
+    assert!(IOCTL_ACK == 0x4008_b905);
     assert!(IOCTL_IRQFD_BATCH == 0xc018_b902);
 };

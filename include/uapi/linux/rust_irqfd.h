@@ -18,7 +18,7 @@
 #define RUST_IRQFD_MAGIC 0xB9
 
 /* ABI version reported by RUST_IRQFD_GET_INFO. */
-#define RUST_IRQFD_ABI_VERSION 1
+#define RUST_IRQFD_ABI_VERSION 2
 
 /* Same layout and meaning as struct kvm_irqfd. */
 struct rust_irqfd {
@@ -30,6 +30,15 @@ struct rust_irqfd {
 };
 
 #define RUST_IRQFD_FLAG_DEASSIGN (1 << 0)
+/*
+ * Level-triggered, as KVM_IRQFD_FLAG_RESAMPLE: a signal asserts the GSI's line
+ * (a record with RUST_IRQFD_DELIVERY_LEVEL) and it stays asserted, further
+ * level injections merging into it, until RUST_IRQFD_ACK, which deasserts it
+ * and signals resamplefd. The irqfd holds its own reference to resamplefd:
+ * closing that descriptor does not disable the irqfd. resamplefd may be fd
+ * itself. When the last resample irqfd of a GSI goes, the line is deasserted.
+ * Not allowed in batches.
+ */
 #define RUST_IRQFD_FLAG_RESAMPLE (1 << 1)
 
 #define RUST_IRQFD_IRQFD _IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)
@@ -51,20 +60,27 @@ struct rust_irqfd_info {
 #define RUST_IRQFD_GET_INFO _IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)
 
 /*
- * Per-GSI counters. For every GSI, at any time:
- *   injected == coalesced + raised
+ * Per-GSI counters and state. For every GSI, at any time:
+ *   injected == coalesced + raised + latched
  *   raised   == delivered + pending      (pending is 0 or 1)
- * and the sum of the count fields of the records read(2) returned for the GSI
- * equals injected minus the count of the pending record.
+ * and, for a GSI no resample irqfd injects into, the sum of the count fields
+ * of the records read(2) returned for the GSI equals injected minus latched
+ * minus the count of the pending record.
  */
 struct rust_irqfd_gsi_stats {
 	__u32 gsi;		/* in */
 	__u32 pad;		/* in: must be zero */
 	__u64 injected;		/* out: injections into this GSI */
 	__u64 raised;		/* out: records queued for read(2) */
-	__u64 coalesced;	/* out: injections merged into a pending record */
+	__u64 coalesced;	/* out: injections merged into a pending record
+				 *      or into an asserted level line */
 	__u64 delivered;	/* out: records handed to read(2) */
 	__u64 pending;		/* out: 1 if a record is waiting to be read */
+	__u64 latched;		/* out: injections held by the mask latch now */
+	__u64 acks;		/* out: RUST_IRQFD_ACK calls that deasserted the line */
+	__u32 masked;		/* out: 1 if the GSI is masked */
+	__u32 asserted;		/* out: 1 if a level (resample) injection holds
+				 *      the line until RUST_IRQFD_ACK */
 };
 
 #define RUST_IRQFD_GSI_STATS _IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)
@@ -77,12 +93,21 @@ struct rust_irqfd_gsi_stats {
 struct rust_irqfd_delivery {
 	__u64 seq;		/* context-wide, from 1, in the order records were raised */
 	__u32 gsi;
-	__u32 flags;		/* RUST_IRQFD_DELIVERY_*; 0 for now */
+	__u32 flags;		/* RUST_IRQFD_DELIVERY_* */
 	__u64 count;		/* injections merged into this record, >= 1 */
-	__u64 msi_addr;		/* reserved for MSI routing, 0 for now */
-	__u32 msi_data;		/* reserved for MSI routing, 0 for now */
+	__u64 msi_addr;		/* with RUST_IRQFD_DELIVERY_MSI, else 0 */
+	__u32 msi_data;		/* with RUST_IRQFD_DELIVERY_MSI, else 0 */
 	__u32 pad;
 };
+
+/*
+ * The record was raised with the GSI routed to an MSI message: msi_addr and
+ * msi_data are that route, read whole (never half of an older route). Without
+ * it the GSI had no route: a plain line, msi_addr and msi_data are 0.
+ */
+#define RUST_IRQFD_DELIVERY_MSI   (1 << 0)
+/* Raised by a resample (level) irqfd: the line stays asserted until ACK. */
+#define RUST_IRQFD_DELIVERY_LEVEL (1 << 1)
 
 /*
  * Many irqfds in one call. Assign (flags 0) is all-or-nothing: on the first
@@ -104,5 +129,57 @@ struct rust_irqfd_batch {
 #define RUST_IRQFD_BATCH_MAX 4096
 
 #define RUST_IRQFD_IRQFD_BATCH _IOWR(RUST_IRQFD_MAGIC, 0x02, struct rust_irqfd_batch)
+
+/*
+ * Route one GSI to an MSI message, or clear its route, in place: the irqfds
+ * bound to the GSI inject with the new route from the next injection on, and
+ * no other GSI is touched. flags RUST_IRQFD_ROUTE_MSI sets the route (msi_addr
+ * nonzero and 4-byte aligned, else EINVAL); flags 0 clears it (msi_addr and
+ * msi_data must be 0), making the GSI a plain line again. A record already
+ * raised keeps the route it was raised with.
+ */
+struct rust_irqfd_route {
+	__u32 gsi;
+	__u32 flags;		/* RUST_IRQFD_ROUTE_* */
+	__u64 msi_addr;
+	__u32 msi_data;
+	__u32 pad;		/* must be zero */
+};
+
+#define RUST_IRQFD_ROUTE_MSI (1 << 0)
+
+#define RUST_IRQFD_SET_ROUTE _IOW(RUST_IRQFD_MAGIC, 0x03, struct rust_irqfd_route)
+
+/*
+ * Mask or unmask one GSI, MSI-X style. An injection into a masked GSI raises
+ * no record: it sets the GSI's pending latch (latched counts the injections it
+ * holds). Unmasking a GSI whose latch is set raises one record (or merges into
+ * the pending one) carrying all the latched injections in its count and the
+ * GSI's route at the time of the unmask. Masking a masked GSI, or unmasking an
+ * unmasked one, changes nothing.
+ */
+struct rust_irqfd_mask {
+	__u32 gsi;
+	__u32 flags;		/* RUST_IRQFD_MASK_MASKED to mask, 0 to unmask */
+};
+
+#define RUST_IRQFD_MASK_MASKED (1 << 0)
+
+#define RUST_IRQFD_SET_MASK _IOW(RUST_IRQFD_MAGIC, 0x04, struct rust_irqfd_mask)
+
+/*
+ * The guest's end-of-interrupt for a level GSI. If a resample irqfd's
+ * injection holds the line asserted, deasserts it and signals the resamplefd
+ * of every resample irqfd bound to the GSI (they share one resampler). The
+ * ioctl returns how many resamplefds it signalled: 0 if the line was not
+ * asserted. Signalling happens here, in process context, never from an
+ * eventfd wakeup.
+ */
+struct rust_irqfd_ack {
+	__u32 gsi;
+	__u32 pad;		/* must be zero */
+};
+
+#define RUST_IRQFD_ACK _IOW(RUST_IRQFD_MAGIC, 0x05, struct rust_irqfd_ack)
 
 #endif /* _UAPI_LINUX_RUST_IRQFD_H */
