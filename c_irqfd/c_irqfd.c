@@ -13,6 +13,17 @@
  * Each open of /dev/c_irqfd is a context (the stand-in for a VM). See
  * Documentation/rust_irqfd.rst for the ABI and its semantics.
  *
+ * ABI version 2 adds what KVM layers on top of that:
+ *  - GSI routing, in place: the context keeps the table, and each irqfd a
+ *    copy of its GSI's route under a seqcount (irq_entry and irq_entry_sc in
+ *    KVM), rewritten by every route update, so that the wakeup reads the
+ *    route without a lock of its own;
+ *  - MSI-X style masking: an injection into a masked GSI sets its pending
+ *    latch, and unmasking raises what the latch holds;
+ *  - level-triggered resampling (KVM_IRQFD_FLAG_RESAMPLE): the irqfds of a
+ *    GSI that have a resamplefd share a resampler, which RUST_IRQFD_ACK (the
+ *    guest's EOI) walks under SRCU to signal their resamplefds.
+ *
  * Planted bugs for the race tests are compiled in only with
  * -DIRQFD_MUTANT_<name>; the normal build has none.
  */
@@ -28,11 +39,14 @@
 #include <linux/lockdep.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
+#include <linux/rculist.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
+#include <linux/seqlock.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
@@ -61,24 +75,46 @@ static bool deferred_only;
 module_param(deferred_only, bool, 0444);
 MODULE_PARM_DESC(deferred_only, "Always inject from the work item, never from the wakeup");
 
+/*
+ * Where a GSI's interrupts go: nowhere in particular (a plain line, flags 0,
+ * msi_addr and msi_data 0) or an MSI message (flags RUST_IRQFD_ROUTE_MSI).
+ */
+struct c_irqfd_route {
+	u64 msi_addr;
+	u32 msi_data;
+	u32 flags;		/* RUST_IRQFD_ROUTE_* */
+};
+
 /* State of one line of the virtual interrupt controller. */
 struct c_irqfd_line {
-	u64 seq;		/* seq of the pending record */
-	u64 count;		/* injections in the pending record; 0: none pending */
+	/* The pending record, if any. */
+	u64 seq;
+	u64 count;		/* injections in it; 0: none pending */
+	u64 msi_addr;		/* the route it was raised with */
+	u32 msi_data;
+	u32 flags;		/* RUST_IRQFD_DELIVERY_* */
+
 	u64 injected;
 	u64 raised;
 	u64 coalesced;
 	u64 delivered;
+	u64 latched;		/* injections held by the mask latch */
+	u64 acks;		/* RUST_IRQFD_ACKs that deasserted the line */
+	bool masked;
+	bool latched_level;	/* the latch holds a level injection */
+	bool asserted;		/* a level injection holds it until an ACK */
 };
 
 /*
- * The virtual interrupt controller: an edge-triggered line per GSI with a
- * counting pending latch, and a FIFO of the GSIs whose record is pending, in
- * the order the records were raised. A GSI is in the FIFO at most once, so a
- * ring of nr_gsis entries never overflows.
+ * The virtual interrupt controller: per GSI, a counting pending record, an
+ * MSI-X style mask with its pending latch, and the level of the line for the
+ * resample irqfds; and a FIFO of the GSIs whose record is pending, in the
+ * order the records were raised. A GSI is in the FIFO at most once, so a ring
+ * of nr_gsis entries never overflows.
  *
  * Injection can come from the eventfd wakeup, i.e. from hard-IRQ context:
- * @lock must always be taken with interrupts disabled.
+ * @lock must always be taken with interrupts disabled. The controller knows
+ * nothing of routes: whoever injects hands it the route to raise with.
  */
 struct c_irqfd_irqchip {
 	spinlock_t lock;	/* protects all below but nr_gsis and readers */
@@ -95,14 +131,32 @@ struct c_irqfd_irqchip {
 struct c_irqfd_ctx {
 	struct {
 		/*
-		 * Protects @tree and @nr_active. Taken in the EPOLLHUP path
-		 * of the wakeup, under the eventfd's wait-queue lock and with
-		 * interrupts off, so it must be IRQ-safe.
+		 * Protects @tree and @nr_active, and is the write side of the
+		 * route each irqfd caches (see irqfd_update_route()). Taken in
+		 * the EPOLLHUP path of the wakeup, under the eventfd's
+		 * wait-queue lock and with interrupts off, so it must be
+		 * IRQ-safe.
 		 */
 		spinlock_t lock;
 		struct rb_root tree;	/* active irqfds, keyed by eventfd */
 		u32 nr_active;
+		/*
+		 * Finds or creates a GSI's resampler and serialises joining
+		 * and leaving it. Readers (RUST_IRQFD_ACK) walk
+		 * @resampler_list and the resamplers' lists under irq_srcu
+		 * instead, so leaving waits for a grace period.
+		 */
+		struct mutex resampler_lock;
+		struct list_head resampler_list;
 	} irqfds;
+	/*
+	 * The authoritative route of each GSI. Serialises route updates with
+	 * each other and with masking; @routes is written with irqfds.lock
+	 * held as well, so that registering an irqfd, which holds only that,
+	 * can read it.
+	 */
+	struct mutex route_lock;
+	struct c_irqfd_route *routes;
 	/*
 	 * This context's own ordered queue for the deferred shutdowns of its
 	 * irqfds: deassign and release wait for the shutdowns queued before
@@ -110,7 +164,11 @@ struct c_irqfd_ctx {
 	 * never for another context's.
 	 */
 	struct workqueue_struct *cleanup_wq;
-	/* Keeps an irqfd alive until assign has finished with it. */
+	/*
+	 * Keeps an irqfd alive until assign has finished with it, and the
+	 * resamplers, their irqfds and their resamplefds alive for an ACK
+	 * walking them.
+	 */
 	struct srcu_struct irq_srcu;
 	struct c_irqfd_irqchip irqchip;
 	/* Shutdowns completed, for RUST_IRQFD_GET_INFO. */
@@ -122,7 +180,25 @@ struct c_irqfd_stats {
 	atomic64_t signals;	/* EPOLLIN wakeups handled */
 	atomic64_t fast;	/* injections made from the wakeup */
 	atomic64_t deferred;	/* injections made by the work item */
-	atomic64_t coalesced;	/* injections merged into a pending record */
+	atomic64_t coalesced;	/* injections merged into a pending record
+				 * or into an asserted line
+				 */
+	atomic64_t masked;	/* injections held by a mask latch */
+};
+
+/*
+ * The resample irqfds of one GSI (kvm_kernel_irqfd_resampler): they share the
+ * level of the line, and an ACK signals all of them.
+ */
+struct c_irqfd_resampler {
+	u32 gsi;
+	/*
+	 * The irqfds, by their resampler_link: added and removed under
+	 * resampler_lock (RCU list operations), walked under irq_srcu.
+	 */
+	struct list_head list;
+	/* In ctx->irqfds.resampler_list, with the same rules. */
+	struct list_head link;
 };
 
 /* The kernel side of one binding eventfd -> GSI (kvm_kernel_irqfd). */
@@ -131,12 +207,22 @@ struct c_irqfd {
 	wait_queue_entry_t wait;
 	u32 gsi;
 	u32 fd;			/* descriptor number given at assign (fdinfo) */
+	/*
+	 * The route of @gsi, as the wakeup reads it: written under
+	 * ctx->irqfds.lock inside a @route_sc write section, read locklessly.
+	 */
+	struct c_irqfd_route route;
+	seqcount_spinlock_t route_sc;
 	struct c_irqfd_stats stats;
 	/* In ctx->irqfds.tree while active; cleared once deactivated. */
 	struct rb_node node;
 	struct work_struct inject;
 	struct work_struct shutdown;
 	struct eventfd_ctx *eventfd;
+	/* Resample (level) irqfds only; set before registration, then fixed. */
+	struct c_irqfd_resampler *resampler;
+	struct eventfd_ctx *resamplefd;
+	struct list_head resampler_link;
 };
 
 /* --- virtual interrupt controller --- */
@@ -172,47 +258,178 @@ static bool irqchip_has_pending(struct c_irqfd_irqchip *chip)
 	return READ_ONCE(chip->fifo_len) != 0;
 }
 
+/* What became of one injection. */
+enum c_irqfd_inject {
+	C_IRQFD_RAISED,		/* it raised a new record */
+	C_IRQFD_COALESCED,	/* merged into a pending record or asserted line */
+	C_IRQFD_LATCHED,	/* held by the mask latch */
+};
+
 /*
- * Inject one edge into @gsi: raise a record if none is pending for the line,
- * otherwise coalesce into the pending one. Safe in any context, hard IRQ
- * included. Returns true if it raised a record, false if it coalesced.
+ * Hand @k injections to @gsi, unmasked, as of now: raise a record with @route,
+ * or merge them into the one pending (which keeps the route and flags it was
+ * raised with). Level injections (@level, from a resample irqfd) assert the
+ * line, and are absorbed by it while it stays asserted, i.e. until the guest
+ * acks it; edges ignore the level of the line.
  */
-static bool irqchip_set_irq(struct c_irqfd_irqchip *chip, u32 gsi)
+static enum c_irqfd_inject irqchip_deliver(struct c_irqfd_irqchip *chip,
+					   u32 gsi,
+					   const struct c_irqfd_route *route,
+					   bool level, u64 k)
 {
 	struct c_irqfd_line *line = &chip->lines[gsi];
-	unsigned long flags;
-	bool raised = false;
 	u32 tail;
+
+	lockdep_assert_held(&chip->lock);
+
+	if (level) {
+		if (line->asserted) {
+			/* The guest has yet to ack the last one. */
+			line->coalesced += k;
+			if (line->count)
+				line->count += k;
+			return C_IRQFD_COALESCED;
+		}
+		line->asserted = true;
+	}
+
+	if (line->count) {
+		line->count += k;
+		line->coalesced += k;
+		return C_IRQFD_COALESCED;
+	}
+
+	line->seq = chip->next_seq++;
+	line->count = k;
+	line->raised++;
+	line->coalesced += k - 1;
+
+	line->flags = level ? RUST_IRQFD_DELIVERY_LEVEL : 0;
+	if (route->flags & RUST_IRQFD_ROUTE_MSI) {
+		line->flags |= RUST_IRQFD_DELIVERY_MSI;
+		line->msi_addr = route->msi_addr;
+		line->msi_data = route->msi_data;
+	} else {
+		line->msi_addr = 0;
+		line->msi_data = 0;
+	}
+
+	tail = chip->fifo_head + chip->fifo_len;
+	if (tail >= chip->nr_gsis)
+		tail -= chip->nr_gsis;
+	chip->fifo[tail] = gsi;
+	WRITE_ONCE(chip->fifo_len, chip->fifo_len + 1);
+
+	return C_IRQFD_RAISED;
+}
+
+/*
+ * A reader only sleeps while the FIFO is empty, so only a new record can be
+ * something it waits for; a coalesced or latched injection cannot.
+ */
+static void irqchip_wake_readers(struct c_irqfd_irqchip *chip)
+{
+	wake_up_interruptible(&chip->readers);
+}
+
+/*
+ * Inject once into @gsi, with @route (the route the injecting irqfd read) and
+ * as a level injection if @level. Into a masked GSI, it only sets the pending
+ * latch. Safe in any context, hard IRQ included.
+ */
+static enum c_irqfd_inject irqchip_set_irq(struct c_irqfd_irqchip *chip,
+					   u32 gsi,
+					   const struct c_irqfd_route *route,
+					   bool level)
+{
+	struct c_irqfd_line *line = &chip->lines[gsi];
+	enum c_irqfd_inject ret;
+	unsigned long flags;
 
 	spin_lock_irqsave(&chip->lock, flags);
 
 	line->injected++;
-	if (line->count) {
-		line->count++;
-		line->coalesced++;
+	if (line->masked) {
+		line->latched++;
+		line->latched_level |= level;
+		ret = C_IRQFD_LATCHED;
 	} else {
-		line->seq = chip->next_seq++;
-		line->count = 1;
-		line->raised++;
-
-		tail = chip->fifo_head + chip->fifo_len;
-		if (tail >= chip->nr_gsis)
-			tail -= chip->nr_gsis;
-		chip->fifo[tail] = gsi;
-		WRITE_ONCE(chip->fifo_len, chip->fifo_len + 1);
-		raised = true;
+		ret = irqchip_deliver(chip, gsi, route, level, 1);
 	}
 
 	spin_unlock_irqrestore(&chip->lock, flags);
 
-	/*
-	 * A reader only sleeps while the FIFO is empty, so only a new record
-	 * can be something it waits for; a coalesced injection cannot.
-	 */
-	if (raised)
-		wake_up_interruptible(&chip->readers);
+	if (ret == C_IRQFD_RAISED)
+		irqchip_wake_readers(chip);
 
-	return raised;
+	return ret;
+}
+
+/* Mask @gsi: the record it may have pending is left alone. */
+static void irqchip_mask(struct c_irqfd_irqchip *chip, u32 gsi)
+{
+	spin_lock_irq(&chip->lock);
+	chip->lines[gsi].masked = true;
+	spin_unlock_irq(&chip->lock);
+}
+
+/*
+ * Unmask @gsi. What the latch holds is delivered all at once, as if it were
+ * being injected only now: with @route, the GSI's route at the time of the
+ * unmask, and as level injections (asserting the line) if a level injection
+ * is among it.
+ */
+static void irqchip_unmask(struct c_irqfd_irqchip *chip, u32 gsi,
+			   const struct c_irqfd_route *route)
+{
+	struct c_irqfd_line *line = &chip->lines[gsi];
+	enum c_irqfd_inject ret = C_IRQFD_LATCHED;
+
+	spin_lock_irq(&chip->lock);
+
+	if (line->masked) {
+		line->masked = false;
+		if (line->latched) {
+			ret = irqchip_deliver(chip, gsi, route,
+					      line->latched_level,
+					      line->latched);
+			line->latched = 0;
+			line->latched_level = false;
+		}
+	}
+
+	spin_unlock_irq(&chip->lock);
+
+	if (ret == C_IRQFD_RAISED)
+		irqchip_wake_readers(chip);
+}
+
+/*
+ * The guest's EOI for @gsi: deassert the line. Returns whether it was
+ * asserted, i.e. whether the resample irqfds are to be told.
+ */
+static bool irqchip_ack(struct c_irqfd_irqchip *chip, u32 gsi)
+{
+	struct c_irqfd_line *line = &chip->lines[gsi];
+	bool asserted;
+
+	spin_lock_irq(&chip->lock);
+	asserted = line->asserted;
+	if (asserted) {
+		line->asserted = false;
+		line->acks++;
+	}
+	spin_unlock_irq(&chip->lock);
+
+	return asserted;
+}
+
+/* The last resample irqfd of @gsi is gone: nobody is left to ack the line. */
+static void irqchip_deassert(struct c_irqfd_irqchip *chip, u32 gsi)
+{
+	spin_lock_irq(&chip->lock);
+	chip->lines[gsi].asserted = false;
+	spin_unlock_irq(&chip->lock);
 }
 
 /* Move up to @max of the oldest pending records into @recs. */
@@ -237,7 +454,10 @@ static unsigned int irqchip_pop(struct c_irqfd_irqchip *chip,
 		recs[n++] = (struct rust_irqfd_delivery) {
 			.seq = line->seq,
 			.gsi = gsi,
+			.flags = line->flags,
 			.count = line->count,
+			.msi_addr = line->msi_addr,
+			.msi_data = line->msi_data,
 		};
 
 		line->count = 0;
@@ -265,25 +485,198 @@ static void test_inject_delay(void)
 	if (us)
 		fsleep(us);
 }
+
+/*
+ * Test hook (TEST_HOOKS=1 builds only): widen the window in which a route
+ * update has written half of an irqfd's copy of the route (race R21).
+ */
+static unsigned int test_route_delay_us;
+module_param(test_route_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_route_delay_us,
+		 "Test hook: spin this many microseconds in the middle of writing each irqfd's copy of a route");
+
+static void test_route_delay(void)
+{
+	unsigned int us = READ_ONCE(test_route_delay_us);
+
+	if (us)
+		udelay(us);
+}
 #else
 static inline void test_inject_delay(void) { }
+static inline void test_route_delay(void) { }
 #endif
 
-/* Inject for @irqfd and count it under @path. */
-static void irqfd_set_irq(struct c_irqfd *irqfd, atomic64_t *path)
+/*
+ * Copy @route into the irqfd's own copy, which the wakeup reads without any
+ * lock of ours (it cannot take irqfds.lock, see irqfd_wakeup()). The seqcount
+ * lets it read the route whole: a reader that overlapped this write section
+ * retries. The writers are serialised by irqfds.lock, which the seqcount is
+ * tied to (lockdep checks it) and which also keeps interrupts off, so no
+ * reader can spin on this CPU while we are in the middle.
+ */
+static void irqfd_update_route(struct c_irqfd *irqfd,
+			       const struct c_irqfd_route *route)
 {
-	atomic64_inc(path);
-	if (!irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi))
-		atomic64_inc(&irqfd->stats.coalesced);
+	lockdep_assert_held(&irqfd->ctx->irqfds.lock);
+
+#ifdef IRQFD_MUTANT_route_torn
+	/* MUTANT route_torn: a wakeup may read half of one route, half of another. */
+#else
+	write_seqcount_begin(&irqfd->route_sc);
+#endif
+	irqfd->route.flags = route->flags;
+	irqfd->route.msi_addr = route->msi_addr;
+	test_route_delay();
+	irqfd->route.msi_data = route->msi_data;
+#ifndef IRQFD_MUTANT_route_torn
+	write_seqcount_end(&irqfd->route_sc);
+#endif
 }
 
-/* Deferred injection, on the system workqueue. */
+/* The irqfd's copy of its route, whole. Any context, lock-free. */
+static void irqfd_read_route(struct c_irqfd *irqfd, struct c_irqfd_route *route)
+{
+	unsigned int seq;
+
+	do {
+		seq = read_seqcount_begin(&irqfd->route_sc);
+		*route = irqfd->route;
+	} while (read_seqcount_retry(&irqfd->route_sc, seq));
+}
+
+/* Inject for @irqfd with @route and count it under @path. */
+static void irqfd_set_irq(struct c_irqfd *irqfd,
+			  const struct c_irqfd_route *route, atomic64_t *path)
+{
+	atomic64_inc(path);
+
+	switch (irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi, route,
+				!!irqfd->resampler)) {
+	case C_IRQFD_COALESCED:
+		atomic64_inc(&irqfd->stats.coalesced);
+		break;
+	case C_IRQFD_LATCHED:
+		atomic64_inc(&irqfd->stats.masked);
+		break;
+	case C_IRQFD_RAISED:
+		break;
+	}
+}
+
+/*
+ * Deferred injection, on the system workqueue. Like KVM's, which goes
+ * through kvm_set_irq() and thus the current routing table, it reads the
+ * context's table rather than the irqfd's copy: it also runs for an irqfd
+ * that has been deactivated, and such an irqfd, out of the tree, no longer
+ * gets route updates.
+ */
 static void irqfd_inject(struct work_struct *work)
 {
 	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, inject);
+	struct c_irqfd_ctx *ctx = irqfd->ctx;
+	struct c_irqfd_route route;
 
 	test_inject_delay();
-	irqfd_set_irq(irqfd, &irqfd->stats.deferred);
+
+	mutex_lock(&ctx->route_lock);
+	route = ctx->routes[irqfd->gsi];
+	mutex_unlock(&ctx->route_lock);
+
+	irqfd_set_irq(irqfd, &route, &irqfd->stats.deferred);
+}
+
+/*
+ * Join the resampler of the irqfd's GSI, creating it if it is the first
+ * resample irqfd there. Done before the irqfd is registered with its eventfd,
+ * so that the line can never be asserted by an irqfd an ACK would not find.
+ *
+ * Unlike KVM, which must also wait here for its ack notifier list, no grace
+ * period is needed: an ACK that misses us has deasserted the line before we
+ * could possibly assert it, since we can only inject once registered.
+ */
+static int irqfd_resampler_join(struct c_irqfd *irqfd)
+{
+	struct c_irqfd_ctx *ctx = irqfd->ctx;
+	struct c_irqfd_resampler *resampler;
+	int ret = 0;
+
+	mutex_lock(&ctx->irqfds.resampler_lock);
+
+	list_for_each_entry(resampler, &ctx->irqfds.resampler_list, link) {
+		if (resampler->gsi == irqfd->gsi) {
+			irqfd->resampler = resampler;
+			break;
+		}
+	}
+
+	if (!irqfd->resampler) {
+		resampler = kzalloc_obj(*resampler, GFP_KERNEL_ACCOUNT);
+		if (!resampler) {
+			ret = -ENOMEM;
+			goto out;
+		}
+
+		resampler->gsi = irqfd->gsi;
+		INIT_LIST_HEAD(&resampler->list);
+		list_add_rcu(&resampler->link, &ctx->irqfds.resampler_list);
+		irqfd->resampler = resampler;
+	}
+
+	list_add_rcu(&irqfd->resampler_link, &irqfd->resampler->list);
+
+out:
+	mutex_unlock(&ctx->irqfds.resampler_lock);
+	return ret;
+}
+
+/*
+ * Leave the resampler. An ACK may be walking its list right now, about to
+ * signal our resamplefd: wait for such ACKs (a grace period of irq_srcu)
+ * before returning, so that the caller can put the resamplefd. The last
+ * irqfd to leave frees the resampler and deasserts the line, which no ACK
+ * would signal anybody for any more.
+ */
+static void irqfd_resampler_shutdown(struct c_irqfd *irqfd)
+{
+	struct c_irqfd_resampler *resampler = irqfd->resampler;
+	struct c_irqfd_ctx *ctx = irqfd->ctx;
+
+	mutex_lock(&ctx->irqfds.resampler_lock);
+
+	list_del_rcu(&irqfd->resampler_link);
+
+	if (list_empty(&resampler->list)) {
+		list_del_rcu(&resampler->link);
+		synchronize_srcu_expedited(&ctx->irq_srcu);
+		irqchip_deassert(&ctx->irqchip, resampler->gsi);
+		kfree(resampler);
+	} else {
+		synchronize_srcu_expedited(&ctx->irq_srcu);
+	}
+
+	mutex_unlock(&ctx->irqfds.resampler_lock);
+}
+
+/*
+ * Signal the resamplefd of each irqfd of @resampler; returns how many. Called
+ * under irq_srcu, from an ioctl: never from an eventfd wakeup, where
+ * signalling another eventfd would nest eventfd wait-queue locks (and
+ * eventfd_signal() refuses to, with a warning).
+ */
+static int irqfd_resampler_notify(struct c_irqfd_ctx *ctx,
+				  struct c_irqfd_resampler *resampler)
+{
+	struct c_irqfd *irqfd;
+	int n = 0;
+
+	list_for_each_entry_srcu(irqfd, &resampler->list, resampler_link,
+				 srcu_read_lock_held(&ctx->irq_srcu)) {
+		eventfd_signal(irqfd->resamplefd);
+		n++;
+	}
+
+	return n;
 }
 
 /*
@@ -321,6 +714,22 @@ static void irqfd_shutdown(struct work_struct *work)
 	/* Nothing can queue it now: wait for an injection already queued. */
 	flush_work(&irqfd->inject);
 #endif
+
+	/*
+	 * Only now, with no injection of ours left to assert the line, leave
+	 * the resampler, and only once we have left it (and the ACKs that
+	 * could still see us are done) drop the resamplefd.
+	 */
+	if (irqfd->resampler) {
+#ifdef IRQFD_MUTANT_resampler_early_put
+		/* MUTANT resampler_early_put: an ACK may signal a freed resamplefd. */
+		eventfd_ctx_put(irqfd->resamplefd);
+		irqfd_resampler_shutdown(irqfd);
+#else
+		irqfd_resampler_shutdown(irqfd);
+		eventfd_ctx_put(irqfd->resamplefd);
+#endif
+	}
 
 	/* Nobody else can reach the irqfd: release what it holds. */
 #if defined(IRQFD_MUTANT_put_before_remove) || defined(IRQFD_MUTANT_no_ctx_ref)
@@ -398,24 +807,42 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 	int ret = 0;
 
 	if (flags & EPOLLIN) {
-		/*
-		 * Never take irqfds.lock here: registration holds it while it
-		 * takes the wait-queue lock we are called under.
-		 */
+		struct c_irqfd_route route;
 		u64 cnt;
 
+		/*
+		 * Never take irqfds.lock here: registration holds it while it
+		 * takes the wait-queue lock we are called under. That is why
+		 * the route is read from the irqfd's own copy, under its
+		 * seqcount. Nor any mutex (route_lock, resampler_lock): we
+		 * may be in hard IRQ.
+		 */
 		eventfd_ctx_do_read(irqfd->eventfd, &cnt);
 		atomic64_inc(&irqfd->stats.signals);
+
+#ifdef IRQFD_MUTANT_resample_in_wakeup
+		/*
+		 * MUTANT resample_in_wakeup: "ack" an asserted line right here,
+		 * signalling an eventfd from inside another's wakeup.
+		 */
+		if (irqfd->resampler &&
+		    READ_ONCE(ctx->irqchip.lines[irqfd->gsi].asserted))
+			eventfd_signal(irqfd->resamplefd);
+#endif
 
 		/*
 		 * Inject right away unless told not to, or unless the irqfd is
 		 * already on its way out, in which case leave it to the work
-		 * item that the shutdown flushes.
+		 * item that the shutdown flushes: out of the tree, the irqfd
+		 * gets no more route updates, and its copy of the route may
+		 * be stale (the work item reads the context's table).
 		 */
-		if (deferred_only || unlikely(!irqfd_is_active(irqfd)))
+		if (deferred_only || unlikely(!irqfd_is_active(irqfd))) {
 			schedule_work(&irqfd->inject);
-		else
-			irqfd_set_irq(irqfd, &irqfd->stats.fast);
+		} else {
+			irqfd_read_route(irqfd, &route);
+			irqfd_set_irq(irqfd, &route, &irqfd->stats.fast);
+		}
 
 		/* The event is ours: keep later (non-priority) waiters asleep. */
 		ret = 1;
@@ -486,6 +913,16 @@ static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
 		goto out;
 	}
 
+	/*
+	 * Initialise the route before the irqfd is added to the eventfd's
+	 * wait queue, since irqfd_wakeup() can run as soon as it is, and
+	 * under irqfds.lock, which route updates hold while they write both
+	 * the table and the copies of the irqfds in the tree: an update
+	 * either comes before us and we copy its route, or comes after and
+	 * finds us in the tree.
+	 */
+	irqfd_update_route(irqfd, &ctx->routes[irqfd->gsi]);
+
 	init_waitqueue_func_entry(&irqfd->wait, irqfd_wakeup);
 
 	/*
@@ -514,13 +951,14 @@ out:
 }
 
 /*
- * Bind the eventfd of @file (descriptor @fd, kept for fdinfo) to @gsi. The
- * caller holds @file until this returns: as long as it does, the eventfd
+ * Bind the eventfd of @file (descriptor args->fd, kept for fdinfo) to
+ * args->gsi, with args->resamplefd if args->flags has RUST_IRQFD_FLAG_RESAMPLE.
+ * The caller holds @file until this returns: as long as it does, the eventfd
  * cannot be hung up, which is what makes irqfds.lock safe to hold in
  * c_irqfd_register().
  */
 static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
-			       u32 gsi, u32 fd)
+			       const struct rust_irqfd *args)
 {
 	struct c_irqfd_pt irqfd_pt;
 	struct eventfd_ctx *eventfd;
@@ -540,12 +978,34 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	}
 
 	irqfd->ctx = ctx;
-	irqfd->gsi = gsi;
-	irqfd->fd = fd;
+	irqfd->gsi = args->gsi;
+	irqfd->fd = args->fd;
 	irqfd->eventfd = eventfd;
+	seqcount_spinlock_init(&irqfd->route_sc, &ctx->irqfds.lock);
 	RB_CLEAR_NODE(&irqfd->node);
+	INIT_LIST_HEAD(&irqfd->resampler_link);
 	INIT_WORK(&irqfd->inject, irqfd_inject);
 	INIT_WORK(&irqfd->shutdown, irqfd_shutdown);
+
+	if (args->flags & RUST_IRQFD_FLAG_RESAMPLE) {
+		struct eventfd_ctx *resamplefd;
+
+		/*
+		 * Our own reference: the descriptor may be closed as soon as
+		 * we return. EBADF for no descriptor, EINVAL for one that is
+		 * not an eventfd.
+		 */
+		resamplefd = eventfd_ctx_fdget(args->resamplefd);
+		if (IS_ERR(resamplefd)) {
+			ret = PTR_ERR(resamplefd);
+			goto fail_irqfd;
+		}
+		irqfd->resamplefd = resamplefd;
+
+		ret = irqfd_resampler_join(irqfd);
+		if (ret)
+			goto fail_resamplefd;
+	}
 
 	/*
 	 * Once registered, a concurrent deassign of the same eventfd can
@@ -583,7 +1043,18 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	return 0;
 
 fail_poll:
+	/*
+	 * Never registered, so it never injected: leaving the resampler is
+	 * all there is to undo. It waits for a grace period of irq_srcu, so
+	 * only after our read section.
+	 */
 	srcu_read_unlock(&ctx->irq_srcu, idx);
+	if (irqfd->resampler)
+		irqfd_resampler_shutdown(irqfd);
+fail_resamplefd:
+	if (irqfd->resamplefd)
+		eventfd_ctx_put(irqfd->resamplefd);
+fail_irqfd:
 	kfree(irqfd);
 fail:
 	eventfd_ctx_put(eventfd);
@@ -592,10 +1063,6 @@ fail:
 
 static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 {
-	/* Level-triggered resampling is not implemented. */
-	if (args->flags & RUST_IRQFD_FLAG_RESAMPLE)
-		return -EINVAL;
-
 	if (args->gsi >= ctx->irqchip.nr_gsis)
 		return -EINVAL;
 
@@ -603,7 +1070,7 @@ static int c_irqfd_assign(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	if (fd_empty(f))
 		return -EBADF;
 
-	return c_irqfd_assign_file(ctx, fd_file(f), args->gsi, args->fd);
+	return c_irqfd_assign_file(ctx, fd_file(f), args);
 }
 
 /*
@@ -731,8 +1198,7 @@ static int c_irqfd_assign_many(struct c_irqfd_ctx *ctx,
 			ret = -EBADF;
 			break;
 		}
-		ret = c_irqfd_assign_file(ctx, files[i], entries[i].gsi,
-					  entries[i].fd);
+		ret = c_irqfd_assign_file(ctx, files[i], &entries[i]);
 		if (ret) {
 			fput(files[i]);
 			break;
@@ -760,6 +1226,7 @@ static int c_irqfd_irqfd(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 	if (memchr_inv(args->pad, 0, sizeof(args->pad)))
 		return -EINVAL;
 
+	/* As in KVM, deassign ignores RUST_IRQFD_FLAG_RESAMPLE. */
 	if (args->flags & RUST_IRQFD_FLAG_DEASSIGN)
 		return c_irqfd_deassign(ctx, args);
 
@@ -787,6 +1254,9 @@ static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 	 * lock, before the context is freed.
 	 */
 	flush_workqueue(ctx->cleanup_wq);
+
+	/* The last resample irqfd to leave a resampler freed it. */
+	WARN_ON_ONCE(!list_empty(&ctx->irqfds.resampler_list));
 #endif
 }
 
@@ -890,12 +1360,155 @@ static int c_irqfd_gsi_stats(struct c_irqfd_ctx *ctx,
 	stats.coalesced = line->coalesced;
 	stats.delivered = line->delivered;
 	stats.pending = line->count ? 1 : 0;
+	stats.latched = line->latched;
+	stats.acks = line->acks;
+	stats.masked = line->masked;
+	stats.asserted = line->asserted;
 	spin_unlock_irq(&chip->lock);
 
 	if (copy_to_user(argp, &stats, sizeof(stats)))
 		return -EFAULT;
 
 	return 0;
+}
+
+/*
+ * RUST_IRQFD_SET_ROUTE: route one GSI to an MSI message, or back to a plain
+ * line, in place. Like kvm_irq_routing_update(), rewrite the copy of the
+ * route that each irqfd bound to the GSI keeps, under irqfds.lock; unlike KVM,
+ * which publishes a whole new table, the table is updated in place under the
+ * same lock, so no grace period is needed before returning: an injection that
+ * read the old route was concurrent with the update.
+ */
+static int c_irqfd_set_route(struct c_irqfd_ctx *ctx,
+			     struct rust_irqfd_route __user *argp)
+{
+	struct rust_irqfd_route args;
+	struct c_irqfd_route route;
+	struct c_irqfd *irqfd;
+	struct rb_node *node;
+	u32 gsi;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+
+	if (args.gsi >= ctx->irqchip.nr_gsis || args.pad)
+		return -EINVAL;
+
+	switch (args.flags) {
+	case RUST_IRQFD_ROUTE_MSI:
+		if (!args.msi_addr || (args.msi_addr & 3))
+			return -EINVAL;
+		break;
+	case 0:
+		if (args.msi_addr || args.msi_data)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	gsi = array_index_nospec(args.gsi, ctx->irqchip.nr_gsis);
+	route = (struct c_irqfd_route) {
+		.flags = args.flags,
+		.msi_addr = args.msi_addr,
+		.msi_data = args.msi_data,
+	};
+
+	mutex_lock(&ctx->route_lock);
+	spin_lock_irq(&ctx->irqfds.lock);
+
+	ctx->routes[gsi] = route;
+
+	/*
+	 * Only the active irqfds, as KVM: one that is being shut down injects
+	 * from its work item, which reads the table.
+	 */
+	for (node = rb_first(&ctx->irqfds.tree); node; node = rb_next(node)) {
+		irqfd = rb_entry(node, struct c_irqfd, node);
+		if (irqfd->gsi == gsi)
+			irqfd_update_route(irqfd, &route);
+	}
+
+	spin_unlock_irq(&ctx->irqfds.lock);
+	mutex_unlock(&ctx->route_lock);
+
+	return 0;
+}
+
+/*
+ * RUST_IRQFD_SET_MASK. Under route_lock, so that an unmask raises what the
+ * latch holds with the route the GSI has at that time, not one an update
+ * running meanwhile is replacing.
+ */
+static int c_irqfd_set_mask(struct c_irqfd_ctx *ctx,
+			    struct rust_irqfd_mask __user *argp)
+{
+	struct rust_irqfd_mask args;
+	u32 gsi;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+
+	if (args.gsi >= ctx->irqchip.nr_gsis ||
+	    (args.flags & ~RUST_IRQFD_MASK_MASKED))
+		return -EINVAL;
+
+	gsi = array_index_nospec(args.gsi, ctx->irqchip.nr_gsis);
+
+	mutex_lock(&ctx->route_lock);
+	if (args.flags & RUST_IRQFD_MASK_MASKED)
+		irqchip_mask(&ctx->irqchip, gsi);
+	else
+		irqchip_unmask(&ctx->irqchip, gsi, &ctx->routes[gsi]);
+	mutex_unlock(&ctx->route_lock);
+
+	return 0;
+}
+
+/*
+ * RUST_IRQFD_ACK, the guest's EOI (irqfd_resampler_ack() in KVM): deassert
+ * the line once, then signal every resample irqfd of the GSI, here in process
+ * context. The resampler and its irqfds are walked under irq_srcu; an irqfd
+ * leaving it waits for us before it puts its resamplefd.
+ */
+static long c_irqfd_ack(struct c_irqfd_ctx *ctx,
+			struct rust_irqfd_ack __user *argp)
+{
+	struct c_irqfd_resampler *resampler;
+	struct rust_irqfd_ack args;
+	int idx, n = 0;
+	u32 gsi;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+
+	if (args.gsi >= ctx->irqchip.nr_gsis || args.pad)
+		return -EINVAL;
+
+	gsi = array_index_nospec(args.gsi, ctx->irqchip.nr_gsis);
+
+	/*
+	 * The resample irqfds share the line: deassert it once, then tell
+	 * them all. Deasserting once per irqfd could lose an assertion that
+	 * came in between.
+	 */
+	if (!irqchip_ack(&ctx->irqchip, gsi))
+		return 0;
+
+	idx = srcu_read_lock(&ctx->irq_srcu);
+
+	list_for_each_entry_srcu(resampler, &ctx->irqfds.resampler_list, link,
+				 srcu_read_lock_held(&ctx->irq_srcu)) {
+		if (resampler->gsi == gsi) {
+			n = irqfd_resampler_notify(ctx, resampler);
+			break;
+		}
+	}
+
+	srcu_read_unlock(&ctx->irq_srcu, idx);
+
+	return n;
 }
 
 /* --- file operations --- */
@@ -918,6 +1531,12 @@ static long c_irqfd_ioctl(struct file *file, unsigned int cmd,
 		return c_irqfd_get_info(ctx, argp);
 	case RUST_IRQFD_GSI_STATS:
 		return c_irqfd_gsi_stats(ctx, argp);
+	case RUST_IRQFD_SET_ROUTE:
+		return c_irqfd_set_route(ctx, argp);
+	case RUST_IRQFD_SET_MASK:
+		return c_irqfd_set_mask(ctx, argp);
+	case RUST_IRQFD_ACK:
+		return c_irqfd_ack(ctx, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -992,6 +1611,7 @@ static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 
 	cleanup_srcu_struct(&ctx->irq_srcu);
 	irqchip_destroy(&ctx->irqchip);
+	kvfree(ctx->routes);
 	kfree(ctx);
 	destroy_workqueue(wq);
 #else
@@ -999,6 +1619,9 @@ static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
 	irqchip_destroy(&ctx->irqchip);
+	kvfree(ctx->routes);
+	mutex_destroy(&ctx->route_lock);
+	mutex_destroy(&ctx->irqfds.resampler_lock);
 	kfree(ctx);
 #endif
 }
@@ -1014,10 +1637,20 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 
 	spin_lock_init(&ctx->irqfds.lock);
 	ctx->irqfds.tree = RB_ROOT;
+	mutex_init(&ctx->irqfds.resampler_lock);
+	INIT_LIST_HEAD(&ctx->irqfds.resampler_list);
+	mutex_init(&ctx->route_lock);
+
+	/* Every GSI starts as a plain line: all zero. */
+	ctx->routes = kvzalloc_objs(*ctx->routes, nr_gsis, GFP_KERNEL_ACCOUNT);
+	if (!ctx->routes) {
+		ret = -ENOMEM;
+		goto fail_ctx;
+	}
 
 	ret = irqchip_init(&ctx->irqchip, nr_gsis);
 	if (ret)
-		goto fail_ctx;
+		goto fail_routes;
 
 	ret = init_srcu_struct(&ctx->irq_srcu);
 	if (ret)
@@ -1035,6 +1668,8 @@ fail_srcu:
 	cleanup_srcu_struct(&ctx->irq_srcu);
 fail_irqchip:
 	irqchip_destroy(&ctx->irqchip);
+fail_routes:
+	kvfree(ctx->routes);
 fail_ctx:
 	kfree(ctx);
 	return ret;
@@ -1079,7 +1714,8 @@ static struct c_irqfd *irqfd_lower_bound(struct c_irqfd_ctx *ctx,
 
 struct c_irqfd_info {
 	u32 gsi, fd;
-	u64 signals, fast, deferred, coalesced;
+	u64 signals, fast, deferred, coalesced, masked;
+	u32 resample;
 };
 
 /*
@@ -1125,16 +1761,19 @@ static void c_irqfd_show_fdinfo(struct seq_file *m, struct file *file)
 				.fast = atomic64_read(&irqfd->stats.fast),
 				.deferred = atomic64_read(&irqfd->stats.deferred),
 				.coalesced = atomic64_read(&irqfd->stats.coalesced),
+				.masked = atomic64_read(&irqfd->stats.masked),
+				.resample = irqfd->resampler ? 1 : 0,
 			};
 			from = (unsigned long)irqfd->eventfd + 1;
 		}
 		spin_unlock_irq(&ctx->irqfds.lock);
 
 		for (i = 0; i < n; i++)
-			seq_printf(m, "irqfd:\tgsi=%u fd=%u signals=%llu fast=%llu deferred=%llu coalesced=%llu\n",
+			seq_printf(m, "irqfd:\tgsi=%u fd=%u signals=%llu fast=%llu deferred=%llu coalesced=%llu masked=%llu resample=%u\n",
 				   info[i].gsi, info[i].fd, info[i].signals,
 				   info[i].fast, info[i].deferred,
-				   info[i].coalesced);
+				   info[i].coalesced, info[i].masked,
+				   info[i].resample);
 	} while (more);
 }
 
