@@ -3,7 +3,7 @@
 # rust_irqfd: the commands a person types. The kernel build itself reads Kbuild
 # (make -C $KDIR M=$PWD works directly against any Rust-enabled tree).
 #
-#   make run       set up what is missing, build, boot QEMU, run the sample
+#   make run       set up, build, boot QEMU, run the samples on both modules (run-<sample>: one)
 #   make check     every test: host-side tests and lint, then the kselftest in QEMU
 #   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
 #   make clippy    the modules under clippy (CLIPPY=1)
@@ -20,7 +20,8 @@
 
 export KDIR LLVM MUTANT TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE
 
-.PHONY: all modules clippy fmt fmtcheck check run stress mutants bench kernel toolchain clean help
+.PHONY: all modules clippy fmt fmtcheck check run samples run-irqfd-watch run-msix-routes \
+	run-level-resample stress mutants bench kernel toolchain clean help
 
 all: modules
 
@@ -39,8 +40,17 @@ fmtcheck:
 check:
 	@scripts/check.sh
 
+# Every sample (samples/README.md) against /dev/rust_irqfd and /dev/c_irqfd in
+# one VM; run-<sample> runs one of them alone (DEVICES= narrows the modules);
+# make samples builds them (static, for the VM) without running them.
 run:
 	@scripts/run.sh
+
+run-irqfd-watch run-msix-routes run-level-resample:
+	@scripts/run.sh $(@:run-%=%)
+
+samples:
+	@cd samples && cargo build --release --target x86_64-unknown-linux-musl
 
 # The race stress alone, longer: make stress DURATION=60 (seconds per scenario
 # per device and mode).

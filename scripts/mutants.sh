@@ -8,7 +8,9 @@
 #      where no detector can report, and the timeout is then the catch)
 #
 # Each run is the functional suite and the lifecycle race scenarios (R1 HUP vs
-# deassign, R3 injection vs shutdown, R4 release vs HUP, R13 mass release), then
+# deassign, R3 injection vs shutdown, R4 release vs HUP, R13 mass release) and
+# the routing and resampling ones (R19 resample recursion, R20 resampler vs
+# shutdown, R21 route update vs injection), then
 # the injection tests again with deferred_only=1; the same set for every mutant
 # and for the clean build. The per-scenario kmemleak scans are left out (the
 # scan at the end of the VM run stays): they cost seconds each under TCG.
@@ -16,12 +18,13 @@ MUTANT_TEST_ARGS="--no-kmemleak --skip load_unload_100_cycles --skip open_close_
 # Tests that fill contexts with thousands of irqfds test limits, accounting
 # and isolation, not the planted lifecycle bugs; they would double the run.
 MUTANT_TEST_ARGS="$MUTANT_TEST_ARGS --skip limit_ --skip scoped_flush --skip memcg_accounting"
-for r in 2 5 6 7 8 9 10 11 12 14 15 16 17 18 19 20 21 22 23; do
+for r in 2 5 6 7 8 9 10 11 12 14 15 16 17 18 22 23; do
 	MUTANT_TEST_ARGS="$MUTANT_TEST_ARGS --skip race_r${r}_"
 done
 . "$(dirname "$0")/common.sh"
 
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
+ALL="$ALL route_torn resample_in_wakeup resampler_early_put"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
 # MUTANTS=... reruns some and keeps the other results for the table.

@@ -3,8 +3,9 @@
 //!
 //! usage: irqfd_routes [rust_irqfd | c_irqfd | kvm | DEVICE-PATH]   (default kvm)
 //!
-//! Makes three routes (GSI + eventfd), points each at an MSI where the
-//! backend routes MSIs, signals them, shows what the kernel did (the
+//! Makes three routes (GSI + eventfd), points each at an MSI, masks them,
+//! signals them (held while masked), retargets them and unmasks them (one
+//! interrupt each, with the new route), shows what the kernel did (the
 //! modules' delivery records, or KVM's routing table), and drops them.
 
 use std::process::ExitCode;
@@ -67,8 +68,11 @@ fn run_module(m: ModuleBackend) -> Result<(), Error> {
             }
             for d in d {
                 println!(
-                    "delivery seq {} on GSI {} (count {})",
-                    d.seq, d.gsi, d.count
+                    "delivery seq {} on GSI {} (count {}, MSI {:?})",
+                    d.seq,
+                    d.gsi,
+                    d.count,
+                    d.msi().map(|(a, v)| format!("{a:#x}/{v:#x}"))
                 );
                 got += 1;
             }
@@ -83,8 +87,8 @@ fn run_module(m: ModuleBackend) -> Result<(), Error> {
     Ok(())
 }
 
-/// Three routes on `irqfd`: set an MSI and mask each where the backend can,
-/// signal them, `show` what the kernel did, then drop them.
+/// Three routes on `irqfd`: set an MSI and mask each, signal them, retarget
+/// and unmask them, `show` what the kernel did, then drop them.
 fn run<B: IrqFdBackend>(
     irqfd: &IrqFd<B>,
     show: impl Fn(&B) -> Result<(), Error>,
@@ -103,18 +107,26 @@ fn run<B: IrqFdBackend>(
         .collect::<Result<Vec<_>, _>>()?;
     for (i, r) in routes.iter().enumerate() {
         let data = 0x40 + i as u32;
-        match r.set_msi(0xfee0_0000, data) {
-            Ok(()) => println!("route GSI {}: MSI 0xfee00000/{data:#x} set", r.gsi()),
-            Err(e @ Error::Unsupported { .. }) => println!("route GSI {}: {e}", r.gsi()),
-            Err(e) => return Err(e),
-        }
-        if let Err(e) = r.mask() {
-            println!("route GSI {}: {e}", r.gsi());
-        }
+        r.set_msi(0xfee0_0000, data)?;
+        r.mask()?;
+        println!(
+            "route GSI {}: MSI 0xfee00000/{data:#x} set, masked ({:?})",
+            r.gsi(),
+            r.masked()
+        );
     }
     for r in &routes {
         r.event().signal()?;
-        println!("signalled the eventfd of GSI {}", r.gsi());
+        println!("signalled the eventfd of GSI {} (masked: held)", r.gsi());
+    }
+    for (i, r) in routes.iter().enumerate() {
+        let data = 0x50 + i as u32;
+        r.set_msi(0xfee0_1000, data)?;
+        r.unmask()?;
+        println!(
+            "route GSI {}: retargeted to 0xfee01000/{data:#x} and unmasked: one interrupt",
+            r.gsi()
+        );
     }
     show(b)?;
     drop(routes);

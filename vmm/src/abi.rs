@@ -58,9 +58,28 @@ impl RawIrqfd {
         }
     }
 
+    /// A level-triggered assign request (`FLAG_RESAMPLE`): bind eventfd
+    /// number `fd` to `gsi`, with eventfd number `resamplefd` signalled at
+    /// each acknowledgement (end of interrupt) of the line.
+    pub const fn assign_resample(fd: u32, gsi: u32, resamplefd: u32) -> Self {
+        Self {
+            fd,
+            gsi,
+            flags: module::FLAG_RESAMPLE,
+            resamplefd,
+            pad: [0; 16],
+        }
+    }
+
     /// Whether this request deassigns (`FLAG_DEASSIGN` set).
     pub const fn is_deassign(&self) -> bool {
         self.flags & module::FLAG_DEASSIGN != 0
+    }
+
+    /// Whether this request asks for a resample (level) irqfd
+    /// (`FLAG_RESAMPLE` set; ignored on deassign).
+    pub const fn is_resample(&self) -> bool {
+        self.flags & module::FLAG_RESAMPLE != 0
     }
 }
 
@@ -71,11 +90,29 @@ pub mod module {
     /// `RUST_IRQFD_MAGIC`: the ioctl type byte.
     pub const MAGIC: u8 = 0xB9;
     /// `RUST_IRQFD_ABI_VERSION`: the version `RUST_IRQFD_GET_INFO` reports.
-    pub const ABI_VERSION: u32 = 1;
+    pub const ABI_VERSION: u32 = 2;
     /// `RUST_IRQFD_FLAG_DEASSIGN`.
     pub const FLAG_DEASSIGN: u32 = 1 << 0;
-    /// `RUST_IRQFD_FLAG_RESAMPLE` (assign with it gives `EINVAL` for now).
+    /// `RUST_IRQFD_FLAG_RESAMPLE`: a level-triggered irqfd, as
+    /// `KVM_IRQFD_FLAG_RESAMPLE`. A signal asserts the line (a record with
+    /// [`DELIVERY_LEVEL`]); it stays asserted, further injections coalescing
+    /// into it, until [`IOCTL_ACK`] deasserts it and signals `resamplefd`.
+    /// `resamplefd` must be an eventfd (`EBADF` if not open, `EINVAL` if not
+    /// an eventfd). Not allowed in batches.
     pub const FLAG_RESAMPLE: u32 = 1 << 1;
+    /// `RUST_IRQFD_DELIVERY_MSI`: the record was raised while the GSI was
+    /// routed to an MSI; [`Delivery::msi_addr`] and [`Delivery::msi_data`]
+    /// hold that route.
+    pub const DELIVERY_MSI: u32 = 1 << 0;
+    /// `RUST_IRQFD_DELIVERY_LEVEL`: the record was raised by a resample
+    /// (level) irqfd's injection; the line stays asserted until
+    /// [`IOCTL_ACK`].
+    pub const DELIVERY_LEVEL: u32 = 1 << 1;
+    /// `RUST_IRQFD_ROUTE_MSI`: [`Route::flags`] for "route the GSI to this
+    /// MSI"; `0` clears the route.
+    pub const ROUTE_MSI: u32 = 1 << 0;
+    /// `RUST_IRQFD_MASK_MASKED`: [`Mask::flags`] for "mask"; `0` unmasks.
+    pub const MASK_MASKED: u32 = 1 << 0;
     /// `RUST_IRQFD_INFO_DEFERRED_ONLY`: the atomic injection path is off.
     pub const INFO_DEFERRED_ONLY: u32 = 1 << 0;
 
@@ -109,9 +146,10 @@ pub mod module {
         }
     }
 
-    /// `struct rust_irqfd_gsi_stats`: one line's counters
-    /// (`RUST_IRQFD_GSI_STATS`). At every moment
-    /// `injected == coalesced + raised` and `raised == delivered + pending`.
+    /// `struct rust_irqfd_gsi_stats` (ABI v2, 72 bytes): one line's
+    /// counters and state (`RUST_IRQFD_GSI_STATS`). At every moment
+    /// `injected == coalesced + raised + latched` and
+    /// `raised == delivered + pending` ([`GsiStats::invariants_hold`]).
     #[repr(C)]
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
     pub struct GsiStats {
@@ -123,12 +161,46 @@ pub mod module {
         pub injected: u64,
         /// Records queued for `read(2)`.
         pub raised: u64,
-        /// Injections merged into a pending record.
+        /// Injections merged into a pending record, or into a level line
+        /// that was asserted already.
         pub coalesced: u64,
         /// Records handed to `read(2)`.
         pub delivered: u64,
         /// 1 if a record is waiting to be read.
         pub pending: u64,
+        /// Injections held by the mask latch now (the GSI is masked).
+        pub latched: u64,
+        /// `RUST_IRQFD_ACK` calls that deasserted the line.
+        pub acks: u64,
+        /// 1 if the GSI is masked.
+        pub masked: u32,
+        /// 1 if a level (resample) injection holds the line asserted until
+        /// `RUST_IRQFD_ACK`.
+        pub asserted: u32,
+    }
+
+    impl GsiStats {
+        /// Whether the GSI is masked.
+        pub const fn is_masked(&self) -> bool {
+            self.masked != 0
+        }
+
+        /// Whether a level injection holds the line asserted.
+        pub const fn is_asserted(&self) -> bool {
+            self.asserted != 0
+        }
+
+        /// The ABI's invariants: `injected == coalesced + raised + latched`
+        /// and `raised == delivered + pending`, `pending <= 1` (checked
+        /// without overflow).
+        pub fn invariants_hold(&self) -> bool {
+            let parts = self
+                .coalesced
+                .checked_add(self.raised)
+                .and_then(|v| v.checked_add(self.latched));
+            let read = self.delivered.checked_add(self.pending);
+            parts == Some(self.injected) && read == Some(self.raised) && self.pending <= 1
+        }
     }
 
     /// `struct rust_irqfd_delivery`: one record of `read(2)` on a context.
@@ -139,13 +211,14 @@ pub mod module {
         pub seq: u64,
         /// The line.
         pub gsi: u32,
-        /// `RUST_IRQFD_DELIVERY_*`; 0 for now.
+        /// [`DELIVERY_MSI`], [`DELIVERY_LEVEL`].
         pub flags: u32,
         /// Injections merged into this record, at least 1.
         pub count: u64,
-        /// Reserved for MSI routing, 0 for now.
+        /// With [`DELIVERY_MSI`]: the MSI address the GSI was routed to when
+        /// the record was raised; else 0.
         pub msi_addr: u64,
-        /// Reserved for MSI routing, 0 for now.
+        /// With [`DELIVERY_MSI`]: the MSI data; else 0.
         pub msi_data: u32,
         /// Zero.
         pub pad: u32,
@@ -154,6 +227,26 @@ pub mod module {
     impl Delivery {
         /// Size of one record on the wire.
         pub const SIZE: usize = size_of::<Self>();
+
+        /// Whether the record was raised with the GSI routed to an MSI.
+        pub const fn is_msi(&self) -> bool {
+            self.flags & DELIVERY_MSI != 0
+        }
+
+        /// Whether a resample (level) irqfd raised the record.
+        pub const fn is_level(&self) -> bool {
+            self.flags & DELIVERY_LEVEL != 0
+        }
+
+        /// The MSI `(address, data)` the record was raised with, `None` when
+        /// the GSI had no route (a plain line).
+        pub const fn msi(&self) -> Option<(u64, u32)> {
+            if self.is_msi() {
+                Some((self.msi_addr, self.msi_data))
+            } else {
+                None
+            }
+        }
 
         /// Decodes one record from exactly [`Self::SIZE`] native-endian
         /// bytes; `None` for any other length.
@@ -179,12 +272,81 @@ pub mod module {
         }
     }
 
+    /// `struct rust_irqfd_route`: the argument of `RUST_IRQFD_SET_ROUTE`,
+    /// which routes one GSI to an MSI, or clears its route, in place.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Route {
+        /// The line.
+        pub gsi: u32,
+        /// [`ROUTE_MSI`] to set, 0 to clear.
+        pub flags: u32,
+        /// The MSI address: nonzero and 4-byte aligned to set (`EINVAL`
+        /// otherwise), 0 to clear.
+        pub msi_addr: u64,
+        /// The MSI data (0 to clear).
+        pub msi_data: u32,
+        /// Must be zero.
+        pub pad: u32,
+    }
+
+    impl Route {
+        /// Route `gsi` to the MSI `addr`/`data`.
+        pub const fn msi(gsi: u32, addr: u64, data: u32) -> Self {
+            Self {
+                gsi,
+                flags: ROUTE_MSI,
+                msi_addr: addr,
+                msi_data: data,
+                pad: 0,
+            }
+        }
+
+        /// Clear `gsi`'s route (a plain line again).
+        pub const fn clear(gsi: u32) -> Self {
+            Self {
+                gsi,
+                flags: 0,
+                msi_addr: 0,
+                msi_data: 0,
+                pad: 0,
+            }
+        }
+    }
+
+    /// `struct rust_irqfd_mask`: the argument of `RUST_IRQFD_SET_MASK`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Mask {
+        /// The line.
+        pub gsi: u32,
+        /// [`MASK_MASKED`] to mask, 0 to unmask.
+        pub flags: u32,
+    }
+
+    /// `struct rust_irqfd_ack`: the argument of `RUST_IRQFD_ACK`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Ack {
+        /// The line.
+        pub gsi: u32,
+        /// Must be zero.
+        pub pad: u32,
+    }
+
     /// `RUST_IRQFD_IRQFD`: `_IOW(0xB9, 0x76, struct rust_irqfd)`.
     pub const IOCTL_IRQFD: Opcode = opcode::write::<RawIrqfd>(MAGIC, 0x76);
     /// `RUST_IRQFD_GET_INFO`: `_IOR(0xB9, 0x00, struct rust_irqfd_info)`.
     pub const IOCTL_GET_INFO: Opcode = opcode::read::<Info>(MAGIC, 0x00);
     /// `RUST_IRQFD_GSI_STATS`: `_IOWR(0xB9, 0x01, struct rust_irqfd_gsi_stats)`.
     pub const IOCTL_GSI_STATS: Opcode = opcode::read_write::<GsiStats>(MAGIC, 0x01);
+    /// `RUST_IRQFD_SET_ROUTE`: `_IOW(0xB9, 0x03, struct rust_irqfd_route)`.
+    pub const IOCTL_SET_ROUTE: Opcode = opcode::write::<Route>(MAGIC, 0x03);
+    /// `RUST_IRQFD_SET_MASK`: `_IOW(0xB9, 0x04, struct rust_irqfd_mask)`.
+    pub const IOCTL_SET_MASK: Opcode = opcode::write::<Mask>(MAGIC, 0x04);
+    /// `RUST_IRQFD_ACK`: `_IOW(0xB9, 0x05, struct rust_irqfd_ack)`; returns
+    /// the number of resamplefds signalled.
+    pub const IOCTL_ACK: Opcode = opcode::write::<Ack>(MAGIC, 0x05);
 
     // The header's layout on x86_64 and its ioctl numbers.
     const _: () = {
@@ -204,7 +366,7 @@ pub mod module {
         assert!(offset_of!(Info, max_irqfds) == 24);
         assert!(offset_of!(Info, reserved) == 28);
 
-        assert!(size_of::<GsiStats>() == 48);
+        assert!(size_of::<GsiStats>() == 72);
         assert!(offset_of!(GsiStats, gsi) == 0);
         assert!(offset_of!(GsiStats, pad) == 4);
         assert!(offset_of!(GsiStats, injected) == 8);
@@ -212,6 +374,25 @@ pub mod module {
         assert!(offset_of!(GsiStats, coalesced) == 24);
         assert!(offset_of!(GsiStats, delivered) == 32);
         assert!(offset_of!(GsiStats, pending) == 40);
+        assert!(offset_of!(GsiStats, latched) == 48);
+        assert!(offset_of!(GsiStats, acks) == 56);
+        assert!(offset_of!(GsiStats, masked) == 64);
+        assert!(offset_of!(GsiStats, asserted) == 68);
+
+        assert!(size_of::<Route>() == 24);
+        assert!(offset_of!(Route, gsi) == 0);
+        assert!(offset_of!(Route, flags) == 4);
+        assert!(offset_of!(Route, msi_addr) == 8);
+        assert!(offset_of!(Route, msi_data) == 16);
+        assert!(offset_of!(Route, pad) == 20);
+
+        assert!(size_of::<Mask>() == 8);
+        assert!(offset_of!(Mask, gsi) == 0);
+        assert!(offset_of!(Mask, flags) == 4);
+
+        assert!(size_of::<Ack>() == 8);
+        assert!(offset_of!(Ack, gsi) == 0);
+        assert!(offset_of!(Ack, pad) == 4);
 
         assert!(size_of::<Delivery>() == 40);
         assert!(offset_of!(Delivery, seq) == 0);
@@ -224,7 +405,13 @@ pub mod module {
 
         assert!(IOCTL_IRQFD as u64 == 0x4020_B976);
         assert!(IOCTL_GET_INFO as u64 == 0x8020_B900);
-        assert!(IOCTL_GSI_STATS as u64 == 0xC030_B901);
+        assert!(IOCTL_GSI_STATS as u64 == 0xC048_B901);
+        assert!(IOCTL_SET_ROUTE as u64 == 0x4018_B903);
+        assert!(IOCTL_SET_MASK as u64 == 0x4008_B904);
+        assert!(IOCTL_ACK as u64 == 0x4008_B905);
+
+        assert!(DELIVERY_MSI == 1 && DELIVERY_LEVEL == 2);
+        assert!(ROUTE_MSI == 1 && MASK_MASKED == 1);
     };
 }
 
@@ -352,6 +539,50 @@ pub mod kvm {
         pub flags: u32,
     }
 
+    /// `struct kvm_irqchip` (520 bytes): the argument of `KVM_GET_IRQCHIP`,
+    /// one in-kernel interrupt controller's state. The union `chip` (512
+    /// bytes) is kept as words; [`ioapic_irr`](Self::ioapic_irr) decodes the
+    /// one field this crate reads.
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Irqchip {
+        /// `KVM_IRQCHIP_*`: which controller.
+        pub chip_id: u32,
+        /// Zero.
+        pub pad: u32,
+        /// The union: `struct kvm_pic_state` or `struct kvm_ioapic_state`.
+        pub chip: [u32; 128],
+    }
+
+    impl Irqchip {
+        /// A request for controller `chip_id`'s state, zeroed.
+        pub const fn new(chip_id: u32) -> Self {
+            Self {
+                chip_id,
+                pad: 0,
+                chip: [0; 128],
+            }
+        }
+
+        /// For [`IRQCHIP_IOAPIC`]: `struct kvm_ioapic_state`'s `irr`, bit
+        /// `n` set while IOAPIC pin `n`'s input is asserted (for an edge
+        /// pin, until it is delivered). `None` for other chips.
+        pub const fn ioapic_irr(&self) -> Option<u32> {
+            // base_address (u64) at 0, ioregsel at 8, id at 12, irr at 16.
+            if self.chip_id == IRQCHIP_IOAPIC {
+                Some(self.chip[4])
+            } else {
+                None
+            }
+        }
+    }
+
+    impl Default for Irqchip {
+        fn default() -> Self {
+            Self::new(0)
+        }
+    }
+
     /// `KVM_GET_API_VERSION`: `_IO(KVMIO, 0x00)`.
     pub const IOCTL_GET_API_VERSION: Opcode = opcode::none(KVMIO, 0x00);
     /// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`, argument the machine type; returns
@@ -365,12 +596,16 @@ pub mod kvm {
     pub const IOCTL_SET_GSI_ROUTING: Opcode = opcode::write::<RoutingHeader>(KVMIO, 0x6a);
     /// `KVM_IRQFD`: `_IOW(KVMIO, 0x76, struct kvm_irqfd)`.
     pub const IOCTL_IRQFD: Opcode = opcode::write::<RawIrqfd>(KVMIO, 0x76);
+    /// `KVM_GET_IRQCHIP`: `_IOWR(KVMIO, 0x62, struct kvm_irqchip)`.
+    pub const IOCTL_GET_IRQCHIP: Opcode = opcode::read_write::<Irqchip>(KVMIO, 0x62);
 
     const _: () = {
         assert!(size_of::<RoutingHeader>() == 8);
         assert!(size_of::<RoutingEntry>() == 48);
         assert!(core::mem::align_of::<RoutingEntry>() == 8);
         assert!(offset_of!(RoutingEntry, u) == 16);
+        assert!(size_of::<Irqchip>() == 520);
+        assert!(offset_of!(Irqchip, chip) == 8);
 
         assert!(IOCTL_GET_API_VERSION as u64 == 0xAE00);
         assert!(IOCTL_CREATE_VM as u64 == 0xAE01);
@@ -378,6 +613,7 @@ pub mod kvm {
         assert!(IOCTL_CREATE_IRQCHIP as u64 == 0xAE60);
         assert!(IOCTL_SET_GSI_ROUTING as u64 == 0x4008_AE6A);
         assert!(IOCTL_IRQFD as u64 == 0x4020_AE76);
+        assert!(IOCTL_GET_IRQCHIP as u64 == 0xC208_AE62);
         // The two ABIs' irqfd commands differ only in the type byte.
         assert!(IOCTL_IRQFD as u64 & !0xff00 == module::IOCTL_IRQFD as u64 & !0xff00);
         assert!(IRQFD_FLAG_DEASSIGN == module::FLAG_DEASSIGN);
@@ -387,27 +623,104 @@ pub mod kvm {
 
 #[cfg(test)]
 mod tests {
-    use super::kvm::RoutingEntry;
-    use super::module::{Delivery, GsiStats, Info};
+    use super::kvm::{Irqchip, RoutingEntry};
+    use super::module::{Ack, Delivery, GsiStats, Info, Mask, Route};
     use super::*;
 
     #[test]
     fn module_sizes_and_offsets() {
         assert_eq!(size_of::<RawIrqfd>(), 32);
         assert_eq!(size_of::<Info>(), 32);
-        assert_eq!(size_of::<GsiStats>(), 48);
+        assert_eq!(size_of::<GsiStats>(), 72);
         assert_eq!(size_of::<Delivery>(), 40);
+        assert_eq!(size_of::<Route>(), 24);
+        assert_eq!(size_of::<Mask>(), 8);
+        assert_eq!(size_of::<Ack>(), 8);
         assert_eq!(offset_of!(RawIrqfd, pad), 16);
         assert_eq!(offset_of!(Info, shutdowns), 16);
         assert_eq!(offset_of!(GsiStats, pending), 40);
+        assert_eq!(offset_of!(GsiStats, latched), 48);
+        assert_eq!(offset_of!(GsiStats, acks), 56);
+        assert_eq!(offset_of!(GsiStats, masked), 64);
+        assert_eq!(offset_of!(GsiStats, asserted), 68);
         assert_eq!(offset_of!(Delivery, msi_data), 32);
+        assert_eq!(offset_of!(Route, msi_addr), 8);
+        assert_eq!(offset_of!(Route, msi_data), 16);
+        assert_eq!(offset_of!(Route, pad), 20);
+    }
+
+    #[test]
+    fn request_constructors() {
+        let r = RawIrqfd::assign_resample(3, 9, 4);
+        assert_eq!((r.fd, r.gsi, r.resamplefd), (3, 9, 4));
+        assert_eq!(r.flags, module::FLAG_RESAMPLE);
+        assert!(r.is_resample() && !r.is_deassign());
+        assert!(RawIrqfd::deassign(3, 9).is_deassign());
+        assert!(!RawIrqfd::assign(3, 9).is_resample());
+        assert_eq!(
+            Route::msi(7, 0xfee0_1000, 0x41),
+            Route {
+                gsi: 7,
+                flags: module::ROUTE_MSI,
+                msi_addr: 0xfee0_1000,
+                msi_data: 0x41,
+                pad: 0
+            }
+        );
+        assert_eq!(
+            Route::clear(7),
+            Route {
+                gsi: 7,
+                ..Route::default()
+            }
+        );
+    }
+
+    #[test]
+    fn gsi_stats_invariants() {
+        let ok = GsiStats {
+            injected: 10,
+            coalesced: 3,
+            raised: 4,
+            latched: 3,
+            delivered: 3,
+            pending: 1,
+            ..GsiStats::default()
+        };
+        assert!(ok.invariants_hold());
+        assert!(GsiStats::default().invariants_hold());
+        assert!(!GsiStats { latched: 2, ..ok }.invariants_hold());
+        assert!(!GsiStats { pending: 0, ..ok }.invariants_hold());
+        assert!(!GsiStats {
+            pending: 2,
+            delivered: 2,
+            ..ok
+        }
+        .invariants_hold());
+        // No overflow panic on absurd values.
+        assert!(!GsiStats {
+            injected: u64::MAX,
+            coalesced: u64::MAX,
+            raised: u64::MAX,
+            ..ok
+        }
+        .invariants_hold());
+        let st = GsiStats {
+            masked: 1,
+            asserted: 0,
+            ..ok
+        };
+        assert!(st.is_masked() && !st.is_asserted());
     }
 
     #[test]
     fn module_ioctl_numbers() {
         assert_eq!(module::IOCTL_IRQFD as u64, 0x4020_b976);
         assert_eq!(module::IOCTL_GET_INFO as u64, 0x8020_b900);
-        assert_eq!(module::IOCTL_GSI_STATS as u64, 0xc030_b901);
+        assert_eq!(module::IOCTL_GSI_STATS as u64, 0xc048_b901);
+        assert_eq!(module::IOCTL_SET_ROUTE as u64, 0x4018_b903);
+        assert_eq!(module::IOCTL_SET_MASK as u64, 0x4008_b904);
+        assert_eq!(module::IOCTL_ACK as u64, 0x4008_b905);
     }
 
     #[test]
@@ -418,7 +731,19 @@ mod tests {
         assert_eq!(kvm::IOCTL_CREATE_IRQCHIP as u64, 0xae60);
         assert_eq!(kvm::IOCTL_SET_GSI_ROUTING as u64, 0x4008_ae6a);
         assert_eq!(kvm::IOCTL_IRQFD as u64, 0x4020_ae76);
+        assert_eq!(kvm::IOCTL_GET_IRQCHIP as u64, 0xc208_ae62);
         assert_eq!(size_of::<RoutingEntry>(), 48);
+        assert_eq!(size_of::<Irqchip>(), 520);
+    }
+
+    #[test]
+    fn irqchip_irr() {
+        let mut c = Irqchip::new(kvm::IRQCHIP_IOAPIC);
+        c.chip[4] = 1 << 7;
+        assert_eq!(c.ioapic_irr(), Some(0x80));
+        c.chip_id = kvm::IRQCHIP_PIC_MASTER;
+        assert_eq!(c.ioapic_irr(), None);
+        assert_eq!(Irqchip::default(), Irqchip::new(0));
     }
 
     #[test]
@@ -426,7 +751,7 @@ mod tests {
         let mut b = Vec::new();
         b.extend_from_slice(&7u64.to_ne_bytes());
         b.extend_from_slice(&3u32.to_ne_bytes());
-        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&module::DELIVERY_MSI.to_ne_bytes());
         b.extend_from_slice(&2u64.to_ne_bytes());
         b.extend_from_slice(&0xfee0_0000u64.to_ne_bytes());
         b.extend_from_slice(&0x41u32.to_ne_bytes());
@@ -437,13 +762,23 @@ mod tests {
             Delivery {
                 seq: 7,
                 gsi: 3,
-                flags: 0,
+                flags: module::DELIVERY_MSI,
                 count: 2,
                 msi_addr: 0xfee0_0000,
                 msi_data: 0x41,
                 pad: 0
             }
         );
+        assert!(d.is_msi() && !d.is_level());
+        assert_eq!(d.msi(), Some((0xfee0_0000, 0x41)));
+        let level = Delivery {
+            flags: module::DELIVERY_LEVEL,
+            msi_addr: 0,
+            msi_data: 0,
+            ..d
+        };
+        assert!(level.is_level() && !level.is_msi());
+        assert_eq!(level.msi(), None);
         assert_eq!(Delivery::from_bytes(&b[1..]), None);
         assert_eq!(Delivery::from_bytes(&[]), None);
     }
@@ -481,7 +816,8 @@ mod tests {
         let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
         body.lines()
             .map(|l| l.split("/*").next().unwrap().trim())
-            .filter(|l| !l.is_empty())
+            // Continuation lines of a multi-line field comment.
+            .filter(|l| !l.is_empty() && !l.starts_with('*'))
             .map(|l| {
                 let mut it = l.trim_end_matches(';').split_whitespace();
                 (
@@ -510,13 +846,20 @@ mod tests {
         };
         for line in [
             "#define RUST_IRQFD_MAGIC 0xB9",
-            "#define RUST_IRQFD_ABI_VERSION 1",
+            "#define RUST_IRQFD_ABI_VERSION 2",
             "#define RUST_IRQFD_FLAG_DEASSIGN (1 << 0)",
             "#define RUST_IRQFD_FLAG_RESAMPLE (1 << 1)",
             "#define RUST_IRQFD_INFO_DEFERRED_ONLY (1 << 0)",
+            "#define RUST_IRQFD_DELIVERY_MSI   (1 << 0)",
+            "#define RUST_IRQFD_DELIVERY_LEVEL (1 << 1)",
+            "#define RUST_IRQFD_ROUTE_MSI (1 << 0)",
+            "#define RUST_IRQFD_MASK_MASKED (1 << 0)",
             "_IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)",
             "_IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)",
             "_IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)",
+            "#define RUST_IRQFD_SET_ROUTE _IOW(RUST_IRQFD_MAGIC, 0x03, struct rust_irqfd_route)",
+            "#define RUST_IRQFD_SET_MASK _IOW(RUST_IRQFD_MAGIC, 0x04, struct rust_irqfd_mask)",
+            "#define RUST_IRQFD_ACK _IOW(RUST_IRQFD_MAGIC, 0x05, struct rust_irqfd_ack)",
         ] {
             assert!(h.contains(line), "header lacks {line:?}");
         }
@@ -552,7 +895,29 @@ mod tests {
                 ("__u64", "coalesced"),
                 ("__u64", "delivered"),
                 ("__u64", "pending"),
+                ("__u64", "latched"),
+                ("__u64", "acks"),
+                ("__u32", "masked"),
+                ("__u32", "asserted"),
             ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_route"),
+            fields(&[
+                ("__u32", "gsi"),
+                ("__u32", "flags"),
+                ("__u64", "msi_addr"),
+                ("__u32", "msi_data"),
+                ("__u32", "pad"),
+            ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_mask"),
+            fields(&[("__u32", "gsi"), ("__u32", "flags")])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_ack"),
+            fields(&[("__u32", "gsi"), ("__u32", "pad")])
         );
         assert_eq!(
             c_fields(&h, "rust_irqfd_delivery"),

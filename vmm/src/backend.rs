@@ -17,10 +17,12 @@ use crate::error::{Error, Op, Result};
 /// backend keeps (KVM's routing table) is behind a lock, so a backend can be
 /// shared by the threads of a VMM.
 ///
-/// Routing and masking ([`set_msi`](Self::set_msi),
-/// [`clear_msi`](Self::clear_msi), [`mask`](Self::mask),
-/// [`unmask`](Self::unmask)) return [`Error::Unsupported`] where the
-/// backend's ABI has no such operation yet.
+/// Operations a backend's kernel interface lacks return
+/// [`Error::Unsupported`]: KVM has no per-GSI [`mask`](Self::mask) /
+/// [`unmask`](Self::unmask) (an [`IrqFdRoute`](crate::IrqFdRoute) emulates
+/// them by unbinding its eventfd) and no userspace [`ack`](Self::ack) (the
+/// guest's EOI acknowledges a level line), and reports
+/// [`line_asserted`](Self::line_asserted) only for GSIs routed to its IOAPIC.
 pub trait IrqFdBackend: Send + Sync {
     /// A short name for messages and tables (`rust_irqfd`, `c_irqfd`, `kvm`).
     fn name(&self) -> &str;
@@ -50,6 +52,34 @@ pub trait IrqFdBackend: Send + Sync {
         self.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi))
     }
 
+    /// Binds `eventfd` to `gsi` as a resample (level-triggered) irqfd, as
+    /// `KVM_IRQFD_FLAG_RESAMPLE`: a signal asserts the line, which stays
+    /// asserted (further signals coalescing into it) until the line is
+    /// acknowledged ([`ack`](Self::ack) on the modules, the guest's EOI on
+    /// KVM); then the line is deasserted and `resamplefd` signalled, so that
+    /// the device can check whether it still needs service and signal again.
+    ///
+    /// Every resample irqfd of a GSI shares one resampler: an
+    /// acknowledgement signals each of their resamplefds. The kernel takes
+    /// its own reference to `resamplefd`: closing it later does not disable
+    /// the irqfd. `resamplefd` may be `eventfd` itself. Unbind with
+    /// [`deassign`](Self::deassign); when the last resample irqfd of a GSI
+    /// goes, the line is deasserted.
+    ///
+    /// Errors (as [`Op::AssignResample`]): those of [`assign`](Self::assign),
+    /// and `EBADF` ([`Error::BadFd`]) if `resamplefd` is not open, `EINVAL`
+    /// ([`Error::Invalid`]) if it is not an eventfd.
+    fn assign_resample(
+        &self,
+        eventfd: BorrowedFd<'_>,
+        gsi: u32,
+        resamplefd: BorrowedFd<'_>,
+    ) -> Result<()> {
+        let fd = fd_number(eventfd, Op::AssignResample, gsi)?;
+        let rfd = fd_number(resamplefd, Op::AssignResample, gsi)?;
+        self.irqfd(&RawIrqfd::assign_resample(fd, gsi, rfd))
+    }
+
     /// Unbinds `eventfd` from `gsi`. Succeeds whether or not it was bound;
     /// once it returns, no injection from that binding happens.
     fn deassign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
@@ -59,17 +89,53 @@ pub trait IrqFdBackend: Send + Sync {
         ))
     }
 
-    /// Routes `gsi` to the MSI `addr`/`data` (replacing its previous route).
+    /// Routes `gsi` to the MSI `addr`/`data`, replacing its previous route
+    /// in place: irqfds bound to `gsi` stay bound and inject with the new
+    /// route from their next injection on.
+    ///
+    /// `EINVAL` ([`Error::Invalid`]) for a GSI out of range; the modules also
+    /// reject an address that is zero or not 4-byte aligned (KVM accepts
+    /// any).
     fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()>;
 
-    /// Removes `gsi`'s MSI route: signals on it then go nowhere.
+    /// Removes `gsi`'s MSI route (a no-op if it has none): the modules make
+    /// it a plain line again; on KVM, signals on it then go nowhere.
+    /// `EINVAL` for a GSI out of range.
     fn clear_msi(&self, gsi: u32) -> Result<()>;
 
-    /// Masks `gsi`: injections are held back until [`unmask`](Self::unmask).
+    /// Masks `gsi`, MSI-X style: injections are latched, not delivered,
+    /// until [`unmask`](Self::unmask). Masking a masked GSI changes nothing.
     fn mask(&self, gsi: u32) -> Result<()>;
 
-    /// Unmasks `gsi`.
+    /// Unmasks `gsi`: if injections were latched while it was masked, they
+    /// are delivered now, as one interrupt with the GSI's current route.
+    /// Unmasking an unmasked GSI changes nothing.
     fn unmask(&self, gsi: u32) -> Result<()>;
+
+    /// The guest's end of interrupt for level GSI `gsi`: if a resample
+    /// irqfd's injection holds the line asserted, deasserts it and signals
+    /// the resamplefd of every resample irqfd bound to `gsi`. Returns how
+    /// many resamplefds were signalled (0 if the line was not asserted).
+    ///
+    /// [`Error::Unsupported`] by default, and on KVM, where the guest's EOI
+    /// (to its IOAPIC or PIC) is what acknowledges the line.
+    fn ack(&self, gsi: u32) -> Result<u32> {
+        let _ = gsi;
+        Err(Error::Unsupported {
+            op: Op::Ack,
+            backend: self.name().to_owned(),
+        })
+    }
+
+    /// Whether a level injection holds `gsi`'s line asserted now (for
+    /// tests and introspection). [`Error::Unsupported`] by default.
+    fn line_asserted(&self, gsi: u32) -> Result<bool> {
+        let _ = gsi;
+        Err(Error::Unsupported {
+            op: Op::LineState,
+            backend: self.name().to_owned(),
+        })
+    }
 }
 
 /// The number the ABI wants for a descriptor (never negative for a
@@ -82,6 +148,8 @@ fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
 pub(crate) fn irqfd_op(req: &RawIrqfd) -> Op {
     if req.is_deassign() {
         Op::Deassign
+    } else if req.is_resample() {
+        Op::AssignResample
     } else {
         Op::Assign
     }
@@ -105,6 +173,14 @@ macro_rules! forward {
             fn assign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
                 (**self).assign(eventfd, gsi)
             }
+            fn assign_resample(
+                &self,
+                eventfd: BorrowedFd<'_>,
+                gsi: u32,
+                resamplefd: BorrowedFd<'_>,
+            ) -> Result<()> {
+                (**self).assign_resample(eventfd, gsi, resamplefd)
+            }
             fn deassign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
                 (**self).deassign(eventfd, gsi)
             }
@@ -120,6 +196,12 @@ macro_rules! forward {
             fn unmask(&self, gsi: u32) -> Result<()> {
                 (**self).unmask(gsi)
             }
+            fn ack(&self, gsi: u32) -> Result<u32> {
+                (**self).ack(gsi)
+            }
+            fn line_asserted(&self, gsi: u32) -> Result<bool> {
+                (**self).line_asserted(gsi)
+            }
         }
     )*};
 }
@@ -128,3 +210,110 @@ macro_rules! forward {
 // time), an `Arc` (to share one VM between an `IrqFd` and other users) or a
 // reference is a backend too.
 forward!(Box<B>, Arc<B>, &B);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventFd;
+    use std::os::fd::AsFd;
+    use std::sync::Mutex;
+
+    /// Implements only what the trait requires: the defaults are under test.
+    #[derive(Default)]
+    struct Minimal {
+        seen: Mutex<Vec<RawIrqfd>>,
+    }
+
+    impl IrqFdBackend for Minimal {
+        fn name(&self) -> &str {
+            "minimal"
+        }
+        fn nr_gsis(&self) -> u32 {
+            16
+        }
+        fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
+            self.seen.lock().unwrap().push(*req);
+            Err(Error::from_errno(
+                irqfd_op(req),
+                Some(req.gsi),
+                rustix::io::Errno::INVAL,
+            ))
+        }
+        fn set_msi(&self, _: u32, _: u64, _: u32) -> Result<()> {
+            Ok(())
+        }
+        fn clear_msi(&self, _: u32) -> Result<()> {
+            Ok(())
+        }
+        fn mask(&self, _: u32) -> Result<()> {
+            Ok(())
+        }
+        fn unmask(&self, _: u32) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn default_requests_and_ops() {
+        let b = Minimal::default();
+        let (e, r) = (EventFd::new().unwrap(), EventFd::new().unwrap());
+        let err = b.assign_resample(e.as_fd(), 3, r.as_fd()).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Invalid {
+                op: Op::AssignResample,
+                gsi: Some(3)
+            }
+        );
+        assert_eq!(b.assign(e.as_fd(), 4).unwrap_err().op(), Some(Op::Assign));
+        assert_eq!(
+            b.deassign(e.as_fd(), 5).unwrap_err().op(),
+            Some(Op::Deassign)
+        );
+        let seen = b.seen.lock().unwrap().clone();
+        let fd = e.as_raw() as u32;
+        assert_eq!(
+            seen,
+            [
+                RawIrqfd::assign_resample(fd, 3, r.as_raw() as u32),
+                RawIrqfd::assign(fd, 4),
+                RawIrqfd::deassign(fd, 5)
+            ]
+        );
+        // Deassign with RESAMPLE set is a deassign.
+        let req = RawIrqfd {
+            flags: crate::abi::module::FLAG_DEASSIGN | crate::abi::module::FLAG_RESAMPLE,
+            ..RawIrqfd::assign(fd, 1)
+        };
+        assert_eq!(irqfd_op(&req), Op::Deassign);
+    }
+
+    #[test]
+    fn ack_and_line_state_default_to_unsupported() {
+        let b = Minimal::default();
+        assert_eq!(
+            b.ack(1),
+            Err(Error::Unsupported {
+                op: Op::Ack,
+                backend: "minimal".into()
+            })
+        );
+        assert_eq!(
+            b.line_asserted(1),
+            Err(Error::Unsupported {
+                op: Op::LineState,
+                backend: "minimal".into()
+            })
+        );
+        // Through the forwarding impls too.
+        let boxed: Box<dyn IrqFdBackend> = Box::new(Minimal::default());
+        assert!(matches!(boxed.ack(2), Err(Error::Unsupported { .. })));
+        let arc = Arc::new(Minimal::default());
+        assert_eq!(arc.nr_gsis(), 16);
+        let by_ref: &Minimal = &arc;
+        assert!(matches!(
+            IrqFdBackend::line_asserted(&by_ref, 0),
+            Err(Error::Unsupported { .. })
+        ));
+    }
+}

@@ -22,6 +22,8 @@ pub enum Op {
     SignalEventFd,
     /// `read(2)` of an eventfd's counter.
     ReadEventFd,
+    /// `poll(2)` of an eventfd.
+    PollEventFd,
     /// `KVM_GET_API_VERSION`.
     GetApiVersion,
     /// `KVM_CHECK_EXTENSION`.
@@ -32,6 +34,9 @@ pub enum Op {
     CreateIrqchip,
     /// Binding an eventfd to a GSI (`RUST_IRQFD_IRQFD` / `KVM_IRQFD`).
     Assign,
+    /// Binding an eventfd to a GSI as a resample (level) irqfd
+    /// (`... | FLAG_RESAMPLE`).
+    AssignResample,
     /// Unbinding an eventfd (`... | FLAG_DEASSIGN`).
     Deassign,
     /// Setting a GSI's MSI address/data.
@@ -42,6 +47,12 @@ pub enum Op {
     Mask,
     /// Unmasking a GSI.
     Unmask,
+    /// Acknowledging a level GSI (`RUST_IRQFD_ACK`): the guest's EOI.
+    Ack,
+    /// Asking whether a level GSI's line is asserted.
+    LineState,
+    /// `KVM_GET_IRQCHIP`.
+    GetIrqchip,
     /// `RUST_IRQFD_GET_INFO`.
     GetInfo,
     /// `RUST_IRQFD_GSI_STATS`.
@@ -60,16 +71,21 @@ impl Op {
             Op::CreateEventFd => "create eventfd",
             Op::SignalEventFd => "signal eventfd",
             Op::ReadEventFd => "read eventfd",
+            Op::PollEventFd => "poll eventfd",
             Op::GetApiVersion => "KVM_GET_API_VERSION",
             Op::CheckExtension => "KVM_CHECK_EXTENSION",
             Op::CreateVm => "KVM_CREATE_VM",
             Op::CreateIrqchip => "KVM_CREATE_IRQCHIP",
             Op::Assign => "assign irqfd",
+            Op::AssignResample => "assign resample irqfd",
             Op::Deassign => "deassign irqfd",
             Op::SetMsi => "set MSI route",
             Op::ClearMsi => "clear MSI route",
             Op::Mask => "mask",
             Op::Unmask => "unmask",
+            Op::Ack => "ack",
+            Op::LineState => "line state",
+            Op::GetIrqchip => "KVM_GET_IRQCHIP",
             Op::GetInfo => "RUST_IRQFD_GET_INFO",
             Op::GsiStats => "RUST_IRQFD_GSI_STATS",
             Op::ReadDeliveries => "read deliveries",
@@ -132,8 +148,9 @@ pub enum Error {
         /// What the kernel said.
         errno: Errno,
     },
-    /// The backend does not implement this operation (yet): the modules'
-    /// ABI has no routing or masking, KVM has no masking.
+    /// The backend does not implement this operation: KVM has no per-GSI
+    /// mask and no userspace EOI ([`IrqFdBackend::ack`](crate::IrqFdBackend::ack)),
+    /// and reports line state only for GSIs routed to its IOAPIC.
     Unsupported {
         /// What was asked for.
         op: Op,
@@ -251,6 +268,7 @@ pub fn errno_name(e: Errno) -> Option<&'static str> {
         Errno::MFILE => "EMFILE",
         Errno::NOTTY => "ENOTTY",
         Errno::NOSPC => "ENOSPC",
+        Errno::RANGE => "ERANGE",
         Errno::SPIPE => "ESPIPE",
         Errno::NOSYS => "ENOSYS",
         Errno::OPNOTSUPP => "EOPNOTSUPP",
@@ -457,6 +475,71 @@ mod tests {
         assert_eq!(
             Error::from_errno(Op::Assign, None, Errno::from_raw_os_error(133)).tag(),
             "errno 133"
+        );
+    }
+
+    #[test]
+    fn op_names_are_distinct() {
+        let all = [
+            Op::Open,
+            Op::CreateEventFd,
+            Op::SignalEventFd,
+            Op::ReadEventFd,
+            Op::PollEventFd,
+            Op::GetApiVersion,
+            Op::CheckExtension,
+            Op::CreateVm,
+            Op::CreateIrqchip,
+            Op::Assign,
+            Op::AssignResample,
+            Op::Deassign,
+            Op::SetMsi,
+            Op::ClearMsi,
+            Op::Mask,
+            Op::Unmask,
+            Op::Ack,
+            Op::LineState,
+            Op::GetIrqchip,
+            Op::GetInfo,
+            Op::GsiStats,
+            Op::ReadDeliveries,
+            Op::AllocGsi,
+        ];
+        let mut names: Vec<_> = all.iter().map(|o| o.name()).collect();
+        assert!(names.iter().all(|n| !n.is_empty()));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        assert_eq!(Op::Ack.to_string(), "ack");
+    }
+
+    #[test]
+    fn abi_v2_errors() {
+        // The errnos the v2 operations document, each to its variant.
+        assert_eq!(
+            Error::from_errno(Op::AssignResample, Some(3), Errno::BADF).to_string(),
+            "assign resample irqfd (GSI 3): not an open file descriptor (EBADF)"
+        );
+        assert_eq!(
+            Error::from_errno(Op::SetMsi, Some(9), Errno::INVAL),
+            Error::Invalid {
+                op: Op::SetMsi,
+                gsi: Some(9)
+            }
+        );
+        assert_eq!(
+            Error::from_errno(Op::Ack, Some(2048), Errno::INVAL).tag(),
+            "EINVAL"
+        );
+        let u = Error::Unsupported {
+            op: Op::Ack,
+            backend: "kvm".into(),
+        };
+        assert_eq!(u.to_string(), "ack: not supported by the kvm backend");
+        assert_eq!((u.errno(), u.gsi(), u.op()), (None, None, Some(Op::Ack)));
+        assert_eq!(
+            Error::from_errno(Op::Ack, None, Errno::RANGE).tag(),
+            "ERANGE"
         );
     }
 

@@ -3,7 +3,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use rustix::event::{eventfd, EventfdFlags};
+use std::time::Duration;
+
+use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
 use rustix::io::{read, write, Errno};
 
 use crate::error::{Error, Op, Result};
@@ -79,6 +81,27 @@ impl EventFd {
         }
     }
 
+    /// Whether the counter is non-zero now (`poll(2)` for `POLLIN`, without
+    /// waiting), without reading it. While the eventfd is bound to an
+    /// irqfd the kernel consumes the counter, so a signalled eventfd that
+    /// stays signalled is one nobody is bound to.
+    pub fn is_signalled(&self) -> Result<bool> {
+        self.wait_signalled(Duration::ZERO)
+    }
+
+    /// Waits at most `timeout` for the counter to become non-zero
+    /// (`poll(2)` for `POLLIN`), without reading it; `false` if it did not.
+    pub fn wait_signalled(&self, timeout: Duration) -> Result<bool> {
+        let ts = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let n =
+            poll(&mut fds, Some(&ts)).map_err(|e| Error::from_errno(Op::PollEventFd, None, e))?;
+        Ok(n > 0 && fds.iter().any(|p| p.revents().contains(PollFlags::IN)))
+    }
+
     /// The descriptor number, for ABIs that take one.
     pub fn as_raw(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -116,6 +139,20 @@ mod tests {
         e.add(5).unwrap();
         assert_eq!(e.read().unwrap(), 7);
         assert_eq!(e.try_read().unwrap(), None);
+    }
+
+    #[test]
+    fn polling_does_not_consume() {
+        let e = EventFd::new().unwrap();
+        assert!(!e.is_signalled().unwrap());
+        assert!(!e
+            .wait_signalled(std::time::Duration::from_millis(5))
+            .unwrap());
+        e.add(3).unwrap();
+        assert!(e.is_signalled().unwrap());
+        assert!(e.wait_signalled(std::time::Duration::MAX).unwrap());
+        assert_eq!(e.read().unwrap(), 3);
+        assert!(!e.is_signalled().unwrap());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! [`IrqFd`] and [`IrqFdRoute`]: the VMM-facing API.
+//! [`IrqFd`], [`IrqFdRoute`] and [`IrqFdLine`]: the VMM-facing API.
 
 use std::fmt;
 use std::ops::Deref;
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::eventfd::EventFd;
 use crate::gsi::GsiAllocator;
 
-/// Called with the errors a route's `Drop` could not return.
+/// Called with the errors a route's or a line's `Drop` could not return.
 pub type DropErrorHook = Box<dyn Fn(&Error) + Send + Sync>;
 
 /// The irqfd side of a VM: a backend and the GSIs handed out on it.
@@ -19,6 +19,8 @@ pub type DropErrorHook = Box<dyn Fn(&Error) + Send + Sync>;
 /// [`new_route`](Self::new_route) makes an [`IrqFdRoute`]: a fresh GSI, a
 /// fresh eventfd bound to it, and, once [`set_msi`](IrqFdRoute::set_msi) is
 /// called, an MSI route for it. The route undoes all of that when dropped.
+/// [`new_level_line`](Self::new_level_line) makes an [`IrqFdLine`]: a
+/// level-triggered (resample) irqfd on a fixed line, for legacy INTx.
 ///
 /// ```no_run
 /// use rust_irqfd_vmm::{IrqFd, KvmBackend};
@@ -71,8 +73,9 @@ impl<B: IrqFdBackend> IrqFd<B> {
         }
     }
 
-    /// Sets the function that is given the errors of dropped routes (a
-    /// failed deassign or route clear), which `Drop` cannot return. Without
+    /// Sets the function that is given the errors of dropped routes and
+    /// lines (a failed deassign, route clear or unmask), which `Drop` cannot
+    /// return. Without
     /// one, those errors are ignored. The hook must not panic.
     pub fn set_drop_error_hook(&mut self, hook: impl Fn(&Error) + Send + Sync + 'static) {
         self.on_drop_error = Some(Box::new(hook));
@@ -107,6 +110,34 @@ impl<B: IrqFdBackend> IrqFd<B> {
         B: 'static,
     {
         IrqFdRoute::new(Handle::Shared(Arc::clone(self)))
+    }
+
+    /// Binds a fresh eventfd to the fixed line `gsi` as a resample
+    /// (level-triggered) irqfd, with a fresh resample eventfd: what a
+    /// device's legacy INTx pin maps to. Several lines may share one GSI
+    /// (a shared INTx line): they share the GSI's resampler, and one
+    /// acknowledgement signals each of their resample eventfds.
+    ///
+    /// The GSI is not taken from the allocator: level lines are pins with a
+    /// fixed meaning (on KVM, the irqchip's GSIs `0 .. 24`, which the
+    /// allocator reserves; on the modules, reserve the lines you use with
+    /// [`GsiAllocator::reserve`] and [`with_allocator`](Self::with_allocator)
+    /// so that no route is handed the same GSI).
+    ///
+    /// Errors: those of
+    /// [`IrqFdBackend::assign_resample`]; nothing is left behind.
+    pub fn new_level_line(&self, gsi: u32) -> Result<IrqFdLine<'_, B>> {
+        IrqFdLine::new(Handle::Borrowed(self), gsi)
+    }
+
+    /// [`new_level_line`](Self::new_level_line) for an `IrqFd` shared
+    /// through an `Arc`: the line keeps it alive (an
+    /// `IrqFdLine<'static, B>`).
+    pub fn new_shared_level_line(self: &Arc<Self>, gsi: u32) -> Result<IrqFdLine<'static, B>>
+    where
+        B: 'static,
+    {
+        IrqFdLine::new(Handle::Shared(Arc::clone(self)), gsi)
     }
 
     fn report(&self, e: &Error) {
@@ -145,18 +176,43 @@ impl<B: IrqFdBackend> Drop for Lease<'_, B> {
     }
 }
 
+/// How a masked [`IrqFdRoute`] is masked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaskKind {
+    /// The backend masks the GSI ([`IrqFdBackend::mask`]; the modules'
+    /// `RUST_IRQFD_SET_MASK`): injections are latched in the kernel and
+    /// delivered as one interrupt, with the route current then, at unmask.
+    Backend,
+    /// The backend has no mask (KVM): the route unbound its eventfd, so a
+    /// signal stays in the eventfd's counter (the latch); unmask binds it
+    /// again, and the kernel, seeing the counter set, injects once, with
+    /// the route current then.
+    Unbound,
+}
+
 /// What a route has set on its GSI, to undo on drop.
 #[derive(Debug, Default, Clone, Copy)]
 struct RouteState {
     msi: Option<(u64, u32)>,
-    masked: bool,
+    masked: Option<MaskKind>,
 }
 
 /// One GSI with an eventfd bound to it: what a device's interrupt (an MSI-X
 /// table entry, say) maps to.
 ///
+/// The guest programs the entry: [`set_msi`](Self::set_msi) routes the GSI
+/// (again and again, in place: the eventfd stays bound),
+/// [`clear_msi`](Self::clear_msi) removes the route, [`mask`](Self::mask)
+/// and [`unmask`](Self::unmask) follow the entry's mask bit. Masking is the
+/// backend's where it has one ([`MaskKind::Backend`]) and emulated where it
+/// has not ([`MaskKind::Unbound`], KVM): either way a signal while masked is
+/// held, and unmasking delivers it once, with the route current at unmask.
+///
 /// Dropping it deassigns the eventfd (after which no injection from it
-/// happens), clears the MSI route if one was set, closes the eventfd and
+/// happens), clears the MSI route if one was set, unmasks the GSI if the
+/// backend masked it (injections latched then are delivered as one record
+/// with no route: the modules' ABI has no way to discard a latch, so a
+/// reader sees a record for a GSI no route owns), closes the eventfd and
 /// frees the GSI, in that order. Errors on the way are given to the
 /// [`IrqFd`]'s drop hook, if it has one; `Drop` never panics.
 ///
@@ -239,20 +295,53 @@ impl<'a, B: IrqFdBackend> IrqFdRoute<'a, B> {
         Ok(())
     }
 
-    /// Masks the GSI (the guest masked the MSI-X entry).
+    /// Masks the GSI (the guest masked the MSI-X entry); a no-op if the
+    /// route is masked already.
+    ///
+    /// Uses [`IrqFdBackend::mask`]; if the backend answers
+    /// [`Error::Unsupported`] (KVM), deassigns the route's eventfd instead
+    /// (synchronous: once this returns, no signal injects), so that signals
+    /// accumulate in its counter. Any other error is returned and the route
+    /// stays unmasked.
     pub fn mask(&self) -> Result<()> {
         let mut st = self.lock();
-        self.backend().mask(self.gsi())?;
-        st.masked = true;
+        if st.masked.is_some() {
+            return Ok(());
+        }
+        let kind = match self.backend().mask(self.gsi()) {
+            Ok(()) => MaskKind::Backend,
+            Err(Error::Unsupported { .. }) => {
+                self.backend().deassign(self.event.as_fd(), self.gsi())?;
+                MaskKind::Unbound
+            }
+            Err(e) => return Err(e),
+        };
+        st.masked = Some(kind);
         Ok(())
     }
 
-    /// Unmasks the GSI.
+    /// Unmasks the GSI (a no-op if the route is not masked): what was
+    /// signalled while masked is delivered now, once, with the current
+    /// route. On error the route stays masked.
     pub fn unmask(&self) -> Result<()> {
         let mut st = self.lock();
-        self.backend().unmask(self.gsi())?;
-        st.masked = false;
+        match st.masked {
+            None => return Ok(()),
+            Some(MaskKind::Backend) => self.backend().unmask(self.gsi())?,
+            Some(MaskKind::Unbound) => self.backend().assign(self.event.as_fd(), self.gsi())?,
+        }
+        st.masked = None;
         Ok(())
+    }
+
+    /// How the route is masked, `None` if it is not.
+    pub fn masked(&self) -> Option<MaskKind> {
+        self.lock().masked
+    }
+
+    /// Whether the route is masked.
+    pub fn is_masked(&self) -> bool {
+        self.masked().is_some()
     }
 }
 
@@ -261,22 +350,117 @@ impl<B: IrqFdBackend> Drop for IrqFdRoute<'_, B> {
         let gsi = self.lease.gsi;
         let irqfd = &*self.lease.irqfd;
         let backend = &irqfd.backend;
-        if let Err(e) = backend.deassign(self.event.as_fd(), gsi) {
-            irqfd.report(&e);
-        }
         let st = *self.lock();
+        // Masked by unbinding: nothing is bound to deassign.
+        if st.masked != Some(MaskKind::Unbound) {
+            if let Err(e) = backend.deassign(self.event.as_fd(), gsi) {
+                irqfd.report(&e);
+            }
+        }
         if st.msi.is_some() {
             if let Err(e) = backend.clear_msi(gsi) {
                 irqfd.report(&e);
             }
         }
-        if st.masked {
+        if st.masked == Some(MaskKind::Backend) {
             // Leave the line as a new route expects it.
             if let Err(e) = backend.unmask(gsi) {
                 irqfd.report(&e);
             }
         }
         // Then `event` closes and `lease` frees the GSI (field order).
+    }
+}
+
+/// A resample (level-triggered) irqfd on a fixed line: an eventfd bound to
+/// a GSI with `FLAG_RESAMPLE`, and the resample eventfd the kernel signals
+/// when the guest acknowledges the line. What a device's legacy INTx pin
+/// maps to; made by [`IrqFd::new_level_line`].
+///
+/// The device signals [`event`](Self::event) to assert the line; the line
+/// stays asserted (further signals coalesce into it) until it is
+/// acknowledged ([`ack`](Self::ack) on the modules, the guest's EOI on
+/// KVM), which deasserts it and signals [`resample`](Self::resample) (one
+/// count per line of the GSI): the device then checks whether it still
+/// needs service and, if so, signals again.
+///
+/// Dropping it deassigns the eventfd (when the last level line of the GSI
+/// goes, the kernel deasserts the line) and closes both eventfds. A failed
+/// deassign goes to the [`IrqFd`]'s drop hook; `Drop` never panics.
+///
+/// `Send + Sync` when `B` is, as [`IrqFdRoute`].
+pub struct IrqFdLine<'a, B: IrqFdBackend> {
+    irqfd: Handle<'a, B>,
+    gsi: u32,
+    event: EventFd,
+    resample: EventFd,
+}
+
+impl<B: IrqFdBackend> fmt::Debug for IrqFdLine<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IrqFdLine")
+            .field("backend", &self.irqfd.backend.name())
+            .field("gsi", &self.gsi)
+            .field("event", &self.event)
+            .field("resample", &self.resample)
+            .finish()
+    }
+}
+
+impl<'a, B: IrqFdBackend> IrqFdLine<'a, B> {
+    fn new(irqfd: Handle<'a, B>, gsi: u32) -> Result<Self> {
+        let event = EventFd::new()?;
+        let resample = EventFd::new_nonblocking()?;
+        irqfd
+            .backend
+            .assign_resample(event.as_fd(), gsi, resample.as_fd())?;
+        Ok(Self {
+            irqfd,
+            gsi,
+            event,
+            resample,
+        })
+    }
+
+    /// The GSI.
+    pub fn gsi(&self) -> u32 {
+        self.gsi
+    }
+
+    /// The eventfd bound to the line: the device signals it to assert the
+    /// line.
+    pub fn event(&self) -> &EventFd {
+        &self.event
+    }
+
+    /// The resample eventfd (non-blocking): signalled once per
+    /// acknowledgement of the asserted line. Read it with
+    /// [`EventFd::try_read`].
+    pub fn resample(&self) -> &EventFd {
+        &self.resample
+    }
+
+    /// Acknowledges the GSI ([`IrqFdBackend::ack`]): on the modules, the
+    /// stand-in for the guest's EOI. Deasserts the line and signals the
+    /// resample eventfd of every level line of the GSI (this one and any
+    /// sharing it); returns how many. [`Error::Unsupported`] on KVM.
+    pub fn ack(&self) -> Result<u32> {
+        self.irqfd.backend.ack(self.gsi)
+    }
+
+    /// Whether the line is asserted now ([`IrqFdBackend::line_asserted`]).
+    pub fn is_asserted(&self) -> Result<bool> {
+        self.irqfd.backend.line_asserted(self.gsi)
+    }
+}
+
+impl<B: IrqFdBackend> Drop for IrqFdLine<'_, B> {
+    fn drop(&mut self) {
+        if let Err(e) = self.irqfd.backend.deassign(self.event.as_fd(), self.gsi) {
+            self.irqfd.report(&e);
+        }
+        // Then the eventfds close; the kernel keeps its own reference to the
+        // resample eventfd for as long as it needed it.
     }
 }
 
@@ -289,6 +473,9 @@ const _: () = {
     send_sync::<IrqFdRoute<'static, crate::KvmBackend>>();
     send_sync::<IrqFdRoute<'static, Box<dyn IrqFdBackend>>>();
     send_sync::<IrqFdRoute<'static, crate::ModuleBackend>>();
+    send_sync::<IrqFdLine<'static, crate::KvmBackend>>();
+    send_sync::<IrqFdLine<'static, crate::ModuleBackend>>();
+    send_sync::<IrqFdLine<'static, Box<dyn IrqFdBackend>>>();
 };
 
 #[cfg(test)]
@@ -307,6 +494,12 @@ mod tests {
         refuse_gsi: Option<u32>,
         nr_gsis: u32,
         reserved: u32,
+        /// Masks natively (as the modules); otherwise `Unsupported` (KVM).
+        native_mask: bool,
+        /// `mask` fails with this errno.
+        fail_mask: Option<rustix::io::Errno>,
+        /// A re-assign (unmask by binding again) fails.
+        fail_reassign: std::sync::atomic::AtomicBool,
     }
 
     impl Fake {
@@ -339,12 +532,31 @@ mod tests {
                     ));
                 }
             } else {
-                self.push(format!("assign {}", req.gsi));
+                if req.is_resample() {
+                    let same = if req.resamplefd == req.fd {
+                        "same"
+                    } else {
+                        "own"
+                    };
+                    self.push(format!("assign_resample {} {same}", req.gsi));
+                } else {
+                    self.push(format!("assign {}", req.gsi));
+                }
                 if self.refuse_gsi == Some(req.gsi) {
                     return Err(Error::Busy {
                         op: Op::Assign,
                         gsi: Some(req.gsi),
                     });
+                }
+                if self
+                    .fail_reassign
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    return Err(Error::from_errno(
+                        Op::Assign,
+                        Some(req.gsi),
+                        rustix::io::Errno::NOMEM,
+                    ));
                 }
             }
             Ok(())
@@ -358,13 +570,31 @@ mod tests {
             Ok(())
         }
         fn mask(&self, gsi: u32) -> Result<()> {
-            Err(Error::Unsupported {
-                op: Op::Mask,
-                backend: format!("fake {gsi}"),
-            })
-        }
-        fn unmask(&self, _gsi: u32) -> Result<()> {
+            if let Some(e) = self.fail_mask {
+                return Err(Error::from_errno(Op::Mask, Some(gsi), e));
+            }
+            if !self.native_mask {
+                return Err(Error::Unsupported {
+                    op: Op::Mask,
+                    backend: "fake".into(),
+                });
+            }
+            self.push(format!("mask {gsi}"));
             Ok(())
+        }
+        fn unmask(&self, gsi: u32) -> Result<()> {
+            if !self.native_mask {
+                return Err(Error::Unsupported {
+                    op: Op::Unmask,
+                    backend: "fake".into(),
+                });
+            }
+            self.push(format!("unmask {gsi}"));
+            Ok(())
+        }
+        fn ack(&self, gsi: u32) -> Result<u32> {
+            self.push(format!("ack {gsi}"));
+            Ok(2)
         }
     }
 
@@ -385,8 +615,8 @@ mod tests {
             assert_eq!(r.gsi(), 2, "lowest free after the reserved ones");
             r.set_msi(0xfee0_0000, 0x30).unwrap();
             assert_eq!(r.msi(), Some((0xfee0_0000, 0x30)));
-            assert!(matches!(r.mask(), Err(Error::Unsupported { .. })));
             assert!(irqfd.allocator().is_allocated(2));
+            assert!(!r.is_masked());
         }
         assert!(!irqfd.allocator().is_allocated(2));
         assert_eq!(
@@ -397,6 +627,166 @@ mod tests {
                 "deassign 2",
                 "clear_msi 2"
             ]
+        );
+    }
+
+    #[test]
+    fn backend_masking() {
+        let irqfd = IrqFd::new(Fake {
+            native_mask: true,
+            ..fake(8, 0)
+        });
+        {
+            let r = irqfd.new_route().unwrap();
+            r.unmask().unwrap(); // not masked: nothing to do
+            r.mask().unwrap();
+            assert_eq!(r.masked(), Some(MaskKind::Backend));
+            r.mask().unwrap(); // masked already: nothing to do
+            r.set_msi(0xfee0_0000, 0x31).unwrap();
+            r.unmask().unwrap();
+            assert!(!r.is_masked());
+            r.mask().unwrap();
+        }
+        assert_eq!(
+            irqfd.backend().log(),
+            [
+                "assign 0",
+                "mask 0",
+                "set_msi 0 0xfee00000 0x31",
+                "unmask 0",
+                "mask 0",
+                // Drop: unbind, unroute, then unmask (leave the GSI clean).
+                "deassign 0",
+                "clear_msi 0",
+                "unmask 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn masking_is_emulated_by_unbinding_where_the_backend_has_none() {
+        let irqfd = IrqFd::new(fake(8, 0));
+        {
+            let r = irqfd.new_route().unwrap();
+            r.mask().unwrap();
+            assert_eq!(r.masked(), Some(MaskKind::Unbound));
+            r.mask().unwrap();
+            // Signals while masked stay in the eventfd: nothing consumes them.
+            r.event().signal().unwrap();
+            r.unmask().unwrap();
+            assert_eq!(r.masked(), None);
+            r.set_msi(0xfee0_0000, 0x32).unwrap();
+            r.mask().unwrap();
+        }
+        assert_eq!(
+            irqfd.backend().log(),
+            [
+                "assign 0",
+                "deassign 0",
+                "assign 0",
+                "set_msi 0 0xfee00000 0x32",
+                "deassign 0",
+                // Drop while unbound: no deassign, no unmask.
+                "clear_msi 0"
+            ]
+        );
+        assert_eq!(irqfd.allocator().in_use(), 0);
+    }
+
+    #[test]
+    fn a_failed_mask_or_unmask_leaves_the_state() {
+        let irqfd = IrqFd::new(Fake {
+            fail_mask: Some(rustix::io::Errno::NOMEM),
+            ..fake(8, 0)
+        });
+        let r = irqfd.new_route().unwrap();
+        assert_eq!(
+            r.mask().unwrap_err(),
+            Error::Os {
+                op: Op::Mask,
+                gsi: Some(0),
+                errno: rustix::io::Errno::NOMEM
+            }
+        );
+        assert!(!r.is_masked());
+        drop(r);
+
+        let irqfd = IrqFd::new(fake(8, 0));
+        let r = irqfd.new_route().unwrap();
+        r.mask().unwrap();
+        irqfd
+            .backend()
+            .fail_reassign
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            r.unmask().unwrap_err().errno(),
+            Some(rustix::io::Errno::NOMEM)
+        );
+        assert_eq!(r.masked(), Some(MaskKind::Unbound), "still masked");
+        irqfd
+            .backend()
+            .fail_reassign
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        r.unmask().unwrap();
+        assert!(!r.is_masked());
+    }
+
+    #[test]
+    fn level_lines() {
+        let irqfd = IrqFd::new(fake(16, 0));
+        {
+            let a = irqfd.new_level_line(9).unwrap();
+            let b = irqfd.new_level_line(9).unwrap();
+            assert_eq!((a.gsi(), b.gsi()), (9, 9));
+            assert_ne!(a.resample().as_raw(), b.resample().as_raw());
+            assert_eq!(a.ack().unwrap(), 2);
+            assert_eq!(a.resample().try_read().unwrap(), None);
+            assert!(matches!(
+                a.is_asserted(),
+                Err(Error::Unsupported {
+                    op: Op::LineState,
+                    ..
+                })
+            ));
+            // Lines do not take GSIs from the allocator.
+            assert_eq!(irqfd.allocator().in_use(), 0);
+        }
+        assert_eq!(
+            irqfd.backend().log(),
+            [
+                "assign_resample 9 own",
+                "assign_resample 9 own",
+                "ack 9",
+                "deassign 9",
+                "deassign 9"
+            ]
+        );
+        let refused = IrqFd::new(Fake {
+            refuse_gsi: Some(4),
+            ..fake(8, 0)
+        });
+        assert_eq!(
+            refused.new_level_line(4).unwrap_err(),
+            Error::Busy {
+                op: Op::Assign,
+                gsi: Some(4)
+            }
+        );
+        assert_eq!(refused.backend().log(), ["assign_resample 4 own"]);
+    }
+
+    #[test]
+    fn shared_level_lines_move_across_threads() {
+        let irqfd = Arc::new(IrqFd::new(fake(16, 0)));
+        let line: IrqFdLine<'static, Fake> = irqfd.new_shared_level_line(3).unwrap();
+        let t = std::thread::spawn(move || {
+            line.event().signal().unwrap();
+            line.gsi()
+        });
+        assert_eq!(t.join().unwrap(), 3);
+        assert_eq!(
+            irqfd.backend().log(),
+            ["assign_resample 3 own", "deassign 3"]
         );
     }
 

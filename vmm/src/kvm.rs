@@ -11,8 +11,8 @@ use rustix::fs::{open, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::abi::kvm::{
-    default_routes, RoutingEntry, API_VERSION, CAP_IRQFD, CAP_IRQ_ROUTING, IRQ_ROUTING_MSI,
-    NR_DEFAULT_GSIS,
+    default_routes, RoutingEntry, API_VERSION, CAP_IRQFD, CAP_IRQ_ROUTING, IRQCHIP_IOAPIC,
+    IRQ_ROUTING_IRQCHIP, IRQ_ROUTING_MSI, NR_DEFAULT_GSIS,
 };
 use crate::abi::RawIrqfd;
 use crate::backend::{irqfd_op, IrqFdBackend};
@@ -29,9 +29,22 @@ use crate::sys;
 /// replaces one GSI's routes and pushes the whole table;
 /// [`clear_msi`](IrqFdBackend::clear_msi) removes the GSI's MSI route and
 /// pushes it. The userspace copy changes only when the kernel took the new
-/// table, so the two never disagree. KVM has no per-GSI masking:
-/// [`mask`](IrqFdBackend::mask) and [`unmask`](IrqFdBackend::unmask) return
-/// [`Error::Unsupported`].
+/// table, so the two never disagree.
+///
+/// Resample (level) irqfds work as KVM implements them
+/// ([`assign_resample`](IrqFdBackend::assign_resample) is
+/// `KVM_IRQFD_FLAG_RESAMPLE`): on a GSI routed to the in-kernel irqchip
+/// (GSIs `0 .. 24` by default) a signal asserts the IOAPIC/PIC input, and
+/// the guest's EOI deasserts it and signals the resamplefd. KVM checks
+/// neither the GSI's range nor its route at assign time.
+///
+/// What KVM does not have returns [`Error::Unsupported`]:
+/// [`mask`](IrqFdBackend::mask) and [`unmask`](IrqFdBackend::unmask) (no
+/// per-GSI mask; an [`IrqFdRoute`](crate::IrqFdRoute) emulates masking by
+/// unbinding its eventfd, see there), and [`ack`](IrqFdBackend::ack) (the
+/// EOI comes from the guest, through a vCPU, not from userspace).
+/// [`line_asserted`](IrqFdBackend::line_asserted) reads the IOAPIC's IRR
+/// (`KVM_GET_IRQCHIP`) for GSIs routed to an IOAPIC pin.
 ///
 /// Dropping the backend closes the VM descriptor, which tears the VM and its
 /// irqfds down.
@@ -117,6 +130,32 @@ impl KvmBackend {
             .find_map(RoutingEntry::as_msi)
     }
 
+    /// The in-kernel IOAPIC's IRR (`KVM_GET_IRQCHIP`): bit `n` is set while
+    /// the input of pin `n` is asserted (for an edge-triggered pin, until it
+    /// is delivered; in a VM without vCPUs, where every pin is masked,
+    /// nothing is delivered).
+    pub fn ioapic_irr(&self) -> Result<u32> {
+        let chip = sys::kvm_get_irqchip(self.vm.as_fd(), IRQCHIP_IOAPIC)
+            .map_err(|e| Error::from_errno(Op::GetIrqchip, None, e))?;
+        chip.ioapic_irr()
+            .ok_or_else(|| Error::from_errno(Op::GetIrqchip, None, Errno::IO))
+    }
+
+    /// The IOAPIC pin `gsi` is routed to, if any.
+    pub fn ioapic_pin(&self, gsi: u32) -> Option<u32> {
+        self.lock()
+            .iter()
+            .find(|e| e.gsi == gsi && e.kind == IRQ_ROUTING_IRQCHIP && e.u[0] == IRQCHIP_IOAPIC)
+            .map(|e| e.u[1])
+    }
+
+    fn unsupported(op: Op) -> Error {
+        Error::Unsupported {
+            op,
+            backend: "kvm".into(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<RoutingEntry>> {
         // The table is replaced whole, after the kernel accepted it: it is
         // consistent whatever a panicking holder was doing.
@@ -183,7 +222,16 @@ impl IrqFdBackend for KvmBackend {
     }
 
     /// Removes `gsi`'s MSI route, if it has one, and pushes the table.
+    /// A GSI without one needs no call into KVM; a GSI beyond the routing
+    /// table is `EINVAL`, as `KVM_SET_GSI_ROUTING` would answer for it (and
+    /// as the modules answer).
     fn clear_msi(&self, gsi: u32) -> Result<()> {
+        if gsi >= self.max_routes {
+            return Err(Error::Invalid {
+                op: Op::ClearMsi,
+                gsi: Some(gsi),
+            });
+        }
         let mut table = self.lock();
         let is_msi = |e: &RoutingEntry| e.gsi == gsi && e.kind == IRQ_ROUTING_MSI;
         if !table.iter().any(is_msi) {
@@ -193,18 +241,31 @@ impl IrqFdBackend for KvmBackend {
         self.replace_table(&mut table, next, Op::ClearMsi, gsi)
     }
 
+    /// [`Error::Unsupported`]: KVM has no per-GSI mask.
     fn mask(&self, _gsi: u32) -> Result<()> {
-        Err(Error::Unsupported {
-            op: Op::Mask,
-            backend: "kvm".into(),
-        })
+        Err(Self::unsupported(Op::Mask))
     }
 
+    /// [`Error::Unsupported`]: KVM has no per-GSI mask.
     fn unmask(&self, _gsi: u32) -> Result<()> {
-        Err(Error::Unsupported {
-            op: Op::Unmask,
-            backend: "kvm".into(),
-        })
+        Err(Self::unsupported(Op::Unmask))
+    }
+
+    /// [`Error::Unsupported`]: on KVM the guest acknowledges a level line
+    /// (its EOI to the IOAPIC or PIC, through a vCPU), which is what
+    /// deasserts it and signals the resamplefds.
+    fn ack(&self, _gsi: u32) -> Result<u32> {
+        Err(Self::unsupported(Op::Ack))
+    }
+
+    /// The IOAPIC IRR bit of the pin `gsi` is routed to;
+    /// [`Error::Unsupported`] for a GSI with no IOAPIC route.
+    fn line_asserted(&self, gsi: u32) -> Result<bool> {
+        let pin = self
+            .ioapic_pin(gsi)
+            .ok_or_else(|| Self::unsupported(Op::LineState))?;
+        let irr = self.ioapic_irr()?;
+        Ok(irr.checked_shr(pin).is_some_and(|v| v & 1 != 0))
     }
 }
 

@@ -14,8 +14,18 @@
 //! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate:
 //! an [`IrqFd`] hands out [`IrqFdRoute`]s, each a GSI from a fixed table
 //! ([`GsiAllocator`], 2048 entries) with an [`EventFd`] bound to it, whose
-//! MSI address/data can be set or cleared, and whose `Drop` unbinds the
-//! eventfd and frees the GSI.
+//! MSI address/data can be set (in place), cleared, masked and unmasked
+//! (MSI-X style: what fires while masked is delivered once at unmask; on KVM,
+//! which has no mask, the route emulates it, see [`MaskKind`]), and whose
+//! `Drop` unbinds the eventfd and frees the GSI. [`IrqFdLine`]s are
+//! level-triggered (resample) irqfds on fixed lines, for legacy INTx: a
+//! signal asserts the line until it is acknowledged, which signals the
+//! line's resample eventfd.
+//!
+//! The modules speak ABI version 2 (`include/uapi/linux/rust_irqfd.h`):
+//! per-GSI routes, the mask latch, resample irqfds and `RUST_IRQFD_ACK`
+//! ([`IrqFdBackend::ack`]), and delivery records that say which route and
+//! kind of injection raised them.
 //!
 //! Every failure is an [`Error`] that says what failed (the [`Op`] and the
 //! GSI) and carries the kernel's errno; no path a caller can reach panics.
@@ -30,8 +40,10 @@
 //! let irqfd = IrqFd::new(ctx);
 //! let route = irqfd.new_route()?;
 //! route.event().signal()?;
+//! route.set_msi(0xfee0_0000, 0x41)?;
+//! route.event().signal()?;
 //! for d in irqfd.backend().wait_deliveries(std::time::Duration::from_secs(1))? {
-//!     println!("GSI {} fired {} time(s)", d.gsi, d.count);
+//!     println!("GSI {} fired {} time(s), MSI {:?}", d.gsi, d.count, d.msi());
 //! }
 //! # Ok::<(), rust_irqfd_vmm::Error>(())
 //! ```
@@ -62,6 +74,6 @@ pub use backend::IrqFdBackend;
 pub use error::{errno_name, Errno, Error, Op, Result};
 pub use eventfd::EventFd;
 pub use gsi::GsiAllocator;
-pub use irqfd::{DropErrorHook, IrqFd, IrqFdRoute};
+pub use irqfd::{DropErrorHook, IrqFd, IrqFdLine, IrqFdRoute, MaskKind};
 pub use kvm::KvmBackend;
 pub use module::ModuleBackend;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{read, Errno};
 
-use crate::abi::module::{Delivery, GsiStats, Info, ABI_VERSION};
+use crate::abi::module::{Delivery, GsiStats, Info, Mask, Route, ABI_VERSION, MASK_MASKED};
 use crate::abi::RawIrqfd;
 use crate::backend::{irqfd_op, IrqFdBackend};
 use crate::error::{Error, Op, Result};
@@ -19,12 +19,17 @@ use crate::sys;
 /// [`nr_gsis`](IrqFdBackend::nr_gsis) lines. Closing it (dropping the
 /// backend) shuts every irqfd of the context down.
 ///
-/// Besides the [`IrqFdBackend`] operations it exposes the module's test
-/// interface: [`info`](Self::info), [`gsi_stats`](Self::gsi_stats) and the
-/// delivery records ([`read_deliveries`](Self::read_deliveries)).
+/// Every [`IrqFdBackend`] operation maps to one ioctl of ABI version 2:
+/// `assign`/`deassign`/`assign_resample` to `RUST_IRQFD_IRQFD`,
+/// `set_msi`/`clear_msi` to `RUST_IRQFD_SET_ROUTE` (per GSI, in place),
+/// `mask`/`unmask` to `RUST_IRQFD_SET_MASK` (MSI-X style pending latch),
+/// `ack` to `RUST_IRQFD_ACK` (returns the number of resamplefds signalled),
+/// `line_asserted` to `RUST_IRQFD_GSI_STATS`.
 ///
-/// The modules' ABI has no GSI routing or masking yet: `set_msi`,
-/// `clear_msi`, `mask` and `unmask` return [`Error::Unsupported`].
+/// Besides those it exposes the module's test interface:
+/// [`info`](Self::info), [`gsi_stats`](Self::gsi_stats) and the delivery
+/// records ([`read_deliveries`](Self::read_deliveries)), each carrying the
+/// route it was raised with and whether a level irqfd raised it.
 ///
 /// `Send + Sync`: it holds a descriptor and plain data; the kernel
 /// serialises what must be serialised per context.
@@ -113,6 +118,26 @@ impl ModuleBackend {
             .map_err(|e| Error::from_errno(Op::GsiStats, Some(gsi), e))
     }
 
+    /// Polls [`gsi_stats`](Self::gsi_stats) every millisecond until `until`
+    /// holds for them or `timeout` has passed, and returns the last ones
+    /// read (the caller checks `until` again to tell which). For waiting
+    /// until injections have landed, which may be deferred to a work item.
+    pub fn wait_gsi_stats(
+        &self,
+        gsi: u32,
+        timeout: Duration,
+        until: impl Fn(&GsiStats) -> bool,
+    ) -> Result<GsiStats> {
+        let start = Instant::now();
+        loop {
+            let st = self.gsi_stats(gsi)?;
+            if until(&st) || start.elapsed() >= timeout {
+                return Ok(st);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Reads the delivery records pending now, oldest first, and removes
     /// them from the context; empty if there are none. Never blocks (the
     /// context is non-blocking), and stops after 4096 records.
@@ -156,13 +181,6 @@ impl ModuleBackend {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-
-    fn unsupported(&self, op: Op) -> Error {
-        Error::Unsupported {
-            op,
-            backend: self.name.clone(),
-        }
-    }
 }
 
 impl IrqFdBackend for ModuleBackend {
@@ -179,23 +197,44 @@ impl IrqFdBackend for ModuleBackend {
             .map_err(|e| Error::from_errno(irqfd_op(req), Some(req.gsi), e))
     }
 
-    // The module ABI has no routing or masking yet (R21 in the .rst): until
-    // it lands these are typed errors, so that VMM code written against the
-    // trait runs unchanged on KVM and fails cleanly here.
-    fn set_msi(&self, _gsi: u32, _addr: u64, _data: u32) -> Result<()> {
-        Err(self.unsupported(Op::SetMsi))
+    /// `RUST_IRQFD_SET_ROUTE` with `RUST_IRQFD_ROUTE_MSI`: `EINVAL` for a
+    /// GSI out of range, or an address that is zero or not 4-byte aligned.
+    fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()> {
+        sys::module_set_route(self.ctx.as_fd(), Route::msi(gsi, addr, data))
+            .map_err(|e| Error::from_errno(Op::SetMsi, Some(gsi), e))
     }
 
-    fn clear_msi(&self, _gsi: u32) -> Result<()> {
-        Err(self.unsupported(Op::ClearMsi))
+    /// `RUST_IRQFD_SET_ROUTE` with flags 0: the GSI is a plain line again.
+    fn clear_msi(&self, gsi: u32) -> Result<()> {
+        sys::module_set_route(self.ctx.as_fd(), Route::clear(gsi))
+            .map_err(|e| Error::from_errno(Op::ClearMsi, Some(gsi), e))
     }
 
-    fn mask(&self, _gsi: u32) -> Result<()> {
-        Err(self.unsupported(Op::Mask))
+    /// `RUST_IRQFD_SET_MASK` with `RUST_IRQFD_MASK_MASKED`.
+    fn mask(&self, gsi: u32) -> Result<()> {
+        let mask = Mask {
+            gsi,
+            flags: MASK_MASKED,
+        };
+        sys::module_set_mask(self.ctx.as_fd(), mask)
+            .map_err(|e| Error::from_errno(Op::Mask, Some(gsi), e))
     }
 
-    fn unmask(&self, _gsi: u32) -> Result<()> {
-        Err(self.unsupported(Op::Unmask))
+    /// `RUST_IRQFD_SET_MASK` with flags 0: latched injections become one
+    /// record now, with the GSI's current route.
+    fn unmask(&self, gsi: u32) -> Result<()> {
+        sys::module_set_mask(self.ctx.as_fd(), Mask { gsi, flags: 0 })
+            .map_err(|e| Error::from_errno(Op::Unmask, Some(gsi), e))
+    }
+
+    /// `RUST_IRQFD_ACK`.
+    fn ack(&self, gsi: u32) -> Result<u32> {
+        sys::module_ack(self.ctx.as_fd(), gsi).map_err(|e| Error::from_errno(Op::Ack, Some(gsi), e))
+    }
+
+    /// The `asserted` field of `RUST_IRQFD_GSI_STATS`.
+    fn line_asserted(&self, gsi: u32) -> Result<bool> {
+        Ok(self.gsi_stats(gsi)?.is_asserted())
     }
 }
 

@@ -17,10 +17,13 @@ use rustix::io;
 use rustix::ioctl::{ioctl, Ioctl, IoctlOutput, NoArg, Opcode, Setter, Updater};
 
 use crate::abi::kvm::{
-    IOCTL_CHECK_EXTENSION, IOCTL_CREATE_IRQCHIP, IOCTL_CREATE_VM, IOCTL_GET_API_VERSION,
-    IOCTL_IRQFD as KVM_IRQFD, IOCTL_SET_GSI_ROUTING,
+    Irqchip, IOCTL_CHECK_EXTENSION, IOCTL_CREATE_IRQCHIP, IOCTL_CREATE_VM, IOCTL_GET_API_VERSION,
+    IOCTL_GET_IRQCHIP, IOCTL_IRQFD as KVM_IRQFD, IOCTL_SET_GSI_ROUTING,
 };
-use crate::abi::module::{GsiStats, Info, IOCTL_GET_INFO, IOCTL_GSI_STATS, IOCTL_IRQFD};
+use crate::abi::module::{
+    Ack, GsiStats, Info, Mask, Route, IOCTL_ACK, IOCTL_GET_INFO, IOCTL_GSI_STATS, IOCTL_IRQFD,
+    IOCTL_SET_MASK, IOCTL_SET_ROUTE,
+};
 use crate::abi::RawIrqfd;
 
 /// An `_IO` command whose argument is an integer (not a pointer) and whose
@@ -100,6 +103,18 @@ pub(crate) fn kvm_create_irqchip(vm: BorrowedFd<'_>) -> io::Result<()> {
     unsafe { ioctl(vm, NoArg::<IOCTL_CREATE_IRQCHIP>::new()) }
 }
 
+/// `KVM_GET_IRQCHIP` on a VM descriptor: the state of controller
+/// `chip_id`.
+pub(crate) fn kvm_get_irqchip(vm: BorrowedFd<'_>, chip_id: u32) -> io::Result<Irqchip> {
+    let mut chip = Irqchip::new(chip_id);
+    // SAFETY: `_IOWR` of `struct kvm_irqchip`, mirrored by `Irqchip` (520
+    // bytes, asserted in `abi`): the kernel reads `chip_id` and writes at
+    // most the 520 bytes of `chip`, which is exclusively borrowed and valid
+    // for any bytes (all fields are integers).
+    unsafe { ioctl(vm, Updater::<IOCTL_GET_IRQCHIP, Irqchip>::new(&mut chip))? };
+    Ok(chip)
+}
+
 /// `KVM_IRQFD` on a VM descriptor.
 pub(crate) fn kvm_irqfd(vm: BorrowedFd<'_>, req: RawIrqfd) -> io::Result<()> {
     // SAFETY: `KVM_IRQFD` is `_IOW` of `struct kvm_irqfd`, which `RawIrqfd`
@@ -174,9 +189,68 @@ pub(crate) fn module_gsi_stats(ctx: BorrowedFd<'_>, gsi: u32) -> io::Result<GsiS
         ..GsiStats::default()
     };
     // SAFETY: `_IOWR` of `struct rust_irqfd_gsi_stats`, mirrored by
-    // `GsiStats` (48 bytes, asserted in `abi`): the kernel reads and writes
+    // `GsiStats` (72 bytes, asserted in `abi`): the kernel reads and writes
     // exactly that many bytes of `st`, exclusively borrowed and valid for any
     // bytes (all fields are integers).
     unsafe { ioctl(ctx, Updater::<IOCTL_GSI_STATS, GsiStats>::new(&mut st))? };
     Ok(st)
+}
+
+/// `RUST_IRQFD_SET_ROUTE` on a module context.
+pub(crate) fn module_set_route(ctx: BorrowedFd<'_>, route: Route) -> io::Result<()> {
+    // SAFETY: `_IOW` of `struct rust_irqfd_route`, mirrored by `Route` (24
+    // bytes, asserted in `abi`); the kernel only reads it.
+    unsafe { ioctl(ctx, Setter::<IOCTL_SET_ROUTE, Route>::new(route)) }
+}
+
+/// `RUST_IRQFD_SET_MASK` on a module context.
+pub(crate) fn module_set_mask(ctx: BorrowedFd<'_>, mask: Mask) -> io::Result<()> {
+    // SAFETY: `_IOW` of `struct rust_irqfd_mask`, mirrored by `Mask` (8
+    // bytes, asserted in `abi`); the kernel only reads it.
+    unsafe { ioctl(ctx, Setter::<IOCTL_SET_MASK, Mask>::new(mask)) }
+}
+
+/// `RUST_IRQFD_ACK`: `_IOW` of a `struct rust_irqfd_ack` whose result is
+/// the ioctl's return value (the number of resamplefds signalled), which
+/// rustix's `Setter` would discard.
+struct AckCommand {
+    arg: Ack,
+}
+
+// SAFETY: `as_ptr` points at `arg`, a `struct rust_irqfd_ack` (8 bytes,
+// asserted in `abi`) that lives as long as `self`; the kernel only reads it
+// (`IS_MUTATING = false`). `output_from_ptr` returns the ioctl's return value
+// and reads no memory.
+unsafe impl Ioctl for AckCommand {
+    type Output = IoctlOutput;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        IOCTL_ACK
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        (&raw mut self.arg).cast()
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> io::Result<IoctlOutput> {
+        Ok(out)
+    }
+}
+
+/// `RUST_IRQFD_ACK` on a module context: how many resamplefds it signalled.
+pub(crate) fn module_ack(ctx: BorrowedFd<'_>, gsi: u32) -> io::Result<u32> {
+    // SAFETY: see `AckCommand`: the argument is a valid `struct
+    // rust_irqfd_ack` for the duration of the call.
+    let n = unsafe {
+        ioctl(
+            ctx,
+            AckCommand {
+                arg: Ack { gsi, pad: 0 },
+            },
+        )?
+    };
+    // The ABI returns a count >= 0; a negative value would be an error the
+    // syscall layer already turned into `Err`. Be defensive all the same.
+    u32::try_from(n).map_err(|_| io::Errno::RANGE)
 }

@@ -4,14 +4,32 @@
 
 mod common;
 
-use std::os::fd::AsFd;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::kvm_or_skip;
 use rust_irqfd_vmm::abi::kvm::{default_routes, RoutingEntry, NR_DEFAULT_GSIS};
-use rust_irqfd_vmm::{Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, Op};
+use rust_irqfd_vmm::abi::RawIrqfd;
+use rust_irqfd_vmm::{Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, KvmBackend, MaskKind, Op};
 
 const MSI_ADDR: u64 = 0xfee0_0000;
+/// How long an injection (KVM's irqfd work item) may take to land.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Polls `line_asserted(gsi)` until it equals `want` or [`WAIT`] passes;
+/// returns the last answer.
+fn wait_line(kvm: &KvmBackend, gsi: u32, want: bool) -> bool {
+    let start = Instant::now();
+    loop {
+        let now = kvm.line_asserted(gsi).unwrap();
+        if now == want || start.elapsed() >= WAIT {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 #[test]
 fn a_new_vm_has_the_default_routes() {
@@ -99,13 +117,11 @@ fn drop_clears_the_route_and_frees_the_gsi() {
 }
 
 #[test]
-fn masking_is_unsupported_on_kvm() {
-    let Some(kvm) = kvm_or_skip("masking_is_unsupported_on_kvm") else {
+fn kvm_has_no_mask_and_no_userspace_ack() {
+    let Some(kvm) = kvm_or_skip("kvm_has_no_mask_and_no_userspace_ack") else {
         return;
     };
-    let irqfd = IrqFd::new(kvm);
-    let r = irqfd.new_route().unwrap();
-    let e = r.mask().unwrap_err();
+    let e = kvm.mask(30).unwrap_err();
     assert_eq!(
         e,
         Error::Unsupported {
@@ -115,9 +131,181 @@ fn masking_is_unsupported_on_kvm() {
     );
     assert_eq!(e.to_string(), "mask: not supported by the kvm backend");
     assert!(matches!(
-        r.unmask(),
+        kvm.unmask(30),
         Err(Error::Unsupported { op: Op::Unmask, .. })
     ));
+    assert!(matches!(
+        kvm.ack(7),
+        Err(Error::Unsupported { op: Op::Ack, .. })
+    ));
+    // Line state only where there is an IOAPIC pin.
+    assert_eq!(kvm.ioapic_pin(7), Some(7));
+    assert_eq!(kvm.ioapic_pin(30), None);
+    assert!(!kvm.line_asserted(7).unwrap());
+    assert!(matches!(
+        kvm.line_asserted(30),
+        Err(Error::Unsupported {
+            op: Op::LineState,
+            ..
+        })
+    ));
+}
+
+/// A route masks by unbinding its eventfd on KVM: signals stay in the
+/// eventfd's counter while masked, and unmask binds it again (KVM, finding
+/// the counter set at assign, injects once).
+#[test]
+fn a_route_masks_by_unbinding_on_kvm() {
+    let (Some(kvm), Some(other)) = (
+        kvm_or_skip("a_route_masks_by_unbinding_on_kvm"),
+        kvm_or_skip("a_route_masks_by_unbinding_on_kvm"),
+    ) else {
+        return;
+    };
+    let irqfd = IrqFd::new(kvm);
+    let r = irqfd.new_route().unwrap();
+    r.set_msi(MSI_ADDR, 0x41).unwrap();
+    r.event().signal().unwrap();
+    assert!(!r.event().is_signalled().unwrap(), "bound: KVM consumed it");
+
+    r.mask().unwrap();
+    assert_eq!(r.masked(), Some(MaskKind::Unbound));
+    for _ in 0..3 {
+        r.event().signal().unwrap();
+    }
+    assert!(
+        r.event().is_signalled().unwrap(),
+        "masked: the counter holds"
+    );
+    // Unbound: another VM could take it (and give it back).
+    other.assign(r.event().as_fd(), 40).unwrap();
+    other.deassign(r.event().as_fd(), 40).unwrap();
+
+    // Rerouting while masked is fine: the route current at unmask is used.
+    r.set_msi(MSI_ADDR, 0x42).unwrap();
+    r.unmask().unwrap();
+    assert!(!r.is_masked());
+    // Bound again: EBUSY elsewhere, and the next signal is consumed along
+    // with what was latched.
+    assert_eq!(
+        outcome(other.assign(r.event().as_fd(), 40)),
+        "EBUSY",
+        "bound again after unmask"
+    );
+    r.event().signal().unwrap();
+    let start = Instant::now();
+    while r.event().is_signalled().unwrap() && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!r.event().is_signalled().unwrap());
+
+    // Dropping a masked route: nothing bound, the MSI route removed.
+    r.mask().unwrap();
+    drop(r);
+    assert_eq!(irqfd.backend().routes(), default_routes());
+}
+
+fn outcome(r: Result<(), Error>) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(e) => e.tag(),
+    }
+}
+
+/// `KVM_IRQFD_FLAG_RESAMPLE` on an irqchip GSI: a signal asserts the
+/// IOAPIC input and it stays asserted (no vCPU ever EOIs it); an edge irqfd
+/// beside it leaves no trace; removing the resample irqfd deasserts it.
+#[test]
+fn a_resample_irqfd_holds_the_line() {
+    let Some(kvm) = kvm_or_skip("a_resample_irqfd_holds_the_line") else {
+        return;
+    };
+    let gsi = 7;
+    let e = EventFd::new_nonblocking().unwrap();
+    let rs = EventFd::new_nonblocking().unwrap();
+    kvm.assign_resample(e.as_fd(), gsi, rs.as_fd()).unwrap();
+    assert!(!kvm.line_asserted(gsi).unwrap());
+    e.signal().unwrap();
+    assert!(wait_line(&kvm, gsi, true), "the resample irqfd asserts");
+    e.signal().unwrap();
+    assert!(kvm.line_asserted(gsi).unwrap());
+    assert_eq!(rs.try_read().unwrap(), None, "no EOI, no resample");
+
+    // An edge irqfd on another pin: pulses, IRR clear again.
+    let edge = EventFd::new_nonblocking().unwrap();
+    kvm.assign(edge.as_fd(), 8).unwrap();
+    edge.signal().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!kvm.line_asserted(8).unwrap(), "an edge leaves no level");
+    kvm.deassign(edge.as_fd(), 8).unwrap();
+
+    kvm.deassign(e.as_fd(), gsi).unwrap();
+    assert!(!wait_line(&kvm, gsi, false), "the last one out deasserts");
+    assert_eq!(rs.try_read().unwrap(), None, "without a signal");
+}
+
+/// Two level lines share GSI 10's resampler; the line stays asserted until
+/// the last one goes.
+#[test]
+fn level_lines_share_a_gsi() {
+    let Some(kvm) = kvm_or_skip("level_lines_share_a_gsi") else {
+        return;
+    };
+    let irqfd = IrqFd::new(kvm);
+    let a = irqfd.new_level_line(10).unwrap();
+    let b = irqfd.new_level_line(10).unwrap();
+    b.event().signal().unwrap();
+    assert!(wait_line(irqfd.backend(), 10, true));
+    assert!(a.is_asserted().unwrap());
+    assert!(matches!(
+        a.ack(),
+        Err(Error::Unsupported { op: Op::Ack, .. })
+    ));
+    drop(a);
+    assert!(b.is_asserted().unwrap(), "b's resampler remains");
+    drop(b);
+    assert!(!wait_line(irqfd.backend(), 10, false));
+}
+
+/// What KVM answers for bad resample requests (the modules' promises are
+/// the same; `tests/parity.rs` compares them).
+#[test]
+fn resample_errors() {
+    let Some(kvm) = kvm_or_skip("resample_errors") else {
+        return;
+    };
+    let e = EventFd::new().unwrap();
+    let devnull = File::open("/dev/null").unwrap();
+    let fd = e.as_raw_fd() as u32;
+    let raw = |resamplefd: u32| kvm.irqfd(&RawIrqfd::assign_resample(fd, 7, resamplefd));
+    assert_eq!(
+        raw(u32::MAX).unwrap_err(),
+        Error::BadFd {
+            op: Op::AssignResample,
+            gsi: Some(7)
+        }
+    );
+    assert_eq!(
+        raw(devnull.as_raw_fd() as u32).unwrap_err(),
+        Error::Invalid {
+            op: Op::AssignResample,
+            gsi: Some(7)
+        }
+    );
+    // The eventfd itself as its resamplefd.
+    raw(fd).unwrap();
+    assert_eq!(
+        outcome(kvm.assign_resample(e.as_fd(), 7, e.as_fd())),
+        "EBUSY"
+    );
+    kvm.deassign(e.as_fd(), 7).unwrap();
+    // Closing the resamplefd after the assign does not disable the irqfd.
+    let rs = EventFd::new().unwrap();
+    kvm.assign_resample(e.as_fd(), 7, rs.as_fd()).unwrap();
+    drop(rs);
+    e.signal().unwrap();
+    assert!(wait_line(&kvm, 7, true));
+    kvm.deassign(e.as_fd(), 7).unwrap();
 }
 
 #[test]
