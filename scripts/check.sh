@@ -71,6 +71,11 @@ for line in sys.stdin:
 	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-parity" ]
 }
 step vmm-vm-build vmm_vm_tests
+samples="$TOPDIR/samples"
+step samples-rustfmt bash -c "cd '$samples' && cargo fmt --check"
+step samples-clippy bash -c "cd '$samples' && cargo clippy --quiet --all-targets -- -D warnings"
+step samples-build bash -c "cd '$samples' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
+samples_bin="$samples/target/x86_64-unknown-linux-musl/release"
 bench="$TOPDIR/bench"
 step bench-rustfmt bash -c "cd '$bench' && cargo fmt --check"
 step bench-clippy bash -c "cd '$bench' && cargo clippy --quiet --release --target x86_64-unknown-linux-musl -- -D warnings"
@@ -91,7 +96,8 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
 		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env" \
-		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-parity"
+		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-parity" \
+		"$samples_bin/irqfd-watch" "$samples_bin/msix-routes" "$samples_bin/level-resample"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1
 	# The benchmark's smoke setting ran last in the same boot: it must have
 	# produced every kind of figure (timings on this kernel mean nothing).
@@ -104,6 +110,11 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 		echo "race stress, $(basename "$t" .txt | sed 's/races-//') mode (also in $t):"
 		cat "$t"
 	done
+	if [ -f "$out/vm/out/parity-table.txt" ]; then
+		echo
+		echo "vmm parity, module backends in the VM (also in $out/vm/out/parity-table.txt):"
+		cat "$out/vm/out/parity-table.txt"
+	fi
 	read -r vp vf vs < <(python3 -c "import json; r=json.load(open('$out/vm/results.json')); print(r['passed'], r['failed'], r['skipped'])")
 	passed=$((passed + vp)) failed=$((failed + vf)) skipped=$((skipped + vs))
 	if [ $vm_rc != 0 ] && [ "$vf" = 0 ]; then
