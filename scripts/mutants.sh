@@ -47,7 +47,7 @@ for m in $runs; do
 		{ tail -20 "$out/$m/build.log"; die "build with MUTANT=$m failed"; }
 	cp "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$out/$m/"
 	for mod in rust_irqfd c_irqfd; do
-		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nDEFERRED_ARGS="--filter signal --filter deassign --filter release_4096 --filter race_r3_"\n' \
+		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nDEFERRED_ARGS="--filter signal --filter deassign --filter release_4096 --filter race_r3_ --filter resample --filter race_r19_"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" >"$out/$m/$mod.env"
 		# The first splat is the catch: stop there rather than run on in a broken kernel.
 		VM_APPEND="panic_on_warn=1 hung_task_panic=1 softlockup_panic=1" \

@@ -10,7 +10,7 @@ use std::mem::{offset_of, size_of};
 /// `RUST_IRQFD_MAGIC`: the ioctl type byte.
 pub const RUST_IRQFD_MAGIC: u32 = 0xB9;
 /// `RUST_IRQFD_ABI_VERSION`: what `RUST_IRQFD_GET_INFO` reports.
-pub const RUST_IRQFD_ABI_VERSION: u32 = 1;
+pub const RUST_IRQFD_ABI_VERSION: u32 = 2;
 
 /// `RUST_IRQFD_FLAG_DEASSIGN`.
 pub const FLAG_DEASSIGN: u32 = 1 << 0;
@@ -18,6 +18,14 @@ pub const FLAG_DEASSIGN: u32 = 1 << 0;
 pub const FLAG_RESAMPLE: u32 = 1 << 1;
 /// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
 pub const INFO_DEFERRED_ONLY: u32 = 1 << 0;
+/// `RUST_IRQFD_DELIVERY_MSI`: the record was raised with an MSI route.
+pub const DELIVERY_MSI: u32 = 1 << 0;
+/// `RUST_IRQFD_DELIVERY_LEVEL`: the record was raised by a resample irqfd.
+pub const DELIVERY_LEVEL: u32 = 1 << 1;
+/// `RUST_IRQFD_ROUTE_MSI`: `SET_ROUTE` sets a route (0 clears it).
+pub const ROUTE_MSI: u32 = 1 << 0;
+/// `RUST_IRQFD_MASK_MASKED`: `SET_MASK` masks (0 unmasks).
+pub const MASK_MASKED: u32 = 1 << 0;
 
 /// `struct rust_irqfd` (same layout as `struct kvm_irqfd`).
 #[repr(C)]
@@ -54,6 +62,37 @@ pub struct RustIrqfdGsiStats {
     pub coalesced: u64,
     pub delivered: u64,
     pub pending: u64,
+    pub latched: u64,
+    pub acks: u64,
+    pub masked: u32,
+    pub asserted: u32,
+}
+
+/// `struct rust_irqfd_route` (`RUST_IRQFD_SET_ROUTE`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdRoute {
+    pub gsi: u32,
+    pub flags: u32,
+    pub msi_addr: u64,
+    pub msi_data: u32,
+    pub pad: u32,
+}
+
+/// `struct rust_irqfd_mask` (`RUST_IRQFD_SET_MASK`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdMask {
+    pub gsi: u32,
+    pub flags: u32,
+}
+
+/// `struct rust_irqfd_ack` (`RUST_IRQFD_ACK`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RustIrqfdAck {
+    pub gsi: u32,
+    pub pad: u32,
 }
 
 /// `struct rust_irqfd_delivery`: one record of `read(2)` on a context.
@@ -110,7 +149,7 @@ const _: () = {
     assert!(offset_of!(RustIrqfdInfo, max_irqfds) == 24);
     assert!(offset_of!(RustIrqfdInfo, reserved) == 28);
 
-    assert!(size_of::<RustIrqfdGsiStats>() == 48);
+    assert!(size_of::<RustIrqfdGsiStats>() == 72);
     assert!(offset_of!(RustIrqfdGsiStats, gsi) == 0);
     assert!(offset_of!(RustIrqfdGsiStats, pad) == 4);
     assert!(offset_of!(RustIrqfdGsiStats, injected) == 8);
@@ -118,6 +157,25 @@ const _: () = {
     assert!(offset_of!(RustIrqfdGsiStats, coalesced) == 24);
     assert!(offset_of!(RustIrqfdGsiStats, delivered) == 32);
     assert!(offset_of!(RustIrqfdGsiStats, pending) == 40);
+    assert!(offset_of!(RustIrqfdGsiStats, latched) == 48);
+    assert!(offset_of!(RustIrqfdGsiStats, acks) == 56);
+    assert!(offset_of!(RustIrqfdGsiStats, masked) == 64);
+    assert!(offset_of!(RustIrqfdGsiStats, asserted) == 68);
+
+    assert!(size_of::<RustIrqfdRoute>() == 24);
+    assert!(offset_of!(RustIrqfdRoute, gsi) == 0);
+    assert!(offset_of!(RustIrqfdRoute, flags) == 4);
+    assert!(offset_of!(RustIrqfdRoute, msi_addr) == 8);
+    assert!(offset_of!(RustIrqfdRoute, msi_data) == 16);
+    assert!(offset_of!(RustIrqfdRoute, pad) == 20);
+
+    assert!(size_of::<RustIrqfdMask>() == 8);
+    assert!(offset_of!(RustIrqfdMask, gsi) == 0);
+    assert!(offset_of!(RustIrqfdMask, flags) == 4);
+
+    assert!(size_of::<RustIrqfdAck>() == 8);
+    assert!(offset_of!(RustIrqfdAck, gsi) == 0);
+    assert!(offset_of!(RustIrqfdAck, pad) == 4);
 
     assert!(size_of::<RustIrqfdDelivery>() == 40);
     assert!(offset_of!(RustIrqfdDelivery, seq) == 0);
@@ -194,6 +252,13 @@ pub const RUST_IRQFD_BATCH_MAX: u32 = 4096;
 /// `RUST_IRQFD_IRQFD_BATCH`.
 pub const RUST_IRQFD_IRQFD_BATCH: u32 = iowr(RUST_IRQFD_MAGIC, 0x02, size_of::<RustIrqfdBatch>());
 
+/// `RUST_IRQFD_SET_ROUTE`: `_IOW(RUST_IRQFD_MAGIC, 0x03, struct rust_irqfd_route)`.
+pub const RUST_IRQFD_SET_ROUTE: u32 = iow(RUST_IRQFD_MAGIC, 0x03, size_of::<RustIrqfdRoute>());
+/// `RUST_IRQFD_SET_MASK`: `_IOW(RUST_IRQFD_MAGIC, 0x04, struct rust_irqfd_mask)`.
+pub const RUST_IRQFD_SET_MASK: u32 = iow(RUST_IRQFD_MAGIC, 0x04, size_of::<RustIrqfdMask>());
+/// `RUST_IRQFD_ACK`: `_IOW(RUST_IRQFD_MAGIC, 0x05, struct rust_irqfd_ack)`.
+pub const RUST_IRQFD_ACK: u32 = iow(RUST_IRQFD_MAGIC, 0x05, size_of::<RustIrqfdAck>());
+
 /// `KVM_IRQFD` (`_IOW(KVMIO, 0x76, struct kvm_irqfd)`): a command these
 /// devices must not answer although it has the same layout.
 pub const KVM_IRQFD: u32 = iow(0xAE, 0x76, size_of::<RustIrqfd>());
@@ -201,7 +266,11 @@ pub const KVM_IRQFD: u32 = iow(0xAE, 0x76, size_of::<RustIrqfd>());
 const _: () = {
     assert!(RUST_IRQFD_IRQFD == 0x4020_B976);
     assert!(RUST_IRQFD_GET_INFO == 0x8020_B900);
-    assert!(RUST_IRQFD_GSI_STATS == 0xC030_B901);
+    assert!(RUST_IRQFD_GSI_STATS == 0xC048_B901);
+    assert!(RUST_IRQFD_IRQFD_BATCH == 0xC018_B902);
+    assert!(RUST_IRQFD_SET_ROUTE == 0x4018_B903);
+    assert!(RUST_IRQFD_SET_MASK == 0x4008_B904);
+    assert!(RUST_IRQFD_ACK == 0x4008_B905);
     assert!(KVM_IRQFD == 0x4020_AE76);
 };
 
@@ -215,7 +284,10 @@ mod tests {
         assert_eq!(io(0xB9, 0x7f), 0x0000_B97F);
         assert_eq!(RUST_IRQFD_IRQFD, 0x4020_B976);
         assert_eq!(RUST_IRQFD_GET_INFO, 0x8020_B900);
-        assert_eq!(RUST_IRQFD_GSI_STATS, 0xC030_B901);
+        assert_eq!(RUST_IRQFD_GSI_STATS, 0xC048_B901);
+        assert_eq!(RUST_IRQFD_SET_ROUTE, 0x4018_B903);
+        assert_eq!(RUST_IRQFD_SET_MASK, 0x4008_B904);
+        assert_eq!(RUST_IRQFD_ACK, 0x4008_B905);
         // Same encoding as KVM_IRQFD apart from the type byte.
         assert_eq!(RUST_IRQFD_IRQFD & !0xff00, KVM_IRQFD & !0xff00);
     }
@@ -224,9 +296,14 @@ mod tests {
     fn sizes_and_offsets() {
         assert_eq!(size_of::<RustIrqfd>(), 32);
         assert_eq!(size_of::<RustIrqfdInfo>(), 32);
-        assert_eq!(size_of::<RustIrqfdGsiStats>(), 48);
+        assert_eq!(size_of::<RustIrqfdGsiStats>(), 72);
         assert_eq!(size_of::<RustIrqfdDelivery>(), 40);
+        assert_eq!(size_of::<RustIrqfdRoute>(), 24);
+        assert_eq!(size_of::<RustIrqfdMask>(), 8);
+        assert_eq!(size_of::<RustIrqfdAck>(), 8);
         assert_eq!(offset_of!(RustIrqfdGsiStats, pending), 40);
+        assert_eq!(offset_of!(RustIrqfdGsiStats, asserted), 68);
+        assert_eq!(offset_of!(RustIrqfdRoute, msi_data), 16);
         assert_eq!(offset_of!(RustIrqfdDelivery, msi_data), 32);
     }
 
@@ -260,7 +337,8 @@ mod tests {
         let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
         body.lines()
             .map(|l| l.split("/*").next().unwrap().trim())
-            .filter(|l| !l.is_empty())
+            // Continuation lines of a field's comment start with '*'.
+            .filter(|l| !l.is_empty() && !l.starts_with('*'))
             .map(|l| {
                 let l = l.trim_end_matches(';');
                 let mut it = l.split_whitespace();
@@ -287,13 +365,20 @@ mod tests {
             return;
         };
         assert!(h.contains("#define RUST_IRQFD_MAGIC 0xB9"));
-        assert!(h.contains("#define RUST_IRQFD_ABI_VERSION 1"));
+        assert!(h.contains("#define RUST_IRQFD_ABI_VERSION 2"));
         assert!(h.contains("#define RUST_IRQFD_FLAG_DEASSIGN (1 << 0)"));
         assert!(h.contains("#define RUST_IRQFD_FLAG_RESAMPLE (1 << 1)"));
         assert!(h.contains("#define RUST_IRQFD_INFO_DEFERRED_ONLY (1 << 0)"));
         assert!(h.contains("_IOW(RUST_IRQFD_MAGIC, 0x76, struct rust_irqfd)"));
         assert!(h.contains("_IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)"));
         assert!(h.contains("_IOWR(RUST_IRQFD_MAGIC, 0x01, struct rust_irqfd_gsi_stats)"));
+        assert!(h.contains("_IOW(RUST_IRQFD_MAGIC, 0x03, struct rust_irqfd_route)"));
+        assert!(h.contains("_IOW(RUST_IRQFD_MAGIC, 0x04, struct rust_irqfd_mask)"));
+        assert!(h.contains("_IOW(RUST_IRQFD_MAGIC, 0x05, struct rust_irqfd_ack)"));
+        assert!(h.contains("#define RUST_IRQFD_DELIVERY_MSI   (1 << 0)"));
+        assert!(h.contains("#define RUST_IRQFD_DELIVERY_LEVEL (1 << 1)"));
+        assert!(h.contains("#define RUST_IRQFD_ROUTE_MSI (1 << 0)"));
+        assert!(h.contains("#define RUST_IRQFD_MASK_MASKED (1 << 0)"));
         assert_eq!(
             c_fields(&h, "rust_irqfd"),
             fields(&[
@@ -326,7 +411,29 @@ mod tests {
                 ("__u64", "coalesced"),
                 ("__u64", "delivered"),
                 ("__u64", "pending"),
+                ("__u64", "latched"),
+                ("__u64", "acks"),
+                ("__u32", "masked"),
+                ("__u32", "asserted"),
             ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_route"),
+            fields(&[
+                ("__u32", "gsi"),
+                ("__u32", "flags"),
+                ("__u64", "msi_addr"),
+                ("__u32", "msi_data"),
+                ("__u32", "pad"),
+            ])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_mask"),
+            fields(&[("__u32", "gsi"), ("__u32", "flags")])
+        );
+        assert_eq!(
+            c_fields(&h, "rust_irqfd_ack"),
+            fields(&[("__u32", "gsi"), ("__u32", "pad")])
         );
         assert_eq!(
             c_fields(&h, "rust_irqfd_delivery"),

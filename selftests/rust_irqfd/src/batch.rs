@@ -226,6 +226,20 @@ fn batch_errors(env: &Env) -> TestResult {
         libc::EINVAL,
         2,
     )?;
+    // ABI v2: RESAMPLE is valid for RUST_IRQFD_IRQFD, never in a batch
+    // entry, even with a valid resamplefd.
+    let rfd = new_eventfd()?;
+    let mut level = entries.clone();
+    level[2].flags = FLAG_RESAMPLE;
+    level[2].resamplefd = sys::fd_u32(&rfd);
+    batch_fails(
+        "entry 2 with flags RESAMPLE and a valid resamplefd",
+        &c,
+        &level,
+        (4, 0, 0),
+        libc::EINVAL,
+        2,
+    )?;
     let mut padded = entries.clone();
     padded[3].pad[15] = 1;
     batch_fails("entry 3 with pad", &c, &padded, (4, 0, 0), libc::EINVAL, 3)?;

@@ -5,8 +5,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use crate::abi::{
-    RustIrqfd, RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, FLAG_DEASSIGN,
-    RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS, RUST_IRQFD_IRQFD,
+    RustIrqfd, RustIrqfdAck, RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, RustIrqfdMask,
+    RustIrqfdRoute, FLAG_DEASSIGN, FLAG_RESAMPLE, MASK_MASKED, ROUTE_MSI, RUST_IRQFD_ACK,
+    RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS, RUST_IRQFD_IRQFD, RUST_IRQFD_SET_MASK,
+    RUST_IRQFD_SET_ROUTE,
 };
 use crate::sys::{self, SysResult};
 
@@ -59,6 +61,75 @@ impl Ctx {
         })
     }
 
+    /// Binds `efd` to `gsi` as a resample (level) irqfd that signals
+    /// `resamplefd` at each `RUST_IRQFD_ACK` that deasserts the line.
+    pub fn assign_resample(
+        &self,
+        efd: impl AsFd,
+        gsi: u32,
+        resamplefd: impl AsFd,
+    ) -> SysResult<()> {
+        self.irqfd(&RustIrqfd {
+            fd: sys::fd_u32(efd),
+            gsi,
+            flags: FLAG_RESAMPLE,
+            resamplefd: sys::fd_u32(resamplefd),
+            ..Default::default()
+        })
+    }
+
+    /// `RUST_IRQFD_SET_ROUTE` with a request built by the caller.
+    pub fn set_route_raw(&self, req: &RustIrqfdRoute) -> SysResult<()> {
+        let mut r = *req;
+        sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_SET_ROUTE, &mut r).map(|_| ())
+    }
+
+    /// Routes `gsi` to the MSI message (`msi_addr`, `msi_data`).
+    pub fn set_route(&self, gsi: u32, msi_addr: u64, msi_data: u32) -> SysResult<()> {
+        self.set_route_raw(&RustIrqfdRoute {
+            gsi,
+            flags: ROUTE_MSI,
+            msi_addr,
+            msi_data,
+            pad: 0,
+        })
+    }
+
+    /// Clears the route of `gsi` (a plain line again).
+    pub fn clear_route(&self, gsi: u32) -> SysResult<()> {
+        self.set_route_raw(&RustIrqfdRoute {
+            gsi,
+            ..Default::default()
+        })
+    }
+
+    /// `RUST_IRQFD_SET_MASK` with a request built by the caller.
+    pub fn set_mask_raw(&self, req: &RustIrqfdMask) -> SysResult<()> {
+        let mut r = *req;
+        sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_SET_MASK, &mut r).map(|_| ())
+    }
+
+    /// Masks (`true`) or unmasks (`false`) `gsi`.
+    pub fn set_mask(&self, gsi: u32, masked: bool) -> SysResult<()> {
+        self.set_mask_raw(&RustIrqfdMask {
+            gsi,
+            flags: if masked { MASK_MASKED } else { 0 },
+        })
+    }
+
+    /// `RUST_IRQFD_ACK` with a request built by the caller: what the ioctl
+    /// returned (the number of resamplefds signalled).
+    pub fn ack_raw(&self, req: &RustIrqfdAck) -> SysResult<i32> {
+        let mut r = *req;
+        sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_ACK, &mut r)
+    }
+
+    /// `RUST_IRQFD_ACK` of `gsi`: the number of resamplefds signalled.
+    pub fn ack(&self, gsi: u32) -> SysResult<u32> {
+        self.ack_raw(&RustIrqfdAck { gsi, pad: 0 })
+            .map(|n| n as u32)
+    }
+
     /// `RUST_IRQFD_GET_INFO`. The struct is pre-filled with a non-zero
     /// pattern so that bytes the kernel leaves unwritten show up.
     pub fn info(&self) -> SysResult<RustIrqfdInfo> {
@@ -92,6 +163,10 @@ impl Ctx {
             coalesced: P,
             delivered: P,
             pending: P,
+            latched: P,
+            acks: P,
+            masked: P as u32,
+            asserted: P as u32,
         };
         sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_GSI_STATS, &mut s)?;
         Ok(s)

@@ -6,13 +6,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use crate::abi::{
-    io, ior, iow, iowr, RustIrqfd, RustIrqfdDelivery, RustIrqfdGsiStats, FLAG_DEASSIGN,
-    FLAG_RESAMPLE, KVM_IRQFD, RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS, RUST_IRQFD_IRQFD,
-    RUST_IRQFD_MAGIC,
+    io, ior, iow, iowr, RustIrqfd, RustIrqfdAck, RustIrqfdDelivery, RustIrqfdGsiStats,
+    RustIrqfdMask, RustIrqfdRoute, DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE, KVM_IRQFD,
+    MASK_MASKED, ROUTE_MSI, RUST_IRQFD_ACK, RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS,
+    RUST_IRQFD_IRQFD, RUST_IRQFD_MAGIC, RUST_IRQFD_SET_MASK, RUST_IRQFD_SET_ROUTE,
 };
 use crate::harness::{
-    eq, expect_nothing, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal, test,
-    wait_injected, Env, Needs, Test, TestResult,
+    check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, new_eventfd, ok,
+    one_record, read_n, signal, test, wait_injected, Env, Needs, Test, TestResult,
 };
 use crate::sys::{self, GuardPage};
 
@@ -22,6 +23,9 @@ pub const TESTS: &[Test] = &[
     test!(irqfd_errors, Needs::NONE),
     test!(bad_pointer_efault, Needs::NONE),
     test!(gsi_stats_errors, Needs::NONE),
+    test!(set_route_errors, Needs::gsis(2)),
+    test!(set_mask_errors, Needs::gsis(2)),
+    test!(ack_errors, Needs::gsis(2)),
     test!(read_small_buffer_einval, Needs::NONE),
     test!(read_nonblock_eagain, Needs::NONE),
 ];
@@ -33,7 +37,12 @@ fn unknown_ioctl_enotty(env: &Env) -> TestResult {
     let m = RUST_IRQFD_MAGIC;
     let cmds = [
         ("_IO(0xB9, 0x7f)", io(m, 0x7f)),
-        ("_IOR(0xB9, 0x02, 32 bytes) (unused nr)", ior(m, 0x02, 32)),
+        (
+            "_IOR(0xB9, 0x02, 32 bytes) (BATCH with a wrong size and direction)",
+            ior(m, 0x02, 32),
+        ),
+        ("_IO(0xB9, 0x06) (unused nr)", io(m, 0x06)),
+        ("_IOW(0xB9, 0x06, 8 bytes) (unused nr)", iow(m, 0x06, 8)),
         (
             "_IOW(0xB9, 0x76, 4 bytes) (IRQFD with a wrong size)",
             iow(m, 0x76, 4),
@@ -49,6 +58,34 @@ fn unknown_ioctl_enotty(env: &Env) -> TestResult {
         (
             "_IOR(0xB9, 0x01, 48 bytes) (GSI_STATS with a wrong direction)",
             ior(m, 0x01, 48),
+        ),
+        (
+            "_IOWR(0xB9, 0x01, 48 bytes) (the ABI v1 GSI_STATS, 0xc030b901)",
+            iowr(m, 0x01, 48),
+        ),
+        (
+            "_IOW(0xB9, 0x03, 16 bytes) (SET_ROUTE with a wrong size)",
+            iow(m, 0x03, 16),
+        ),
+        (
+            "_IOWR(0xB9, 0x03, 24 bytes) (SET_ROUTE with a wrong direction)",
+            iowr(m, 0x03, 24),
+        ),
+        (
+            "_IOR(0xB9, 0x04, 8 bytes) (SET_MASK with a wrong direction)",
+            ior(m, 0x04, 8),
+        ),
+        (
+            "_IOW(0xB9, 0x04, 4 bytes) (SET_MASK with a wrong size)",
+            iow(m, 0x04, 4),
+        ),
+        (
+            "_IOWR(0xB9, 0x05, 8 bytes) (ACK with a wrong direction)",
+            iowr(m, 0x05, 8),
+        ),
+        (
+            "_IOW(0xB9, 0x05, 16 bytes) (ACK with a wrong size)",
+            iow(m, 0x05, 16),
         ),
         ("KVM_IRQFD", KVM_IRQFD),
     ];
@@ -106,6 +143,11 @@ fn irqfd_errors(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     let r = new_eventfd()?;
     let other = not_eventfds()?;
+    // An eventfd bound in another context: EBUSY comes after the checks of
+    // the descriptors.
+    let oc = env.open()?;
+    let bound = new_eventfd()?;
+    ok("other context: assign(gsi 0)", oc.assign(&bound, 0))?;
     // Last, so that no descriptor is opened after it and reuses its number.
     let closed = closed_fd()?;
 
@@ -124,6 +166,14 @@ fn irqfd_errors(env: &Env) -> TestResult {
         ..Default::default()
     };
     let d = FLAG_DEASSIGN;
+    let rs = FLAG_RESAMPLE;
+    let rv = sys::fd_u32(&r);
+    // A resample request with `resamplefd`.
+    let rreq = |fd: u32, gsi: u32, flags: u32, resamplefd: u32| RustIrqfd {
+        resamplefd,
+        ..req(fd, gsi, flags)
+    };
+    let pipe_fd = sys::fd_u32(&other.pipe.0);
 
     // (what, request, expected errno or None for success)
     let rows: Vec<(&str, RustIrqfd, Option<i32>)> = vec![
@@ -190,18 +240,106 @@ fn irqfd_errors(env: &Env) -> TestResult {
             },
             Some(libc::EINVAL),
         ),
-        // 3. RESAMPLE on assign
+        // 3. RESAMPLE with a bad resamplefd, and where its check comes
+        //    (after flags, pad, gsi and fd; before EBUSY).
         (
-            "assign: RESAMPLE with a valid resamplefd",
+            "assign: RESAMPLE, resamplefd -1",
+            rreq(ev, 0, rs, bad_fd),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd 0x7fffffff",
+            rreq(ev, 0, rs, 0x7fff_ffff),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, a closed resamplefd",
+            rreq(ev, 0, rs, closed),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd a pipe",
+            rreq(ev, 0, rs, pipe_fd),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd a pipe's write end",
+            rreq(ev, 0, rs, sys::fd_u32(&other.pipe.1)),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd a memfd",
+            rreq(ev, 0, rs, sys::fd_u32(&other.memfd)),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd /dev/null",
+            rreq(ev, 0, rs, sys::fd_u32(&other.devnull)),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, resamplefd the context's own fd",
+            rreq(ev, 0, rs, sys::fd_u32(&c)),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, flag bit 2, a valid resamplefd",
+            rreq(ev, 0, rs | 1 << 2, rv),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, flag bit 2 and resamplefd -1 (flags checked before resamplefd)",
+            rreq(ev, 0, rs | 1 << 2, bad_fd),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, pad[0] = 1 and resamplefd -1 (pad checked before resamplefd)",
             RustIrqfd {
-                resamplefd: sys::fd_u32(&r),
-                ..req(ev, 0, FLAG_RESAMPLE)
+                pad: pad(0),
+                ..rreq(ev, 0, rs, bad_fd)
             },
             Some(libc::EINVAL),
         ),
         (
-            "assign: RESAMPLE and fd -1 (RESAMPLE checked before fd)",
-            req(bad_fd, 0, FLAG_RESAMPLE),
+            "assign: RESAMPLE, gsi = nr_gsis, a valid resamplefd",
+            rreq(ev, n, rs, rv),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, gsi = nr_gsis and resamplefd -1 (gsi checked before resamplefd)",
+            rreq(ev, n, rs, bad_fd),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, fd -1, a valid resamplefd",
+            rreq(bad_fd, 0, rs, rv),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, fd -1 and resamplefd a pipe (fd checked before resamplefd)",
+            rreq(bad_fd, 0, rs, pipe_fd),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, fd a pipe and resamplefd -1 (fd checked before resamplefd)",
+            rreq(pipe_fd, 0, rs, bad_fd),
+            Some(libc::EINVAL),
+        ),
+        (
+            "assign: RESAMPLE, an eventfd bound in another context, a valid resamplefd",
+            rreq(sys::fd_u32(&bound), 0, rs, rv),
+            Some(libc::EBUSY),
+        ),
+        (
+            "assign: RESAMPLE, an eventfd bound in another context and resamplefd -1 \
+             (resamplefd checked before EBUSY)",
+            rreq(sys::fd_u32(&bound), 0, rs, bad_fd),
+            Some(libc::EBADF),
+        ),
+        (
+            "assign: RESAMPLE, an eventfd bound in another context and resamplefd a pipe \
+             (resamplefd checked before EBUSY)",
+            rreq(sys::fd_u32(&bound), 0, rs, pipe_fd),
             Some(libc::EINVAL),
         ),
         // 4. gsi range
@@ -270,10 +408,16 @@ fn irqfd_errors(env: &Env) -> TestResult {
             req(sys::fd_u32(&other.memfd), 0, d),
             Some(libc::EINVAL),
         ),
-        // Deassign ignores RESAMPLE and does not range-check gsi.
+        // Deassign ignores RESAMPLE (and resamplefd) and does not
+        // range-check gsi.
         (
             "deassign: RESAMPLE is ignored",
             req(ev, 0, d | FLAG_RESAMPLE),
+            None,
+        ),
+        (
+            "deassign: RESAMPLE with resamplefd -1 is ignored",
+            rreq(ev, 0, d | FLAG_RESAMPLE, bad_fd),
             None,
         ),
         (
@@ -304,11 +448,24 @@ fn irqfd_errors(env: &Env) -> TestResult {
     }
 
     expect_nr_irqfds(&c, 0, "after the refused requests")?;
+    expect_nr_irqfds(&oc, 1, "of the other context after the refused requests")?;
     // The refused requests left the eventfd free: it binds and works.
     ok("assign(gsi 0) after the table", c.assign(&e, 0))?;
     signal(&e)?;
     one_record(env, &c, 0, 1)?;
-    ok("deassign(gsi 0)", c.deassign(&e, 0))
+    ok("deassign(gsi 0)", c.deassign(&e, 0))?;
+    // And as a resample irqfd, with the resamplefd of the refused rows
+    // (none of them kept a reference that would make it busy or signal it).
+    ok(
+        "assign(gsi 0, RESAMPLE) after the table",
+        c.assign_resample(&e, 0, &r),
+    )?;
+    ok("deassign(gsi 0) of the resample irqfd", c.deassign(&e, 0))?;
+    fails(
+        "read(resamplefd) (nothing acked it)",
+        sys::eventfd_read(r.as_fd()),
+        libc::EAGAIN,
+    )
 }
 
 /// A bad argument pointer gives EFAULT for every ioctl, and a bad read(2)
@@ -320,6 +477,9 @@ fn bad_pointer_efault(env: &Env) -> TestResult {
         ("RUST_IRQFD_IRQFD", RUST_IRQFD_IRQFD),
         ("RUST_IRQFD_GET_INFO", RUST_IRQFD_GET_INFO),
         ("RUST_IRQFD_GSI_STATS", RUST_IRQFD_GSI_STATS),
+        ("RUST_IRQFD_SET_ROUTE", RUST_IRQFD_SET_ROUTE),
+        ("RUST_IRQFD_SET_MASK", RUST_IRQFD_SET_MASK),
+        ("RUST_IRQFD_ACK", RUST_IRQFD_ACK),
     ];
     let addrs = [("8", 8usize), ("a PROT_NONE page", guard.addr())];
     let mut errs = Vec::new();
@@ -398,6 +558,323 @@ fn gsi_stats_errors(env: &Env) -> TestResult {
             ..Default::default()
         },
     )
+}
+
+/// Runs a table of requests: `(what, result)`, each expecting `want` (an
+/// errno, or `None` for success); every row runs, the failures are
+/// reported together.
+fn table<T: std::fmt::Debug>(
+    rows: Vec<(String, T, Option<i32>)>,
+    run: impl Fn(&T) -> sys::SysResult<i32>,
+) -> TestResult {
+    let mut errs = Vec::new();
+    for (what, rq, want) in &rows {
+        let got = run(rq);
+        let res = match want {
+            Some(errno) => fails(what, got, *errno),
+            None => ok(what, got).map(|_| ()),
+        };
+        if let Err(m) = res {
+            errs.push(format!("{m} [request {rq:?}]"));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} rows failed:\n{}",
+            errs.len(),
+            rows.len(),
+            errs.join("\n")
+        ))
+    }
+}
+
+/// A route that the refused requests must leave alone.
+const KEEP_ADDR: u64 = 0xfee0_0000;
+const KEEP_DATA: u32 = 0x41;
+
+/// SET_ROUTE: `gsi` out of range, unknown flags, non-zero pad, an MSI
+/// address that is 0 or not 4-byte aligned, a clear with a non-zero
+/// address or data: `EINVAL`, and the GSI's route is left as it was (a
+/// record raised afterwards carries it). The edges that are valid (address
+/// 4, the highest aligned address, data 0 and `u32::MAX`, the last gsi)
+/// are accepted.
+fn set_route_errors(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let n = env.nr_gsis();
+    let last = n - 1;
+    ok(
+        "SET_ROUTE(gsi 0, the route to keep)",
+        c.set_route(0, KEEP_ADDR, KEEP_DATA),
+    )?;
+    let msi = |gsi: u32, msi_addr: u64, msi_data: u32| RustIrqfdRoute {
+        gsi,
+        flags: ROUTE_MSI,
+        msi_addr,
+        msi_data,
+        pad: 0,
+    };
+    let clear = |gsi: u32| RustIrqfdRoute {
+        gsi,
+        ..Default::default()
+    };
+    let einval = Some(libc::EINVAL);
+    let mut rows: Vec<(String, RustIrqfdRoute, Option<i32>)> = vec![
+        (
+            format!("gsi = nr_gsis ({n})"),
+            msi(n, 0xfee0_1000, 1),
+            einval,
+        ),
+        (
+            "gsi = 0xffffffff".into(),
+            msi(u32::MAX, 0xfee0_1000, 1),
+            einval,
+        ),
+        (format!("clear, gsi = nr_gsis ({n})"), clear(n), einval),
+        (
+            "flags bit 1".into(),
+            RustIrqfdRoute {
+                flags: 1 << 1,
+                ..msi(0, 0xfee0_1000, 1)
+            },
+            einval,
+        ),
+        (
+            "flags MSI | bit 1".into(),
+            RustIrqfdRoute {
+                flags: ROUTE_MSI | 1 << 1,
+                ..msi(0, 0xfee0_1000, 1)
+            },
+            einval,
+        ),
+        (
+            "flags bit 31".into(),
+            RustIrqfdRoute {
+                flags: 1 << 31,
+                ..msi(0, 0xfee0_1000, 1)
+            },
+            einval,
+        ),
+        (
+            "flags bit 31 on a clear".into(),
+            RustIrqfdRoute {
+                flags: 1 << 31,
+                ..clear(0)
+            },
+            einval,
+        ),
+        (
+            "pad 1".into(),
+            RustIrqfdRoute {
+                pad: 1,
+                ..msi(0, 0xfee0_1000, 1)
+            },
+            einval,
+        ),
+        (
+            "pad 0x80000000".into(),
+            RustIrqfdRoute {
+                pad: 0x8000_0000,
+                ..msi(0, 0xfee0_1000, 1)
+            },
+            einval,
+        ),
+        (
+            "pad 1 on a clear".into(),
+            RustIrqfdRoute { pad: 1, ..clear(0) },
+            einval,
+        ),
+        ("MSI, msi_addr 0".into(), msi(0, 0, 0x41), einval),
+        ("MSI, msi_addr 0, msi_data 0".into(), msi(0, 0, 0), einval),
+        (
+            "clear with msi_addr 0xfee01000".into(),
+            RustIrqfdRoute {
+                msi_addr: 0xfee0_1000,
+                ..clear(0)
+            },
+            einval,
+        ),
+        (
+            "clear with msi_data 1".into(),
+            RustIrqfdRoute {
+                msi_data: 1,
+                ..clear(0)
+            },
+            einval,
+        ),
+        (
+            "clear with msi_addr 4 and msi_data 0xffffffff".into(),
+            RustIrqfdRoute {
+                msi_addr: 4,
+                msi_data: u32::MAX,
+                ..clear(0)
+            },
+            einval,
+        ),
+    ];
+    for a in [
+        0xfee0_1001u64,
+        0xfee0_1002,
+        0xfee0_1003,
+        1,
+        2,
+        0xffff_ffff_ffff_ffff,
+        0x8000_0000_0000_0002,
+    ] {
+        rows.push((
+            format!("MSI, msi_addr {a:#x} (not 4-byte aligned)"),
+            msi(0, a, 7),
+            einval,
+        ));
+    }
+    // Valid edges, on the last gsi (the last one set stays).
+    rows.extend([
+        (
+            format!("gsi {last}: MSI, msi_addr 4, msi_data 0"),
+            msi(last, 4, 0),
+            None,
+        ),
+        (
+            format!("gsi {last}: MSI, msi_addr 0xfffffffffffffffc, msi_data 0xffffffff"),
+            msi(last, 0xffff_ffff_ffff_fffc, u32::MAX),
+            None,
+        ),
+        (format!("gsi {last}: clear"), clear(last), None),
+        (
+            format!("gsi {last}: clear of a clear route"),
+            clear(last),
+            None,
+        ),
+        (
+            format!("gsi {last}: MSI, msi_addr 0x123456789abcdef0"),
+            msi(last, 0x1234_5678_9abc_def0, 0x5a5a_5a5a),
+            None,
+        ),
+    ]);
+    table(rows, |r| c.set_route_raw(r).map(|()| 0))?;
+
+    // The refused requests left gsi 0's route alone; the last valid one
+    // is the last gsi's route.
+    for (gsi, addr, data) in [
+        (0, KEEP_ADDR, KEEP_DATA),
+        (last, 0x1234_5678_9abc_def0, 0x5a5a_5a5a),
+    ] {
+        let e = new_eventfd()?;
+        ok(&format!("assign(gsi {gsi})"), c.assign(&e, gsi))?;
+        signal(&e)?;
+        let v = read_n(env, &c, 1)?;
+        eq(&format!("records of gsi {gsi}"), v.len(), 1)?;
+        check_record_any(&v[0], n)?;
+        eq(
+            &format!("gsi {gsi}: (gsi, flags, msi_addr, msi_data) of the record"),
+            (v[0].gsi, v[0].flags, v[0].msi_addr, v[0].msi_data),
+            (gsi, DELIVERY_MSI, addr, data),
+        )?;
+        ok(&format!("deassign(gsi {gsi})"), c.deassign(&e, gsi))?;
+    }
+    expect_nothing(&c, "after the two records")
+}
+
+/// SET_MASK: `gsi` out of range or unknown flags: `EINVAL`, and the GSI
+/// stays unmasked (an injection raises a record at once).
+fn set_mask_errors(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let n = env.nr_gsis();
+    let m = |gsi: u32, flags: u32| RustIrqfdMask { gsi, flags };
+    let einval = Some(libc::EINVAL);
+    let rows: Vec<(String, RustIrqfdMask, Option<i32>)> = vec![
+        (
+            format!("mask, gsi = nr_gsis ({n})"),
+            m(n, MASK_MASKED),
+            einval,
+        ),
+        (format!("unmask, gsi = nr_gsis ({n})"), m(n, 0), einval),
+        (
+            "mask, gsi = 0xffffffff".into(),
+            m(u32::MAX, MASK_MASKED),
+            einval,
+        ),
+        ("gsi 0, flags bit 1".into(), m(0, 1 << 1), einval),
+        (
+            "gsi 0, flags MASKED | bit 1".into(),
+            m(0, MASK_MASKED | 1 << 1),
+            einval,
+        ),
+        ("gsi 0, flags bit 31".into(), m(0, 1 << 31), einval),
+        ("gsi 0, flags 0xffffffff".into(), m(0, u32::MAX), einval),
+        // Valid: unmask of an unmasked gsi is a no-op.
+        ("gsi 0, unmask (not masked: no-op)".into(), m(0, 0), None),
+    ];
+    table(rows, |r| c.set_mask_raw(r).map(|()| 0))?;
+    expect_full(
+        &c,
+        0,
+        RustIrqfdGsiStats {
+            gsi: 0,
+            ..Default::default()
+        },
+    )?;
+    let e = new_eventfd()?;
+    ok("assign(gsi 0)", c.assign(&e, 0))?;
+    signal(&e)?;
+    one_record(env, &c, 0, 1)?;
+    ok("deassign(gsi 0)", c.deassign(&e, 0))
+}
+
+/// ACK: `gsi` out of range or a non-zero pad: `EINVAL`, and an asserted
+/// line stays asserted (no ack counted, the resamplefd not signalled); an
+/// ACK of a line that is not asserted returns 0.
+fn ack_errors(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let n = env.nr_gsis();
+    let e = new_eventfd()?;
+    let r = new_eventfd()?;
+    ok("assign(gsi 0, RESAMPLE)", c.assign_resample(&e, 0, &r))?;
+    signal(&e)?;
+    wait_injected(env, &c, 0, 1)?;
+    let a = |gsi: u32, pad: u32| RustIrqfdAck { gsi, pad };
+    let einval = Some(libc::EINVAL);
+    let rows: Vec<(String, RustIrqfdAck, Option<i32>)> = vec![
+        (format!("gsi = nr_gsis ({n})"), a(n, 0), einval),
+        ("gsi = 0xffffffff".into(), a(u32::MAX, 0), einval),
+        ("gsi 0 (asserted), pad 1".into(), a(0, 1), einval),
+        (
+            "gsi 0 (asserted), pad 0x80000000".into(),
+            a(0, 0x8000_0000),
+            einval,
+        ),
+        (format!("gsi = nr_gsis ({n}), pad 1"), a(n, 1), einval),
+    ];
+    table(rows, |q| c.ack_raw(q))?;
+    let s = crate::harness::stats(&c, 0)?;
+    eq(
+        "gsi 0 after the refused ACKs: (asserted, acks)",
+        (s.asserted, s.acks),
+        (1, 0),
+    )?;
+    fails(
+        "read(resamplefd) after the refused ACKs",
+        sys::eventfd_read(r.as_fd()),
+        libc::EAGAIN,
+    )?;
+    let last = n - 1;
+    eq(
+        &format!("ACK(gsi {last}), never asserted: signalled"),
+        ok(&format!("ACK(gsi {last})"), c.ack(last))?,
+        0,
+    )?;
+    eq(
+        "ACK(gsi 0), asserted: signalled",
+        ok("ACK(gsi 0)", c.ack(0))?,
+        1,
+    )?;
+    eq(
+        "read(resamplefd) after the ACK",
+        ok("read(resamplefd)", sys::eventfd_read(r.as_fd()))?,
+        1,
+    )?;
+    ok("deassign(gsi 0)", c.deassign(&e, 0))
 }
 
 /// A buffer smaller than one record gives EINVAL, and leaves the pending

@@ -11,7 +11,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::abi::{RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, INFO_DEFERRED_ONLY};
+use crate::abi::{
+    RustIrqfdDelivery, RustIrqfdGsiStats, RustIrqfdInfo, DELIVERY_LEVEL, DELIVERY_MSI,
+    INFO_DEFERRED_ONLY,
+};
 use crate::dev::Ctx;
 use crate::stress::StressCfg;
 use crate::sys::{self, Errno, SysResult};
@@ -195,8 +198,10 @@ pub fn stats(ctx: &Ctx, gsi: u32) -> Result<RustIrqfdGsiStats, String> {
     Ok(s)
 }
 
-/// `injected == coalesced + raised`, `raised == delivered + pending`,
-/// `pending <= 1`, and the in fields echoed back.
+/// `injected == coalesced + raised + latched`, `raised == delivered +
+/// pending`, `pending <= 1`, `masked` and `asserted` 0 or 1, nothing
+/// latched on an unmasked GSI (unmask empties the latch), and the in
+/// fields echoed back.
 pub fn check_invariants(s: &RustIrqfdGsiStats) -> TestResult {
     let g = s.gsi;
     ensure(s.pad == 0, || {
@@ -205,9 +210,18 @@ pub fn check_invariants(s: &RustIrqfdGsiStats) -> TestResult {
     ensure(s.pending <= 1, || {
         format!("gsi {g}: pending {} > 1 ({s:?})", s.pending)
     })?;
+    ensure(s.masked <= 1 && s.asserted <= 1, || {
+        format!("gsi {g}: masked/asserted not 0 or 1 ({s:?})")
+    })?;
+    ensure(s.masked == 1 || s.latched == 0, || {
+        format!("gsi {g}: latched {} on an unmasked gsi ({s:?})", s.latched)
+    })?;
     ensure(
-        s.coalesced.checked_add(s.raised) == Some(s.injected),
-        || format!("gsi {g}: injected != coalesced + raised ({s:?})"),
+        s.coalesced
+            .checked_add(s.raised)
+            .and_then(|n| n.checked_add(s.latched))
+            == Some(s.injected),
+        || format!("gsi {g}: injected != coalesced + raised + latched ({s:?})"),
     )?;
     ensure(s.delivered.checked_add(s.pending) == Some(s.raised), || {
         format!("gsi {g}: raised != delivered + pending ({s:?})")
@@ -236,10 +250,32 @@ impl From<&RustIrqfdGsiStats> for Counters {
     }
 }
 
-/// The counters of `gsi` must be exactly `want`.
+impl Counters {
+    /// The whole stats of `gsi` with these counters on an idle line: not
+    /// masked, nothing latched, never acked, not asserted.
+    pub fn full(self, gsi: u32) -> RustIrqfdGsiStats {
+        RustIrqfdGsiStats {
+            gsi,
+            injected: self.injected,
+            raised: self.raised,
+            coalesced: self.coalesced,
+            delivered: self.delivered,
+            pending: self.pending,
+            ..Default::default()
+        }
+    }
+}
+
+/// The counters of `gsi` must be exactly `want`, and its mask, latch and
+/// level state idle (none of it was used).
 pub fn expect_stats(ctx: &Ctx, gsi: u32, want: Counters) -> TestResult {
+    expect_full(ctx, gsi, want.full(gsi))
+}
+
+/// Every field of the stats of `gsi` must be as in `want`.
+pub fn expect_full(ctx: &Ctx, gsi: u32, want: RustIrqfdGsiStats) -> TestResult {
     let s = stats(ctx, gsi)?;
-    eq(&format!("gsi {gsi} stats"), Counters::from(&s), want)
+    eq(&format!("gsi {gsi} stats"), s, want)
 }
 
 /// Polls `cond` until it gives `true` or the timeout expires; `what` names
@@ -322,17 +358,36 @@ pub fn expect_nothing(ctx: &Ctx, when: &str) -> TestResult {
     }
 }
 
-/// A record's reserved fields are zero, its count >= 1, its gsi in range.
-pub fn check_record(d: &RustIrqfdDelivery, nr_gsis: u32) -> TestResult {
+/// A record is well formed: seq and count >= 1, gsi in range, only known
+/// flags, pad zero, and its MSI fields consistent with its flags (with
+/// `DELIVERY_MSI`: a nonzero, 4-byte aligned address; without: both 0).
+pub fn check_record_any(d: &RustIrqfdDelivery, nr_gsis: u32) -> TestResult {
     ensure(d.seq >= 1, || format!("record with seq 0: {d:?}"))?;
     ensure(d.count >= 1, || format!("record with count 0: {d:?}"))?;
     ensure(d.gsi < nr_gsis, || {
         format!("record gsi {} >= nr_gsis {nr_gsis}: {d:?}", d.gsi)
     })?;
-    ensure(
-        d.flags == 0 && d.msi_addr == 0 && d.msi_data == 0 && d.pad == 0,
-        || format!("record with non-zero flags/msi/pad: {d:?}"),
-    )
+    ensure(d.pad == 0, || format!("record with non-zero pad: {d:?}"))?;
+    ensure(d.flags & !(DELIVERY_MSI | DELIVERY_LEVEL) == 0, || {
+        format!("record with unknown flags {:#x}: {d:?}", d.flags)
+    })?;
+    if d.flags & DELIVERY_MSI != 0 {
+        ensure(d.msi_addr != 0 && d.msi_addr & 3 == 0, || {
+            format!("MSI record with an address that SET_ROUTE refuses: {d:?}")
+        })
+    } else {
+        ensure(d.msi_addr == 0 && d.msi_data == 0, || {
+            format!("record without the MSI flag but with msi_addr/msi_data: {d:?}")
+        })
+    }
+}
+
+/// A plain record (no route, no level): well formed and flags 0.
+pub fn check_record(d: &RustIrqfdDelivery, nr_gsis: u32) -> TestResult {
+    check_record_any(d, nr_gsis)?;
+    ensure(d.flags == 0, || {
+        format!("record with non-zero flags/msi/pad: {d:?}")
+    })
 }
 
 /// Exactly one record, for `gsi` with `count`; returns it.

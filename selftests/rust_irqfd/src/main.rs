@@ -10,7 +10,7 @@
 //! Layout: `abi` (the uapi header mirrored), `sys` (syscall wrappers, all
 //! the unsafe), `dev` (a context and its ioctls), `harness` (the test type
 //! and shared assertions), `ktap` (output), and one file per test area
-//! (`functional`, `errors`, `races`); a new area adds its `TESTS` to
+//! (`functional`, `routing`, `errors`, `races`); a new area adds its `TESTS` to
 //! [`all_tests`]. The race scenarios (`race_*`) run in the frame of
 //! `stress` and are summed up at the end in the comparison table of
 //! `report` (KTAP diagnostics, `--table`, `--json`).
@@ -29,6 +29,7 @@ mod limits;
 mod observe;
 mod races;
 mod report;
+mod routing;
 mod scale;
 mod stress;
 mod sys;
@@ -53,6 +54,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 5;
 fn all_tests() -> Vec<&'static Test> {
     functional::TESTS
         .iter()
+        .chain(routing::TESTS)
         .chain(errors::TESTS)
         .chain(inputs::TESTS)
         .chain(batch::TESTS)

@@ -1,18 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Observability: a context's `/proc/self/fdinfo` lists its counters and
 //! every binding with its per-irqfd counters, in the format both modules
-//! share (Documentation/rust_irqfd.rst, "fdinfo").
+//! share (Documentation/rust_irqfd.rst, "fdinfo"; ABI v2 adds `masked=`
+//! and `resample=` at the end of each irqfd line).
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd};
 
+use crate::abi::RUST_IRQFD_ABI_VERSION;
 use crate::dev::Ctx;
 use crate::harness::{
     drain, ensure, eq, new_eventfd, ok, signal, test, wait_injected, Env, Needs, Test, TestResult,
 };
 
 /// The observability tests, in run order.
-pub const TESTS: &[Test] = &[test!(fdinfo_lists_irqfds, Needs::gsis(4))];
+pub const TESTS: &[Test] = &[
+    test!(fdinfo_lists_irqfds, Needs::gsis(4)),
+    test!(fdinfo_masked_resample, Needs::gsis(4)),
+];
+
+/// The fields of an irqfd line, in the order both modules print them.
+const IRQFD_FIELDS: [&str; 8] = [
+    "gsi",
+    "fd",
+    "signals",
+    "fast",
+    "deferred",
+    "coalesced",
+    "masked",
+    "resample",
+];
 
 /// One `irqfd:` line of fdinfo.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -23,6 +40,8 @@ struct Line {
     fast: u64,
     deferred: u64,
     coalesced: u64,
+    masked: u64,
+    resample: u32,
 }
 
 /// The parsed fdinfo of a context: its `key:\tvalue` fields (the generic
@@ -49,6 +68,16 @@ impl FdInfo {
                 continue;
             }
             let mut l = Line::default();
+            let keys: Vec<&str> = value
+                .split_whitespace()
+                .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
+                .collect();
+            if keys != IRQFD_FIELDS {
+                return Err(format!(
+                    "{path}: irqfd line with fields {keys:?}, expected {IRQFD_FIELDS:?} in \
+                     that order: {raw:?}"
+                ));
+            }
             for kv in value.split_whitespace() {
                 let (k, v) = kv
                     .split_once('=')
@@ -62,6 +91,8 @@ impl FdInfo {
                     "fast" => l.fast = n,
                     "deferred" => l.deferred = n,
                     "coalesced" => l.coalesced = n,
+                    "masked" => l.masked = n,
+                    "resample" => l.resample = small()?,
                     _ => return Err(format!("{path}: unknown irqfd field {k:?} in {raw:?}")),
                 }
             }
@@ -100,7 +131,11 @@ fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
     wait_injected(env, &c, 2, 1)?;
 
     let info = FdInfo::read(&c)?;
-    eq("rust_irqfd-abi", info.field("rust_irqfd-abi")?, 1)?;
+    eq(
+        "rust_irqfd-abi",
+        info.field("rust_irqfd-abi")?,
+        u64::from(RUST_IRQFD_ABI_VERSION),
+    )?;
     eq("nr_gsis", info.field("nr_gsis")?, u64::from(env.nr_gsis()))?;
     eq(
         "max_irqfds",
@@ -123,7 +158,9 @@ fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
                 l.signals == sent
                     && l.fast == 0
                     && l.deferred <= sent
-                    && (sent == 0) == (l.deferred == 0),
+                    && (sent == 0) == (l.deferred == 0)
+                    && l.masked == 0
+                    && l.resample == 0,
                 || format!("fd {fd}, {sent} signal(s), deferred mode: {l:?}"),
             )?;
         } else {
@@ -134,6 +171,8 @@ fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
                 fast: sent,
                 deferred: 0,
                 coalesced: sent.saturating_sub(1),
+                masked: 0,
+                resample: 0,
             };
             eq(&format!("irqfd line of fd {fd}"), l.clone(), want)?;
         }
@@ -149,5 +188,72 @@ fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
         || format!("the deassigned irqfd is still listed: {:?}", info.irqfds),
     )?;
     eq("irqfd lines after a deassign", info.irqfds.len(), 2)?;
+    ok("close(context)", c.close())
+}
+
+/// The v2 fields: an edge irqfd on a masked GSI counts the injections that
+/// hit the mask (`masked=`, which unmask does not reset), a resample irqfd
+/// shows `resample=1` and the others `resample=0`; fdinfo goes on listing
+/// a resample irqfd whose resamplefd userspace has closed.
+fn fdinfo_masked_resample(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let edge = new_eventfd()?;
+    let level = new_eventfd()?;
+    let rfd = new_eventfd()?;
+    let plain = new_eventfd()?;
+    ok("assign(edge eventfd, gsi 1)", c.assign(&edge, 1))?;
+    ok(
+        "assign(eventfd, gsi 2, RESAMPLE)",
+        c.assign_resample(&level, 2, &rfd),
+    )?;
+    ok("assign(eventfd, gsi 3)", c.assign(&plain, 3))?;
+    ok("SET_MASK(gsi 1, masked)", c.set_mask(1, true))?;
+    for i in 1..=2 {
+        signal(&edge)?;
+        wait_injected(env, &c, 1, i)?;
+    }
+    signal(&level)?;
+    wait_injected(env, &c, 2, 1)?;
+    signal(&plain)?;
+    wait_injected(env, &c, 3, 1)?;
+    ok("SET_MASK(gsi 1, unmasked)", c.set_mask(1, false))?;
+    signal(&edge)?;
+    wait_injected(env, &c, 1, 3)?;
+    ok("close(resamplefd)", crate::sys::close(rfd))?;
+
+    let info = FdInfo::read(&c)?;
+    eq("irqfd lines", info.irqfds.len(), 3)?;
+    let line = |e: &std::os::fd::OwnedFd| -> Result<Line, String> {
+        let fd = e.as_raw_fd() as u32;
+        info.irqfds
+            .get(&fd)
+            .cloned()
+            .ok_or_else(|| format!("no irqfd line for fd {fd}: {:?}", info.irqfds))
+    };
+    let (le, ll, lp) = (line(&edge)?, line(&level)?, line(&plain)?);
+    eq(
+        "edge irqfd on the masked gsi: (gsi, signals, masked, resample)",
+        (le.gsi, le.signals, le.masked, le.resample),
+        (1, 3, 2, 0),
+    )?;
+    eq(
+        "resample irqfd (resamplefd closed): (gsi, signals, masked, resample)",
+        (ll.gsi, ll.signals, ll.masked, ll.resample),
+        (2, 1, 0, 1),
+    )?;
+    eq(
+        "plain irqfd: (gsi, signals, masked, resample)",
+        (lp.gsi, lp.signals, lp.masked, lp.resample),
+        (3, 1, 0, 0),
+    )?;
+    // Each signal's injection was waited for before the next signal: none
+    // merged. (Latched injections are left out: whether they count as
+    // fast or deferred is not specified.)
+    for l in [&ll, &lp] {
+        ensure(l.fast + l.deferred == l.signals, || {
+            format!("one injection per signal, each waited for: fast + deferred != signals: {l:?}")
+        })?;
+    }
+    drain(&c)?;
     ok("close(context)", c.close())
 }

@@ -12,8 +12,12 @@
 //! * I5: a signal on a bound eventfd is followed by an injection;
 //! * exactly one of several concurrent assigns of one eventfd wins;
 //! * every irqfd is shut down exactly once (`shutdowns` of GET_INFO);
-//! * delivery accounting: per GSI, the counts read add up to `injected`,
-//!   and the records come out with seq 1, 2, 3, ... in order;
+//! * delivery accounting: per GSI, the counts read add up to `injected`
+//!   (for a level GSI: lie between `acks` and `injected`), and the records
+//!   come out with seq 1, 2, 3, ... in order, each of its GSI's kind
+//!   (plain, LEVEL, or MSI with one of the GSI's routes whole: R21);
+//! * every ACK signals each resample irqfd of the GSI once, and only an ACK
+//!   signals a resamplefd (R19, R20);
 //! * `nr_irqfds` is back to what it must be at the end of every scenario.
 //!
 //! Racing calls may legitimately fail (a deassign racing the close of its
@@ -35,11 +39,14 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::abi::{RustIrqfd, RustIrqfdDelivery, FLAG_DEASSIGN, FLAG_RESAMPLE, RUST_IRQFD_IRQFD};
+use crate::abi::{
+    RustIrqfd, RustIrqfdDelivery, DELIVERY_LEVEL, DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE,
+    RUST_IRQFD_IRQFD,
+};
 use crate::dev::Ctx;
 use crate::harness::{
-    check_record, ensure, new_eventfd, nr_irqfds, ok, skip, stats, test, try_read, wait_until, Env,
-    Needs, Test, TestResult,
+    check_record, check_record_any, ensure, new_eventfd, nr_irqfds, ok, skip, stats, try_read,
+    wait_until, Env, Needs, Test, TestResult,
 };
 use crate::stress::{device_name, fdinfo_field, lock, scenario, Run, Slot, Tally, Worker};
 use crate::sys::{self, Errno, SysResult};
@@ -75,9 +82,9 @@ pub const TESTS: &[Test] = &[
     race!(race_r16_lock_order, r16),
     race!(race_r17_flush_interplay, r17),
     race!(race_r18_module_unload, r18),
-    test!(race_r19_wakeup_resignal, Needs::NONE),
-    test!(race_r20_resampler, Needs::NONE),
-    test!(race_r21_routing_update, Needs::NONE),
+    race!(race_r19_wakeup_resignal, r19),
+    race!(race_r20_resampler, r20),
+    race!(race_r21_routing_update, r21),
     race!(race_r22_target_swap, r22),
     race!(race_r23_assign_error_paths, r23),
 ];
@@ -92,23 +99,6 @@ const I1_WINDOW: Duration = Duration::from_millis(20);
 const MASS: usize = 256;
 /// Most records one read asks for.
 const READ_MAX: usize = 64;
-
-// --- Skipped scenarios ---
-
-/// R19: a wakeup that signals another eventfd.
-fn race_r19_wakeup_resignal(_: &Env) -> TestResult {
-    skip("nothing in the module signals an eventfd (no resamplefd, no forwarding)")
-}
-
-/// R20: resampler races.
-fn race_r20_resampler(_: &Env) -> TestResult {
-    skip("level-triggered resampling (RUST_IRQFD_FLAG_RESAMPLE) is not implemented")
-}
-
-/// R21: routing updates against the wakeup.
-fn race_r21_routing_update(_: &Env) -> TestResult {
-    skip("GSI routing is not implemented")
-}
 
 // --- Helpers ---
 
@@ -289,12 +279,43 @@ fn pause(d: Duration) {
     }
 }
 
+/// What the records of one GSI must look like, where they are not plain.
+#[derive(Clone, Debug, Default)]
+struct Kind {
+    /// The flags every record has, exactly (`DELIVERY_LEVEL`, `DELIVERY_MSI`).
+    flags: u32,
+    /// With `DELIVERY_MSI`: the routes a record may carry, each whole.
+    routes: Vec<(u64, u32)>,
+}
+
+impl Kind {
+    /// Records of resample irqfds on an unrouted GSI.
+    fn level() -> Self {
+        Kind {
+            flags: DELIVERY_LEVEL,
+            routes: Vec::new(),
+        }
+    }
+
+    /// Records of edge irqfds on a GSI routed to one of `routes`.
+    fn msi(routes: &[(u64, u32)]) -> Self {
+        Kind {
+            flags: DELIVERY_MSI,
+            routes: routes.to_vec(),
+        }
+    }
+}
+
 /// Delivery accounting of one context, fed by one reader at a time.
 struct Acct {
     nr_gsis: u32,
     last_seq: u64,
     counts: BTreeMap<u32, u64>,
     records: BTreeMap<u32, u64>,
+    /// GSIs whose records are not plain.
+    kinds: BTreeMap<u32, Kind>,
+    /// Records seen per (gsi, index of the route in its kind).
+    route_hits: BTreeMap<(u32, usize), u64>,
 }
 
 impl Acct {
@@ -304,14 +325,60 @@ impl Acct {
             last_seq: 0,
             counts: BTreeMap::new(),
             records: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            route_hits: BTreeMap::new(),
         }
+    }
+
+    /// The records of `gsi` must be of `kind`.
+    fn kind(mut self, gsi: u32, kind: Kind) -> Self {
+        self.kinds.insert(gsi, kind);
+        self
+    }
+
+    /// A record is well formed and of its GSI's kind; an MSI record
+    /// carries one of the GSI's routes whole.
+    fn check(&mut self, d: &RustIrqfdDelivery) -> TestResult {
+        let Some(k) = self.kinds.get(&d.gsi) else {
+            return check_record(d, self.nr_gsis);
+        };
+        check_record_any(d, self.nr_gsis)?;
+        ensure(d.flags == k.flags, || {
+            format!(
+                "record of gsi {} with flags {:#x}, expected {:#x}: {d:?}",
+                d.gsi, d.flags, k.flags
+            )
+        })?;
+        if k.flags & DELIVERY_MSI != 0 {
+            let i = k
+                .routes
+                .iter()
+                .position(|&r| r == (d.msi_addr, d.msi_data))
+                .ok_or_else(|| {
+                    format!(
+                        "R21 broken: a record of gsi {} carries msi_addr {:#x} / msi_data {:#x}, \
+                         which is none of the routes the gsi ever had, whole ({}): a mix of \
+                         two routes (a torn route read), or a route of another gsi: {d:?}",
+                        d.gsi,
+                        d.msi_addr,
+                        d.msi_data,
+                        k.routes
+                            .iter()
+                            .map(|(a, m)| format!("{a:#x}/{m:#x}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+            *self.route_hits.entry((d.gsi, i)).or_default() += 1;
+        }
+        Ok(())
     }
 
     /// Books records in read order: their seqs must run on from the last
     /// one without a gap (FIFO, one seq per record raised).
     fn take(&mut self, v: &[RustIrqfdDelivery], t: &mut Tally) -> TestResult {
         for d in v {
-            check_record(d, self.nr_gsis)?;
+            self.check(d)?;
             ensure(d.seq == self.last_seq + 1, || {
                 format!(
                     "delivery accounting: record seq {} read after seq {} (records lost, \
@@ -329,16 +396,25 @@ impl Acct {
 
     /// One non-blocking read: the number of records it gave.
     fn read_once(&mut self, ctx: &Ctx, t: &mut Tally) -> Result<usize, String> {
+        Ok(self.read_records(ctx, t)?.len())
+    }
+
+    /// One non-blocking read: the records it gave, booked.
+    fn read_records(&mut self, ctx: &Ctx, t: &mut Tally) -> Result<Vec<RustIrqfdDelivery>, String> {
         let v = try_read(ctx, READ_MAX)?;
         self.take(&v, t)?;
-        Ok(v.len())
+        Ok(v)
     }
 
     /// After the last injection into `ctx` (everything bound to it
-    /// deassigned or hung up, the cleanup queue flushed): reads what is
-    /// left and checks that, for each GSI, the counts read add up to
-    /// `injected` and the records to `delivered`, and that the seqs read
-    /// cover every record raised.
+    /// deassigned or hung up, the cleanup queue flushed, every GSI
+    /// unmasked): reads what is left and checks, for each GSI, that
+    /// nothing is pending or latched, that the records read are
+    /// `delivered`, and that the counts read add up to `injected` (for a
+    /// level GSI, where an injection into the asserted line with no record
+    /// pending shows in `coalesced` only: between `acks`, each ack having
+    /// ended an assertion that some record counted, and `injected`); and
+    /// that the seqs read cover every record raised.
     fn finish(&mut self, ctx: &Ctx, gsis: &[u32], t: &mut Tally) -> TestResult {
         while self.read_once(ctx, t)? > 0 {}
         let mut raised = 0;
@@ -348,16 +424,33 @@ impl Acct {
                 self.counts.get(&g).copied().unwrap_or(0),
                 self.records.get(&g).copied().unwrap_or(0),
             );
-            ensure(s.pending == 0, || {
-                format!("delivery accounting: gsi {g} still pending after the final drain: {s:?}")
-            })?;
-            ensure(cnt == s.injected, || {
+            ensure(s.pending == 0 && s.latched == 0 && s.masked == 0, || {
                 format!(
-                    "delivery accounting: gsi {g}: the counts read add up to {cnt}, injected is \
-                     {} ({s:?})",
-                    s.injected
+                    "delivery accounting: gsi {g} still pending, latched or masked after the \
+                     final drain: {s:?}"
                 )
             })?;
+            let level = self
+                .kinds
+                .get(&g)
+                .is_some_and(|k| k.flags & DELIVERY_LEVEL != 0);
+            if level {
+                ensure(s.acks <= cnt && cnt <= s.injected, || {
+                    format!(
+                        "delivery accounting: level gsi {g}: the counts read add up to {cnt}, \
+                         not within acks {} ..= injected {} ({s:?})",
+                        s.acks, s.injected
+                    )
+                })?;
+            } else {
+                ensure(cnt == s.injected, || {
+                    format!(
+                        "delivery accounting: gsi {g}: the counts read add up to {cnt}, \
+                         injected is {} ({s:?})",
+                        s.injected
+                    )
+                })?;
+            }
             ensure(rec == s.delivered, || {
                 format!(
                     "delivery accounting: gsi {g}: {rec} records read, delivered is {} ({s:?})",
@@ -2372,6 +2465,721 @@ fn r18(run: &Run) -> TestResult {
     final_checks(run, &p, Some(&acct), &gsis, 4)
 }
 
+/// One ACK of `gsi`: it must succeed and signal at most `max()`
+/// resamplefds (`max` is evaluated after the call, so that a bound that
+/// only grows covers every irqfd the ACK could have seen).
+fn ack_once(
+    w: &mut Worker<'_>,
+    ctx: &Ctx,
+    gsi: u32,
+    max: impl Fn() -> u64,
+    what: &str,
+) -> Result<u32, String> {
+    w.op();
+    let n = ctx
+        .ack(gsi)
+        .map_err(|e| format!("ACK(gsi {gsi}) {what}: expected a count, got {e}"))?;
+    let max = max();
+    ensure(u64::from(n) <= max, || {
+        format!(
+            "ACK(gsi {gsi}) {what} signalled {n} resamplefds, but at most {max} resample \
+             irqfd(s) can be on the gsi"
+        )
+    })?;
+    Ok(n)
+}
+
+/// The counter of an eventfd only this scenario reads (0 on `EAGAIN`).
+fn take_count(efd: &OwnedFd, what: &str) -> Result<u64, String> {
+    match sys::eventfd_read(efd.as_fd()) {
+        Ok(n) => Ok(n),
+        Err(e) if e.0 == libc::EAGAIN => Ok(0),
+        Err(e) => Err(format!("read({what}): expected a count or EAGAIN, got {e}")),
+    }
+}
+
+/// R19: a wakeup that re-signals an eventfd. Three resample irqfds:
+/// A -> gsi 1 with resamplefd B and B -> gsi 2 with resamplefd A (a cross
+/// pair: an ACK of either line injects into the other through the other's
+/// irqfd), and C -> gsi 3 with resamplefd C itself (an ACK injects into
+/// the line it deasserted). A prelude writes each eventfd twice, so that a
+/// level injection meets an already asserted line, and asserts that it
+/// only coalesces: nothing may signal a resamplefd but an ACK (a wakeup
+/// that does recurses into an eventfd's wait-queue lock: the eventfd core
+/// WARNs, or, with `deferred_only`, the ping-pong shows as injections no
+/// write or ACK made). Then three writers write A, B and C in bursts (most
+/// writes hit an asserted line), two threads ACK the three lines and a
+/// reader drains. Asserts: every ACK signals 0 or 1 resamplefd, and `acks`
+/// of each gsi is the number of ACKs that signalled; on the fast path each
+/// gsi's injections are exactly its eventfd's writes plus the ACK signals
+/// sent to that eventfd (at most that with `deferred_only`); `raised <=
+/// acks + 1` per gsi (only a deasserted line raises); every record is
+/// LEVEL; after the race an ACK still re-injects through C and through the
+/// pair; the last deassign deasserts each line; one shutdown per irqfd;
+/// level accounting. A hang here is the recursion deadlocking.
+fn r19(run: &Run) -> TestResult {
+    let env = run.env;
+    let ctx = env.open()?;
+    let (g1, g2, g3) = (G, G + 1, G + 2);
+    let gsis = [g1, g2, g3];
+    let (a, b, c) = (new_eventfd()?, new_eventfd()?, new_eventfd()?);
+    ok(
+        "assign(A, gsi 1, RESAMPLE, resamplefd B)",
+        ctx.assign_resample(&a, g1, &b),
+    )?;
+    ok(
+        "assign(B, gsi 2, RESAMPLE, resamplefd A)",
+        ctx.assign_resample(&b, g2, &a),
+    )?;
+    ok(
+        "assign(C, gsi 3, RESAMPLE, resamplefd C)",
+        ctx.assign_resample(&c, g3, &c),
+    )?;
+    let acct = Mutex::new(
+        Acct::new(env.nr_gsis())
+            .kind(g1, Kind::level())
+            .kind(g2, Kind::level())
+            .kind(g3, Kind::level()),
+    );
+    // The eventfd each gsi's irqfd is bound to, and the gsi whose ACK
+    // signals that eventfd (its resamplefd's owner).
+    let efds: [&OwnedFd; 3] = [&a, &b, &c];
+    let fed_by_ack_of = [1usize, 0, 2];
+    let writes: [AtomicU64; 3] = Default::default();
+    let signalled: [AtomicU64; 3] = Default::default();
+
+    // Prelude: two writes each, the second into the asserted line.
+    let mut t = Tally::default();
+    for i in [0usize, 2, 1] {
+        let g = gsis[i];
+        let before: Vec<u64> = gsis
+            .iter()
+            .map(|&x| injected(&ctx, x))
+            .collect::<Result<_, _>>()?;
+        for k in 1..=2u64 {
+            t.ops += 1;
+            ok(
+                "write(resample eventfd)",
+                sys::eventfd_signal(efds[i].as_fd(), 1),
+            )?;
+            writes[i].fetch_add(1, Relaxed);
+            wait_until(
+                env,
+                &format!("injection {k} of the prelude into gsi {g}"),
+                || {
+                    let n = injected(&ctx, g)?;
+                    Ok((n >= before[i] + k, format!("injected {n}")))
+                },
+            )?;
+        }
+        std::thread::sleep(I1_WINDOW);
+        for (j, &x) in gsis.iter().enumerate() {
+            let want = before[j] + if j == i { 2 } else { 0 };
+            let n = injected(&ctx, x)?;
+            ensure(n == want, || {
+                format!(
+                    "R19: two writes to the eventfd of gsi {g} (the second into its asserted \
+                     line), no ACK: gsi {x} injected {} -> {n}, expected {want} (something \
+                     signalled a resamplefd outside an ACK: from the wakeup?)",
+                    before[j]
+                )
+            })?;
+        }
+        let s = stats(&ctx, g)?;
+        ensure(s.asserted == 1 && s.coalesced >= 1 && s.acks == 0, || {
+            format!("R19: gsi {g} after two level injections without an ACK: {s:?}")
+        })?;
+    }
+    run.add(&t);
+
+    let b_ = run.budget(1.0);
+    run.workers(&b_, 6, None, |w| match w.idx {
+        0..=2 => {
+            let i = w.idx;
+            while !w.over() {
+                for _ in 0..=w.rand(3) {
+                    must(
+                        w,
+                        "write(resample eventfd)",
+                        sys::eventfd_signal(efds[i].as_fd(), 1),
+                    )?;
+                    writes[i].fetch_add(1, Relaxed);
+                }
+                pause(Duration::from_micros(w.rand(50)));
+            }
+            Ok(())
+        }
+        3 | 4 => {
+            let mut k = w.idx;
+            while !w.over() {
+                for j in 0..3 {
+                    let i = (k + j) % 3;
+                    let n = ack_once(w, &ctx, gsis[i], || 1, "(one resample irqfd per gsi)")?;
+                    signalled[i].fetch_add(u64::from(n), Relaxed);
+                }
+                k += 1;
+                pause(Duration::from_micros(w.rand(40)));
+            }
+            Ok(())
+        }
+        _ => reader(w, &ctx, &acct),
+    })?;
+
+    // After the race, an ACK still re-injects: through C into its own
+    // line, through B into gsi 2 (A's resamplefd).
+    let mut t = Tally::default();
+    for (i, via) in [(2usize, "C itself"), (0, "B, the irqfd of gsi 2")] {
+        let g = gsis[i];
+        let target = fed_by_ack_of.iter().position(|&x| x == i).unwrap_or(i);
+        let tg = gsis[target];
+        if stats(&ctx, g)?.asserted == 0 {
+            let before = injected(&ctx, g)?;
+            t.ops += 1;
+            ok(
+                "write(resample eventfd)",
+                sys::eventfd_signal(efds[i].as_fd(), 1),
+            )?;
+            writes[i].fetch_add(1, Relaxed);
+            wait_until(env, &format!("gsi {g} asserted again"), || {
+                let s = stats(&ctx, g)?;
+                Ok((s.injected > before && s.asserted == 1, format!("{s:?}")))
+            })?;
+        }
+        let before = injected(&ctx, tg)?;
+        t.ops += 1;
+        let n = ok(&format!("ACK(gsi {g}) after the race"), ctx.ack(g))?;
+        ensure(n == 1, || {
+            format!("ACK(gsi {g}) of the asserted line after the race signalled {n}, expected 1")
+        })?;
+        signalled[i].fetch_add(1, Relaxed);
+        wait_until(
+            env,
+            &format!("the ACK of gsi {g} to inject into gsi {tg} through {via}"),
+            || {
+                let s = stats(&ctx, tg)?;
+                Ok((s.injected > before && s.asserted == 1, format!("{s:?}")))
+            },
+        )?;
+    }
+    run.add(&t);
+
+    // The deassigns flush queued injections; the last resample irqfd of
+    // each gsi leaving deasserts it.
+    for (e, g) in efds.iter().zip(gsis) {
+        ok(&format!("deassign(gsi {g})"), ctx.deassign(e, g))?;
+    }
+    let mut coalesced = 0;
+    for (i, &g) in gsis.iter().enumerate() {
+        let s = stats(&ctx, g)?;
+        coalesced += s.coalesced;
+        let sig = signalled[i].load(Relaxed);
+        ensure(s.acks == sig, || {
+            format!(
+                "gsi {g}: acks is {}, but {sig} ACKs signalled its one resample irqfd ({s:?})",
+                s.acks
+            )
+        })?;
+        ensure(s.raised <= s.acks + 1, || {
+            format!(
+                "gsi {g}: {} records raised with only {} ACKs: a level line raises once per \
+                 assertion ({s:?})",
+                s.raised, s.acks
+            )
+        })?;
+        ensure(s.asserted == 0, || {
+            format!("gsi {g} still asserted after its last resample irqfd was deassigned: {s:?}")
+        })?;
+        let want = writes[i].load(Relaxed) + signalled[fed_by_ack_of[i]].load(Relaxed);
+        if env.deferred() {
+            ensure(s.injected >= 1 && s.injected <= want, || {
+                format!(
+                    "gsi {g}: {} injections for {want} signals (writes and ACK signals; \
+                     deferred_only)",
+                    s.injected
+                )
+            })?;
+        } else {
+            ensure(s.injected == want, || {
+                format!(
+                    "gsi {g}: {} injections, expected exactly {want}: {} writes to its eventfd \
+                     + {} ACK signals of it (more: a resamplefd signalled outside an ACK; \
+                     fewer: a signal dropped, as the eventfd core does on recursion)",
+                    s.injected,
+                    writes[i].load(Relaxed),
+                    signalled[fed_by_ack_of[i]].load(Relaxed)
+                )
+            })?;
+        }
+    }
+    run.note(format!(
+        "writes A/B/C {}/{}/{}, ACK signals of gsi 1/2/3 {}/{}/{}, {coalesced} injections \
+         coalesced (into an asserted line or a pending record)",
+        writes[0].load(Relaxed),
+        writes[1].load(Relaxed),
+        writes[2].load(Relaxed),
+        signalled[0].load(Relaxed),
+        signalled[1].load(Relaxed),
+        signalled[2].load(Relaxed),
+    ));
+    final_checks(run, &ctx, Some(&acct), &gsis, 3)
+}
+
+/// R20: resampler races. gsi 1: two threads each bind a resample irqfd with
+/// a fresh resamplefd, close that resamplefd at once (the irqfd then holds
+/// the last reference), write the eventfd (asserting the shared line), and
+/// take the irqfd down again, by deassign or by closing the eventfd (an
+/// EPOLLHUP shutdown), so that the GSI's shared resampler is joined, left,
+/// emptied and made again concurrently (R20b). gsi 2: a third such thread,
+/// next to a resample irqfd P bound the whole time whose eventfd a writer
+/// keeps asserting. Two threads ACK both lines all along: an ACK walks the
+/// resampler while those shutdowns run (R20a: the resamplefds, closed by
+/// userspace, live as long as the irqfds' references; one put too early
+/// is a use-after-free for KASAN). Asserts: every call succeeds; an ACK
+/// never signals more resamplefds than irqfds were ever bound; P's
+/// resamplefd got exactly one signal per ACK of gsi 2 that signalled, and
+/// `acks` of gsi 2 is that number; once every irqfd is gone both lines are
+/// deasserted; a new resample irqfd on each line is then alone in its
+/// resampler (an ACK signals exactly 1); one shutdown per irqfd; level
+/// accounting.
+fn r20(run: &Run) -> TestResult {
+    let env = run.env;
+    let ctx = env.open()?;
+    let (g, gp) = (G, G + 1);
+    let ep = new_eventfd()?;
+    let rp = new_eventfd()?;
+    ok(
+        "assign(P, gsi 2, RESAMPLE, its resamplefd)",
+        ctx.assign_resample(&ep, gp, &rp),
+    )?;
+    let acct = Mutex::new(
+        Acct::new(env.nr_gsis())
+            .kind(g, Kind::level())
+            .kind(gp, Kind::level()),
+    );
+    // Assigns started per line (P included): a bound for what an ACK signals.
+    let started = [AtomicU64::new(0), AtomicU64::new(1)];
+    let assigned = AtomicU64::new(1);
+    let acked_p = AtomicU64::new(0);
+    let acked_g = AtomicU64::new(0);
+    let acks_g_calls = AtomicU64::new(0);
+    let hups = AtomicU64::new(0);
+    let b = run.budget(1.0);
+    run.workers(&b, 6, None, |w| match w.idx {
+        0..=2 => {
+            let (gsi, li) = if w.idx == 2 { (gp, 1) } else { (g, 0) };
+            let mut round = w.idx as u64;
+            while !w.over() {
+                let e = new_eventfd()?;
+                let r = new_eventfd()?;
+                started[li].fetch_add(1, Relaxed);
+                must(
+                    w,
+                    "assign(fresh eventfd, RESAMPLE, fresh resamplefd) to a shared resampler",
+                    ctx.assign_resample(&e, gsi, &r),
+                )?;
+                assigned.fetch_add(1, Relaxed);
+                must(w, "close(resamplefd) right after the assign", sys::close(r))?;
+                must(
+                    w,
+                    "write(resample eventfd)",
+                    sys::eventfd_signal(e.as_fd(), 1),
+                )?;
+                w.jitter(1000);
+                if round.is_multiple_of(2) {
+                    must(
+                        w,
+                        "deassign(resample irqfd) while ACKs walk its resampler",
+                        ctx.deassign(&e, gsi),
+                    )?;
+                    must(w, "close(eventfd)", sys::close(e))?;
+                } else {
+                    must(
+                        w,
+                        "close(eventfd): an EPOLLHUP shutdown while ACKs walk its resampler",
+                        sys::close(e),
+                    )?;
+                    hups.fetch_add(1, Relaxed);
+                }
+                round += 1;
+            }
+            Ok(())
+        }
+        3 | 4 => {
+            while !w.over() {
+                // An irqfd in the resampler had started its assign before
+                // the ACK: the bound is read after the call.
+                let n = ack_once(
+                    w,
+                    &ctx,
+                    g,
+                    || started[0].load(Relaxed),
+                    "racing resample irqfd shutdowns",
+                )?;
+                acks_g_calls.fetch_add(1, Relaxed);
+                if n > 0 {
+                    acked_g.fetch_add(1, Relaxed);
+                }
+                let n = ack_once(
+                    w,
+                    &ctx,
+                    gp,
+                    || started[1].load(Relaxed),
+                    "racing resample irqfd shutdowns, P bound",
+                )?;
+                if n > 0 {
+                    acked_p.fetch_add(1, Relaxed);
+                }
+                pause(Duration::from_micros(w.rand(20)));
+            }
+            Ok(())
+        }
+        _ => {
+            while !w.over() {
+                must(w, "write(P's eventfd)", sys::eventfd_signal(ep.as_fd(), 1))?;
+                lock(&acct).read_once(&ctx, &mut w.tally)?;
+                pause(Duration::from_micros(w.rand(30)));
+            }
+            Ok(())
+        }
+    })?;
+
+    // P: one signal per ACK of its line that signalled.
+    let p_sig = take_count(&rp, "P's resamplefd")?;
+    let want = acked_p.load(Relaxed);
+    ensure(p_sig == want, || {
+        format!(
+            "P's resamplefd got {p_sig} signals for {want} ACKs of gsi {gp} that signalled \
+             (P was bound throughout: each such ACK signals it exactly once)"
+        )
+    })?;
+    let s = stats(&ctx, gp)?;
+    ensure(s.acks == want, || {
+        format!(
+            "gsi {gp}: acks is {}, but {want} ACKs signalled (P bound throughout) ({s:?})",
+            s.acks
+        )
+    })?;
+    let s = stats(&ctx, g)?;
+    let (ag, calls) = (acked_g.load(Relaxed), acks_g_calls.load(Relaxed));
+    ensure(s.acks >= ag && s.acks <= calls, || {
+        format!(
+            "gsi {g}: acks is {}, expected between the {ag} ACKs that signalled and the {calls} \
+             ACK calls ({s:?})",
+            s.acks
+        )
+    })?;
+    ok("deassign(P)", ctx.deassign(&ep, gp))?;
+    wait_nr(env, &ctx, 0, "after the race (every resample irqfd gone)")?;
+    flush_cleanup(&ctx)?;
+    for x in [g, gp] {
+        let s = stats(&ctx, x)?;
+        ensure(s.asserted == 0, || {
+            format!(
+                "gsi {x} still asserted after its last resample irqfd left (deassign or \
+                 EPOLLHUP): {s:?}"
+            )
+        })?;
+    }
+
+    // Each resampler is clean: a new resample irqfd is alone in it.
+    for x in [g, gp] {
+        let e = new_eventfd()?;
+        let r = new_eventfd()?;
+        ok(
+            &format!("assign(gsi {x}, RESAMPLE) after the race"),
+            ctx.assign_resample(&e, x, &r),
+        )?;
+        assigned.fetch_add(1, Relaxed);
+        let before = injected(&ctx, x)?;
+        ok("write(resample eventfd)", sys::eventfd_signal(e.as_fd(), 1))?;
+        wait_until(env, &format!("gsi {x} asserted"), || {
+            let s = stats(&ctx, x)?;
+            Ok((s.injected > before && s.asserted == 1, format!("{s:?}")))
+        })?;
+        let n = ok(&format!("ACK(gsi {x}) after the race"), ctx.ack(x))?;
+        ensure(n == 1, || {
+            format!(
+                "ACK(gsi {x}) with one resample irqfd bound, after every other one was shut \
+                 down, signalled {n} resamplefds (stale resampler entries?)"
+            )
+        })?;
+        let got = take_count(&r, "the new resamplefd")?;
+        ensure(got == 1, || {
+            format!("the new resamplefd of gsi {x} got {got} signals from one ACK")
+        })?;
+        ok(&format!("deassign(gsi {x})"), ctx.deassign(&e, x))?;
+    }
+    run.note(format!(
+        "{} resample irqfds bound, {} of them shut down by EPOLLHUP; ACKs that signalled: gsi \
+         {g} {ag} of {calls}, gsi {gp} {}",
+        assigned.load(Relaxed),
+        hups.load(Relaxed),
+        acked_p.load(Relaxed)
+    ));
+    final_checks(run, &ctx, Some(&acct), &[g, gp], assigned.load(Relaxed))
+}
+
+/// R21: the routes, two of them differing in every byte of both fields.
+const R21_A: (u64, u32) = (0x1111_1111_fee0_1000, 0x1111_1111);
+const R21_B: (u64, u32) = (0x2222_2222_efd3_2ffc, 0x2222_2222);
+/// The route of the second gsi, never updated.
+const R21_C: (u64, u32) = (0x3333_3333_fee0_3000, 0x3333_3333);
+/// The test hook that widens the window of a route update, and its value.
+const ROUTE_DELAY_PARAM: &str = "test_route_delay_us";
+const ROUTE_DELAY_US: u32 = 200;
+
+/// A module parameter of the device's module set for the duration of a
+/// scenario, and set back to 0 at the end (on the error paths too).
+struct ParamHook {
+    path: String,
+    restored: bool,
+}
+
+impl ParamHook {
+    /// Sets `param` to `value` if the module has it (a `TEST_HOOKS=1`
+    /// build); `None` (with a note) if it has not or it cannot be written.
+    fn set(run: &Run, param: &str, value: u32) -> Option<Self> {
+        let path = format!("/sys/module/{}/parameters/{param}", device_name(run.env));
+        if !Path::new(&path).exists() {
+            run.note(format!(
+                "{path} not present (no TEST_HOOKS=1 build): running without the widened window"
+            ));
+            return None;
+        }
+        match std::fs::write(&path, format!("{value}\n")) {
+            Ok(()) => {
+                run.note(format!("{param}={value} for the scenario"));
+                Some(ParamHook {
+                    path,
+                    restored: false,
+                })
+            }
+            Err(e) => {
+                run.note(format!(
+                    "{path}: cannot write ({e}): running without the widened window"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Sets the parameter back to 0.
+    fn restore(mut self) -> TestResult {
+        self.restored = true;
+        std::fs::write(&self.path, "0\n")
+            .map_err(|e| format!("{}: setting it back to 0: {e}", self.path))
+    }
+}
+
+impl Drop for ParamHook {
+    fn drop(&mut self) {
+        if !self.restored {
+            let _ = std::fs::write(&self.path, "0\n");
+        }
+    }
+}
+
+/// R21: route updates against the wakeup. gsi 1 is routed to A and gsi 2
+/// to C; one eventfd is bound to each. A router thread alternates gsi 1's
+/// route between A and B, which differ in every byte of both fields, while
+/// two writers signal gsi 1's eventfd (one of them gsi 2's too) and a
+/// reader drains. Phase 2 adds a thread that masks and unmasks the gsis
+/// (records raised by an unmask take the route of that moment). With the
+/// module's `test_route_delay_us` hook (TEST_HOOKS=1 builds) set to 200 for
+/// the scenario, every update holds its half-written route for 200 us, so
+/// a reader without the seqcount meets it. Asserts: every record of gsi 1
+/// is MSI with exactly A or exactly B, every record of gsi 2 exactly C
+/// (never a mix, never 0, never the other gsi's); after the final unmask,
+/// deassign and drain the counts read add up to the injections, which on
+/// the fast path are the writes (nothing lost or doubled by the mask
+/// flips); a route update still takes effect afterwards; accounting.
+fn r21(run: &Run) -> TestResult {
+    let hook = ParamHook::set(run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US);
+    let r = r21_body(run);
+    match hook {
+        Some(h) => match (r, h.restore()) {
+            (Ok(()), rr) => rr,
+            (Err(m), Ok(())) => Err(m),
+            (Err(m), Err(rm)) => Err(format!("{m}\n{rm}")),
+        },
+        None => r,
+    }
+}
+
+fn r21_body(run: &Run) -> TestResult {
+    let env = run.env;
+    let ctx = env.open()?;
+    let (g, g2) = (G, G + 1);
+    ok("SET_ROUTE(gsi 1, A)", ctx.set_route(g, R21_A.0, R21_A.1))?;
+    ok("SET_ROUTE(gsi 2, C)", ctx.set_route(g2, R21_C.0, R21_C.1))?;
+    let e1 = new_eventfd()?;
+    let e2 = new_eventfd()?;
+    ok("assign(gsi 1)", ctx.assign(&e1, g))?;
+    ok("assign(gsi 2)", ctx.assign(&e2, g2))?;
+    let acct = Mutex::new(
+        Acct::new(env.nr_gsis())
+            .kind(g, Kind::msi(&[R21_A, R21_B]))
+            .kind(g2, Kind::msi(&[R21_C])),
+    );
+    let writes = [AtomicU64::new(0), AtomicU64::new(0)];
+    let updates = AtomicU64::new(0);
+    let flips = AtomicU64::new(0);
+    let efds = [&e1, &e2];
+    let write = |w: &mut Worker<'_>, i: usize| -> TestResult {
+        must(
+            w,
+            "write(routed eventfd)",
+            sys::eventfd_signal(efds[i].as_fd(), 1),
+        )?;
+        writes[i].fetch_add(1, Relaxed);
+        Ok(())
+    };
+    for flipper in [false, true] {
+        let b = run.budget(0.5);
+        run.workers(&b, if flipper { 5 } else { 4 }, None, |w| match w.idx {
+            0 => {
+                let mut i = 0u64;
+                while !w.over() {
+                    let r = if i.is_multiple_of(2) { R21_B } else { R21_A };
+                    must(
+                        w,
+                        "SET_ROUTE(gsi 1, A or B) racing injections",
+                        ctx.set_route(g, r.0, r.1),
+                    )?;
+                    updates.fetch_add(1, Relaxed);
+                    i += 1;
+                    if i.is_multiple_of(16) {
+                        pause(Duration::from_micros(100));
+                    } else {
+                        w.jitter(64);
+                    }
+                }
+                Ok(())
+            }
+            1 => {
+                while !w.over() {
+                    write(w, 0)?;
+                    w.jitter(32);
+                }
+                Ok(())
+            }
+            2 => {
+                let mut i = 0u64;
+                while !w.over() {
+                    write(w, usize::from(i % 4 == 3))?;
+                    w.jitter(32);
+                    i += 1;
+                }
+                Ok(())
+            }
+            3 => {
+                while !w.over() {
+                    if lock(&acct).read_once(&ctx, &mut w.tally)? == 0 {
+                        pause(Duration::from_micros(20));
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                let mut i = 0u64;
+                while !w.over() {
+                    let x = if i % 4 == 3 { g2 } else { g };
+                    must(
+                        w,
+                        "SET_MASK(masked) racing injections",
+                        ctx.set_mask(x, true),
+                    )?;
+                    pause(Duration::from_micros(w.rand(100)));
+                    must(
+                        w,
+                        "SET_MASK(unmasked) racing injections",
+                        ctx.set_mask(x, false),
+                    )?;
+                    flips.fetch_add(1, Relaxed);
+                    pause(Duration::from_micros(w.rand(100)));
+                    i += 1;
+                }
+                Ok(())
+            }
+        })?;
+        for x in [g, g2] {
+            ok(
+                &format!("SET_MASK(gsi {x}, unmasked) after the phase"),
+                ctx.set_mask(x, false),
+            )?;
+        }
+    }
+
+    // The deassigns flush queued injections: nothing of the race comes
+    // after them. A route update still takes effect, through a new irqfd.
+    ok("deassign(gsi 1)", ctx.deassign(&e1, g))?;
+    ok("deassign(gsi 2)", ctx.deassign(&e2, g2))?;
+    let e3 = new_eventfd()?;
+    ok("assign(new eventfd, gsi 1)", ctx.assign(&e3, g))?;
+    let b = run.budget(1.0);
+    let mut w = Worker::new(0, &b);
+    let r = (|| -> TestResult {
+        while lock(&acct).read_once(&ctx, &mut w.tally)? > 0 {}
+        for (r, name) in [(R21_B, "B"), (R21_A, "A")] {
+            must(
+                &mut w,
+                "SET_ROUTE(gsi 1) after the race",
+                ctx.set_route(g, r.0, r.1),
+            )?;
+            must(&mut w, "write(eventfd)", sys::eventfd_signal(e3.as_fd(), 1))?;
+            writes[0].fetch_add(1, Relaxed);
+            let mut got = Vec::new();
+            wait_until(env, "the record of the write after the race", || {
+                got.extend(lock(&acct).read_records(&ctx, &mut w.tally)?);
+                Ok((!got.is_empty(), format!("{got:?}")))
+            })?;
+            ensure(got.len() == 1, || {
+                format!("one write after the race gave {got:?}")
+            })?;
+            let d = got[0];
+            ensure((d.gsi, d.msi_addr, d.msi_data) == (g, r.0, r.1), || {
+                format!("after SET_ROUTE(gsi 1, {name}) the next record is {d:?}")
+            })?;
+        }
+        Ok(())
+    })();
+    run.add(&w.tally);
+    r?;
+    ok("deassign(new eventfd, gsi 1)", ctx.deassign(&e3, g))?;
+    final_checks(run, &ctx, Some(&acct), &[g, g2], 3)?;
+    for (i, x) in [g, g2].into_iter().enumerate() {
+        let s = stats(&ctx, x)?;
+        let wr = writes[i].load(Relaxed);
+        if env.deferred() {
+            ensure(s.injected <= wr && (wr == 0) == (s.injected == 0), || {
+                format!(
+                    "gsi {x}: {} injections for {wr} writes (deferred_only)",
+                    s.injected
+                )
+            })?;
+        } else {
+            ensure(s.injected == wr, || {
+                format!(
+                    "gsi {x}: {} injections for {wr} writes under route updates and mask flips \
+                     (each write is one injection on the fast path)",
+                    s.injected
+                )
+            })?;
+        }
+    }
+    let a = lock(&acct);
+    let hits = |gsi: u32, i: usize| a.route_hits.get(&(gsi, i)).copied().unwrap_or(0);
+    run.note(format!(
+        "{} route updates, {} mask flips; records of gsi 1 with A {} and B {}, of gsi 2 with C {}",
+        updates.load(Relaxed),
+        flips.load(Relaxed),
+        hits(g, 0),
+        hits(g, 1),
+        hits(g2, 0)
+    ));
+    Ok(())
+}
+
 /// R22: the callback's target changes under in-flight signals. One
 /// eventfd moves round robin between targets: gsi 1 of context A, gsi 2
 /// of context B, and gsi 3 of a context of the other module when its
@@ -2488,9 +3296,10 @@ fn r22(run: &Run) -> TestResult {
 /// R23: assign error paths under concurrency. An eventfd stays bound to
 /// gsi 1 the whole time and is flooded with writes, while one thread
 /// fires every kind of refused assign at it and around it (EBUSY in this
-/// and another context, EINVAL for a gsi out of range, RESAMPLE, bad
-/// flags, non-zero pad, a pipe, /dev/null, the context itself; EBADF for
-/// -1 and an unused number; deassigns of a pipe and of -1), and also
+/// and another context, and with RESAMPLE and a valid resamplefd; EINVAL
+/// for a gsi out of range, bad flags, non-zero pad, a pipe, /dev/null, the
+/// context itself, a pipe as resamplefd; EBADF for -1 and an unused number
+/// as fd or resamplefd; deassigns of a pipe and of -1), and also
 /// assigns fd numbers that a third thread keeps creating and closing.
 /// Asserts the exact errno of each refused call, that the bound eventfd
 /// keeps delivering (I5) and stays the only irqfd once the closes are
@@ -2507,7 +3316,9 @@ fn r23(run: &Run) -> TestResult {
         "open(/dev/null)",
         sys::open(Path::new("/dev/null"), libc::O_RDWR),
     )?;
-    let (en, pn, dn, cn) = (raw(&e), raw(&prd), raw(&devnull), raw(&c));
+    // A resamplefd for the refused RESAMPLE assigns (never signalled).
+    let rfd = new_eventfd()?;
+    let (en, pn, dn, cn, rn) = (raw(&e), raw(&prd), raw(&devnull), raw(&c), raw(&rfd));
     let nr = env.nr_gsis();
     let acct = Mutex::new(Acct::new(nr));
     let b = run.budget(1.0);
@@ -2542,7 +3353,7 @@ fn r23(run: &Run) -> TestResult {
             let mut padded = req(en, G, 0);
             padded.pad[5] = 1;
             while !w.over() {
-                let cases: [(&str, &Ctx, RustIrqfd, i32); 13] = [
+                let cases: [(&str, &Ctx, RustIrqfd, i32); 15] = [
                     (
                         "assign(bound eventfd, gsi 2)",
                         &c,
@@ -2562,10 +3373,31 @@ fn r23(run: &Run) -> TestResult {
                         libc::EINVAL,
                     ),
                     (
-                        "assign with RESAMPLE",
+                        "assign(bound eventfd, gsi 2, RESAMPLE, a valid resamplefd)",
                         &c,
-                        req(en, G, FLAG_RESAMPLE),
+                        RustIrqfd {
+                            resamplefd: rn as u32,
+                            ..req(en, G + 1, FLAG_RESAMPLE)
+                        },
+                        libc::EBUSY,
+                    ),
+                    (
+                        "assign(bound eventfd, RESAMPLE, resamplefd a pipe)",
+                        &c,
+                        RustIrqfd {
+                            resamplefd: pn as u32,
+                            ..req(en, G, FLAG_RESAMPLE)
+                        },
                         libc::EINVAL,
+                    ),
+                    (
+                        "assign(bound eventfd, RESAMPLE, resamplefd -1)",
+                        &c,
+                        RustIrqfd {
+                            resamplefd: u32::MAX,
+                            ..req(en, G, FLAG_RESAMPLE)
+                        },
+                        libc::EBADF,
                     ),
                     (
                         "assign with flag bit 2",
@@ -2853,23 +3685,79 @@ mod tests {
         assert_eq!(TESTS.len(), 23);
     }
 
-    #[test]
-    fn skipped_scenarios_skip() {
-        for f in [
-            race_r19_wakeup_resignal,
-            race_r20_resampler,
-            race_r21_routing_update,
-        ] {
-            let env = Env {
-                device: "/nonexistent".into(),
-                peers: vec![],
-                timeout: Duration::from_secs(1),
-                info: Default::default(),
-                stress: Default::default(),
-            };
-            let m = f(&env).unwrap_err();
-            assert!(crate::harness::skip_reason(&m).is_some(), "{m}");
+    fn msi(seq: u64, gsi: u32, addr: u64, data: u32) -> RustIrqfdDelivery {
+        RustIrqfdDelivery {
+            flags: DELIVERY_MSI,
+            msi_addr: addr,
+            msi_data: data,
+            ..rec(seq, gsi, 1)
         }
+    }
+
+    /// Records of a GSI with a kind must have exactly its flags and, for
+    /// MSI, one of its routes whole: a mix of A and B is refused.
+    #[test]
+    fn acct_checks_kinds_and_routes() {
+        let mut a = Acct::new(8)
+            .kind(1, Kind::msi(&[R21_A, R21_B]))
+            .kind(2, Kind::level());
+        let mut t = Tally::default();
+        a.take(&[msi(1, 1, R21_A.0, R21_A.1)], &mut t).unwrap();
+        a.take(&[msi(2, 1, R21_B.0, R21_B.1)], &mut t).unwrap();
+        let level = RustIrqfdDelivery {
+            flags: DELIVERY_LEVEL,
+            ..rec(3, 2, 4)
+        };
+        a.take(&[level], &mut t).unwrap();
+        a.take(&[rec(4, 3, 1)], &mut t).unwrap();
+        assert_eq!(a.route_hits.get(&(1, 0)), Some(&1));
+        assert_eq!(a.route_hits.get(&(1, 1)), Some(&1));
+        assert_eq!(t.deliveries, 7);
+        let torn = a.take(&[msi(5, 1, R21_A.0, R21_B.1)], &mut t).unwrap_err();
+        assert!(torn.contains("R21 broken"), "{torn}");
+        assert!(a.take(&[msi(5, 1, R21_B.0, R21_A.1)], &mut t).is_err());
+        // Plain record on an MSI gsi, MSI record on a level gsi, a level
+        // record on a plain gsi: all refused.
+        assert!(a.take(&[rec(5, 1, 1)], &mut t).is_err());
+        assert!(a.take(&[msi(5, 2, R21_A.0, R21_A.1)], &mut t).is_err());
+        let stray = RustIrqfdDelivery {
+            flags: DELIVERY_LEVEL,
+            ..rec(5, 3, 1)
+        };
+        assert!(a.take(&[stray], &mut t).is_err());
+        a.take(&[msi(5, 1, R21_B.0, R21_B.1)], &mut t).unwrap();
+    }
+
+    /// R21's routes are valid (nonzero, 4-byte aligned) and A and B differ
+    /// in every byte of both fields, so a mix is always visible.
+    #[test]
+    fn r21_routes_differ_in_every_byte() {
+        for (addr, _) in [R21_A, R21_B, R21_C] {
+            assert!(addr != 0 && addr & 3 == 0, "{addr:#x}");
+        }
+        let (x, y) = (R21_A.0.to_ne_bytes(), R21_B.0.to_ne_bytes());
+        assert!(x.iter().zip(&y).all(|(p, q)| p != q));
+        let (x, y) = (R21_A.1.to_ne_bytes(), R21_B.1.to_ne_bytes());
+        assert!(x.iter().zip(&y).all(|(p, q)| p != q));
+        assert!(R21_C != R21_A && R21_C != R21_B);
+    }
+
+    /// Without the module's parameter file, the hook is absent and noted.
+    #[test]
+    fn param_hook_absent() {
+        let env = Env {
+            device: "/nonexistent/no_such_irqfd_module".into(),
+            peers: vec![],
+            timeout: Duration::from_secs(1),
+            info: Default::default(),
+            stress: Default::default(),
+        };
+        let run = crate::stress::Run::for_tests(&env);
+        assert!(ParamHook::set(&run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US).is_none());
+        assert!(run
+            .notes_for_tests()
+            .iter()
+            .any(|n| n.contains("not present")));
     }
 
     #[test]

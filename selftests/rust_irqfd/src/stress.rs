@@ -388,6 +388,19 @@ impl<'e> Run<'e> {
     }
 }
 
+#[cfg(test)]
+impl<'e> Run<'e> {
+    /// A run outside the scenario frame, for unit tests of scenario parts.
+    pub fn for_tests(env: &'e Env) -> Self {
+        Self::new(env)
+    }
+
+    /// The notes taken so far.
+    pub fn notes_for_tests(&self) -> Vec<String> {
+        lock(&self.notes).clone()
+    }
+}
+
 /// What a race scenario reports for the comparison table.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
