@@ -62,13 +62,22 @@ pub(crate) struct Irqfds<S: Sink> {
 }
 
 impl<S: Sink> Irqfds<S> {
-    /// Takes `irqfd` out of the tree if it is there (active); the caller updates `active`.
+    /// Takes `irqfd` out of the tree if it is there (active). Whoever gets it back owns its
+    /// shutdown.
     pub(crate) fn take(&mut self, irqfd: &Irqfd<S>) -> Option<Arc<Irqfd<S>>> {
         let key = irqfd.waiter.eventfd().key();
         match self.tree.get(&key) {
-            Some(found) if core::ptr::eq(&**found, irqfd) => self.tree.remove(&key),
+            Some(found) if core::ptr::eq(&**found, irqfd) => self.remove(key),
             _ => None,
         }
+    }
+
+    /// Takes the irqfd of the eventfd `key` out of the tree, if there is one.
+    fn remove(&mut self, key: usize) -> Option<Arc<Irqfd<S>>> {
+        let irqfd = self.tree.remove(&key)?;
+        // INVARIANT: One entry fewer in the tree.
+        self.active -= 1;
+        Some(irqfd)
     }
 }
 
@@ -271,6 +280,7 @@ impl<S: Sink> Context<S> {
             // Unreachable (see above); should it happen, shut the displaced irqfd down rather
             // than lose it.
             kernel::warn_on!(true);
+            // INVARIANT: The tree did not grow: `commit` counted one too many.
             irqfds.active -= 1;
             shutdown::queue_shutdown(self, old.to_key_value().1);
         }
@@ -310,8 +320,6 @@ impl<S: Sink> Context<S> {
         let mut guard = self.irqfds.lock();
         for irqfd in irqfds {
             if let Some(item) = guard.take(irqfd) {
-                // INVARIANT: Taken out of the tree just above.
-                guard.active -= 1;
                 shutdown::queue_shutdown(self, item);
             }
         }
@@ -341,9 +349,7 @@ impl<S: Sink> Context<S> {
             // The key is ours while we hold the eventfd: it cannot name another one.
             let key = eventfd.key();
             if irqfds.tree.get(&key).is_some_and(|i| i.gsi == *gsi) {
-                if let Some(irqfd) = irqfds.tree.remove(&key) {
-                    // INVARIANT: Taken out of the tree just above.
-                    irqfds.active -= 1;
+                if let Some(irqfd) = irqfds.remove(key) {
                     shutdown::queue_shutdown(self, irqfd);
                 }
             }

@@ -68,15 +68,14 @@ pub(crate) fn deactivate_if_active<S: Sink>(irqfd: ArcBorrow<'_, Irqfd<S>>) {
     // this tree or in none.
     #[cfg(not(mutant = "no_active_check"))]
     if let Some(item) = irqfds.take(&irqfd) {
-        // INVARIANT: `active` follows the tree's size.
-        irqfds.active -= 1;
         queue_shutdown(ctx, item);
     }
     #[cfg(mutant = "no_active_check")]
     {
         // MUTANT no_active_check: deactivate even when the other side already did.
-        drop(irqfds.take(&irqfd));
-        irqfds.active -= 1;
+        if irqfds.take(&irqfd).is_none() {
+            irqfds.active -= 1;
+        }
         let _ = ctx
             .cleanup
             .enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(Arc::from(irqfd));
