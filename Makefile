@@ -9,6 +9,7 @@
 #   make clippy    the modules under clippy (CLIPPY=1)
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
 #   make stress    the race stress alone, DURATION=<seconds per scenario>
+#   make fuzz      the model-checked fuzzer alone, DURATION=<seconds per device> (FUZZ_SEED= to rerun)
 #   make mutants   prove the tests catch every planted bug, in both modules
 #   make bench     Rust vs C vs the eventfd floor in one VM (bench kernel); results in bench/results
 #   make kernel    make (or reuse) the project's debug kernel tree, print its path
@@ -18,10 +19,10 @@
 # MUTANT (compile one planted bug in), TEST_HOOKS=1 (the test-only knobs),
 # VM_TIMEOUT (seconds).
 
-export KDIR LLVM MUTANT TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE
+export KDIR LLVM MUTANT TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS
 
 .PHONY: all modules clippy fmt fmtcheck check run samples run-irqfd-watch run-msix-routes \
-	run-level-resample stress mutants bench kernel toolchain clean help
+	run-level-resample stress fuzz mutants bench kernel toolchain clean help
 
 all: modules
 
@@ -57,6 +58,11 @@ samples:
 stress:
 	@STRESS_SECS=$(or $(DURATION),30) scripts/stress.sh
 
+# The model-checked fuzzer alone, longer: make fuzz DURATION=600 (seconds per
+# device, normal mode; FUZZ_SEED=0x... reruns a printed seed, FUZZ_THREADS=N).
+fuzz:
+	@FUZZ_SECS=$(or $(DURATION),60) scripts/fuzz.sh
+
 # Every planted bug, in each module, must be caught; the clean build must pass.
 mutants:
 	@scripts/mutants.sh
@@ -77,4 +83,4 @@ clean:
 	rm -rf build selftests/rust_irqfd/target bench/target
 
 help:
-	@sed -n '3,20p' Makefile
+	@sed -n '3,21p' Makefile

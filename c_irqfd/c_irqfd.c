@@ -425,10 +425,16 @@ static bool irqchip_ack(struct c_irqfd_irqchip *chip, u32 gsi)
 }
 
 /* The last resample irqfd of @gsi is gone: nobody is left to ack the line. */
+/*
+ * The last resample irqfd of @gsi is gone: nobody is left to resample the
+ * line, so it is deasserted, and a level injection still held by the mask
+ * latch goes out as an edge at the unmask rather than assert it again.
+ */
 static void irqchip_deassert(struct c_irqfd_irqchip *chip, u32 gsi)
 {
 	spin_lock_irq(&chip->lock);
 	chip->lines[gsi].asserted = false;
+	chip->lines[gsi].latched_level = false;
 	spin_unlock_irq(&chip->lock);
 }
 

@@ -343,7 +343,10 @@ impl Sink for IrqChip {
             return;
         };
         if let Some(line) = self.state.lock().lines.get_mut(index) {
+            // A level injection still in the mask latch goes out as an edge at the unmask: no
+            // one is left to resample the line, so it must not be left asserted.
             line.asserted = false;
+            line.latched_level = false;
         }
     }
 }

@@ -56,5 +56,6 @@ pub(crate) trait Sink: Send + Sync + 'static {
     fn ack(&self, gsi: u32) -> Result<bool>;
 
     /// Deasserts `gsi`'s level line without an end of interrupt: its last resample irqfd left.
+    /// Injections the mask latch holds are released as edges at the unmask.
     fn deassert(&self, gsi: u32);
 }

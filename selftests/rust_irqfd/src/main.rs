@@ -10,8 +10,8 @@
 //! Layout: `abi` (the uapi header mirrored), `sys` (syscall wrappers, all
 //! the unsafe), `dev` (a context and its ioctls), `harness` (the test type
 //! and shared assertions), `ktap` (output), and one file per test area
-//! (`functional`, `routing`, `errors`, `races`); a new area adds its `TESTS` to
-//! [`all_tests`]. The race scenarios (`race_*`) run in the frame of
+//! (`functional`, `routing`, `errors`, `races`, `fuzz`); a new area adds its
+//! `TESTS` to [`all_tests`]. The race scenarios (`race_*`) run in the frame of
 //! `stress` and are summed up at the end in the comparison table of
 //! `report` (KTAP diagnostics, `--table`, `--json`).
 
@@ -21,6 +21,7 @@ mod dev;
 mod errors;
 mod failnth;
 mod functional;
+mod fuzz;
 mod harness;
 mod inputs;
 mod ktap;
@@ -63,6 +64,7 @@ fn all_tests() -> Vec<&'static Test> {
         .chain(limits::TESTS)
         .chain(observe::TESTS)
         .chain(races::TESTS)
+        .chain(fuzz::TESTS)
         .chain(lifecycle::TESTS)
         .collect()
 }
@@ -71,6 +73,7 @@ const USAGE: &str = "\
 usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--skip SUBSTR]... [--only-races] [--list]
                        [--timeout SECS] [--stress-secs S] [--stress-ops N]
                        [--no-kmemleak] [--table PATH] [--json PATH]
+                       [--fuzz-secs S] [--fuzz-seed SEED] [--fuzz-threads T] [--fuzz-ops N]
 
   --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
   --filter SUBSTR  run only the tests whose name contains SUBSTR (repeatable: any matches)
@@ -82,7 +85,11 @@ usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--skip SUBSTR]..
   --stress-ops N   op budget of each race scenario (default 1000000); the first spent ends it
   --no-kmemleak    no kmemleak scan after each race scenario (default: scan if available)
   --table PATH     write the race comparison table there (plain text)
-  --json PATH      write the race results there (JSON list)";
+  --json PATH      write the race results there (JSON list)
+  --fuzz-secs S    time budget of the model-checked fuzzer (fuzz_model), per device (default 3)
+  --fuzz-seed SEED its seed, 0x hex or decimal (default: from the clock; always printed)
+  --fuzz-threads T its threads, each with its own context (default 3, at most 64)
+  --fuzz-ops N     at most N random ops per thread (default: no limit), to replay a seed exactly";
 
 /// Command line.
 #[derive(Debug, PartialEq)]
@@ -96,6 +103,7 @@ struct Args {
     stress: StressCfg,
     table: Option<PathBuf>,
     json: Option<PathBuf>,
+    fuzz: fuzz::FuzzCfg,
 }
 
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
@@ -109,6 +117,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         stress: StressCfg::default(),
         table: None,
         json: None,
+        fuzz: fuzz::FuzzCfg::default(),
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -156,6 +165,41 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     return Err("--stress-ops: must be at least 1".into());
                 }
                 a.stress.ops = ops;
+            }
+            "--fuzz-secs" => {
+                let v = value("--fuzz-secs")?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--fuzz-secs: not a number: {v}"))?;
+                if !(secs > 0.0 && secs <= 86_400.0) {
+                    return Err(format!("--fuzz-secs: out of range: {v}"));
+                }
+                a.fuzz.secs = secs;
+            }
+            "--fuzz-seed" => {
+                let v = value("--fuzz-seed")?;
+                a.fuzz.seed = Some(
+                    fuzz::parse_seed(&v).ok_or_else(|| format!("--fuzz-seed: not a seed: {v}"))?,
+                );
+            }
+            "--fuzz-threads" => {
+                let v = value("--fuzz-threads")?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=fuzz::MAX_THREADS).contains(&n) => a.fuzz.threads = n,
+                    _ => {
+                        return Err(format!(
+                            "--fuzz-threads: not 1..={}: {v}",
+                            fuzz::MAX_THREADS
+                        ))
+                    }
+                }
+            }
+            "--fuzz-ops" => {
+                let v = value("--fuzz-ops")?;
+                match v.replace('_', "").parse::<u64>() {
+                    Ok(n) if n >= 1 => a.fuzz.ops = Some(n),
+                    _ => return Err(format!("--fuzz-ops: not a count >= 1: {v}")),
+                }
             }
             "--table" => a.table = Some(PathBuf::from(value("--table")?)),
             "--json" => a.json = Some(PathBuf::from(value("--json")?)),
@@ -405,6 +449,8 @@ fn race_summary<W: Write>(k: &mut Ktap<W>, args: &Args, rows: &[Row]) -> io::Res
 
 fn run(args: &Args) -> io::Result<i32> {
     let tests = selected(&args.filters, &args.skips, args.only_races);
+    // One seed for the run: both devices get the same op sequences.
+    fuzz::configure(args.fuzz);
     if args.list {
         let mut out = io::stdout().lock();
         for t in &tests {
@@ -488,6 +534,54 @@ mod tests {
             }
         );
         assert_eq!((a.table, a.json), (None, None));
+        assert_eq!(
+            a.fuzz,
+            fuzz::FuzzCfg {
+                secs: 3.0,
+                seed: None,
+                threads: 3,
+                ops: None,
+            }
+        );
+    }
+
+    #[test]
+    fn args_fuzz() {
+        let a = parse(&[
+            "--fuzz-secs",
+            "10",
+            "--fuzz-seed=0xDEADbeef",
+            "--fuzz-threads",
+            "8",
+            "--fuzz-ops=1_000",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            a.fuzz,
+            fuzz::FuzzCfg {
+                secs: 10.0,
+                seed: Some(0xdead_beef),
+                threads: 8,
+                ops: Some(1000),
+            }
+        );
+        assert_eq!(
+            parse(&["--fuzz-seed", "12345"]).unwrap().unwrap().fuzz.seed,
+            Some(12345)
+        );
+        for bad in [
+            &["--fuzz-secs", "0"][..],
+            &["--fuzz-secs", "x"],
+            &["--fuzz-seed", "0xzz"],
+            &["--fuzz-seed", "-1"],
+            &["--fuzz-threads", "0"],
+            &["--fuzz-threads", "65"],
+            &["--fuzz-ops", "0"],
+            &["--fuzz-seed"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -465,6 +465,46 @@ impl Drop for Aio {
     }
 }
 
+/// Forks a child that adds `v` to the eventfd `fd` with one `write(2)` and
+/// exits (status 0 if the write took, 1 otherwise); waits for it and returns
+/// its exit status (128 + the signal number if it was killed). The child
+/// shares every descriptor of the process until it exits.
+pub fn fork_signal(fd: BorrowedFd<'_>, v: u64) -> SysResult<i32> {
+    let raw = fd.as_raw_fd();
+    let buf = v.to_ne_bytes();
+    // SAFETY: after fork() in a multithreaded process the child may only
+    // make async-signal-safe calls: it makes one write(2) from a buffer
+    // prepared before the fork and _exit()s, touching no lock or allocation.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: `buf` is valid for reads of 8 bytes; see above.
+        let n = unsafe { libc::write(raw, buf.as_ptr().cast(), buf.len()) };
+        // SAFETY: _exit is async-signal-safe and does not return.
+        unsafe { libc::_exit(if n == 8 { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid int the kernel writes.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = Errno::last();
+        if r < 0 && e.0 == libc::EINTR {
+            continue;
+        }
+        return Err(e);
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Ok(128 + libc::WTERMSIG(status))
+    }
+}
+
 /// `pipe2(O_CLOEXEC | O_NONBLOCK)`: (read end, write end).
 pub fn pipe_nonblock() -> SysResult<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as RawFd; 2];
@@ -512,6 +552,17 @@ mod tests {
             .reap(0, 1, Duration::from_millis(10))
             .unwrap()
             .is_empty());
+    }
+
+    /// A forked child's write lands in the parent's eventfd.
+    #[test]
+    fn fork_signal_writes() {
+        let e = eventfd(0, libc::EFD_NONBLOCK).unwrap();
+        assert_eq!(fork_signal(e.as_fd(), 3), Ok(0));
+        assert_eq!(eventfd_read(e.as_fd()), Ok(3));
+        let (r, _w) = pipe().unwrap();
+        // The read end of a pipe: the child's write fails, status 1.
+        assert_eq!(fork_signal(r.as_fd(), 1), Ok(1));
     }
 
     #[test]
