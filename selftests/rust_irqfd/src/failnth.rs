@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Fault injection over every allocation of the assign paths, with the
-//! kernel's fail-nth (`/proc/self/task/TID/fail-nth`, FAILSLAB): for n = 1,
-//! 2, ... the n-th slab allocation of the call fails, until the call needs
-//! fewer than n. Each injected failure must give a clean errno and leave
-//! nothing half-assigned, and the context must stay fully usable; leaks show
-//! in the run's kmemleak scans.
+//! Fault injection over every allocation of the assign paths and of the ABI
+//! v2 operations, with the kernel's fail-nth (`/proc/self/task/TID/fail-nth`,
+//! FAILSLAB): for n = 1, 2, ... the n-th slab allocation of the call fails,
+//! until the call needs fewer than n. Each injected failure must give a clean
+//! errno and leave nothing half-assigned (for a resample assign: nothing
+//! half-joined to the GSI's resampler), and the context must stay fully
+//! usable; leaks show in the run's kmemleak scans. Every sweep prints the
+//! number of failure points it found: 0 is a result too (the operation
+//! allocates nothing, its first call succeeds).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+use crate::abi::{RustIrqfdDelivery, DELIVERY_MSI};
 use crate::dev::Ctx;
 use crate::harness::{
-    ensure, eq, expect_nr_irqfds, new_eventfd, ok, one_record, signal, skip, test, Env, Needs,
-    Test, TestResult,
+    drain, ensure, eq, expect_nothing, expect_nr_irqfds, new_eventfd, ok, one_record, read_n,
+    signal, skip, stats, test, wait_until, Env, Needs, Test, TestResult,
 };
 use crate::sys::{self, SysResult};
 
@@ -21,6 +26,10 @@ use crate::sys::{self, SysResult};
 pub const TESTS: &[Test] = &[
     test!(failnth_assign, Needs::NONE),
     test!(failnth_batch_assign, Needs::gsis(4)),
+    test!(failnth_resample_assign, Needs::gsis(2)),
+    test!(failnth_set_route, Needs::gsis(2)),
+    test!(failnth_set_mask, Needs::gsis(2)),
+    test!(failnth_ack, Needs::gsis(2)),
 ];
 
 /// More failure points than any of these calls has.
@@ -28,15 +37,18 @@ const MAX_POINTS: u32 = 200;
 const FAILSLAB: &str = "/sys/kernel/debug/failslab";
 
 /// fail-nth of this thread, and failslab set up to fail sleeping
-/// allocations quietly; restored on drop.
+/// allocations, each injected failure with its stack in the kernel log
+/// (when the log can be read); restored on drop.
 ///
 /// The proc file cannot seek, and a read at its end gives nothing: every
 /// read uses a descriptor of its own, opened up front (opening one after a
 /// call could itself consume a failure still armed).
 struct FailNth {
+    path: String,
     file: File,
     readers: Vec<File>,
     saved: Vec<(String, String)>,
+    kmsg: Option<Kmsg>,
 }
 
 impl FailNth {
@@ -52,18 +64,19 @@ impl FailNth {
         if !Path::new(FAILSLAB).exists() {
             skip(format!("no {FAILSLAB} (needs CONFIG_FAILSLAB and debugfs)"))?;
         }
-        let readers = (0..=MAX_POINTS)
-            .map(|_| File::open(&path).map_err(|e| format!("open {path}: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
         let mut me = Self {
+            path,
             file,
-            readers,
+            readers: Vec::new(),
             saved: Vec::new(),
+            kmsg: Kmsg::open(),
         };
-        // GFP_KERNEL allocations may sleep: let them fail too, and without
-        // the stack dump each injected failure prints by default.
+        me.refill()?;
+        // GFP_KERNEL allocations may sleep: let them fail too. With the
+        // kernel log at hand, each injected failure dumps its stack there
+        // (see `failed_site`); without, quietly.
         me.set("ignore-gfp-wait", "N")?;
-        me.set("verbose", "0")?;
+        me.set("verbose", if me.kmsg.is_some() { "2" } else { "0" })?;
         Ok(me)
     }
 
@@ -75,11 +88,37 @@ impl FailNth {
         Ok(())
     }
 
+    /// Enough readers for a whole sweep; called only while nothing is armed.
+    fn refill(&mut self) -> TestResult {
+        while self.readers.len() <= MAX_POINTS as usize {
+            let f = File::open(&self.path).map_err(|e| format!("open {}: {e}", self.path))?;
+            self.readers.push(f);
+        }
+        Ok(())
+    }
+
     /// Arms the n-th allocation of this thread's next calls to fail.
     fn arm(&mut self, n: u32) -> TestResult {
         self.file
             .write_all(n.to_string().as_bytes())
             .map_err(|e| format!("write fail-nth {n}: {e}"))
+    }
+
+    /// Forgets what the kernel log holds so far.
+    fn mark(&mut self) {
+        if let Some(k) = &mut self.kmsg {
+            k.take();
+        }
+    }
+
+    /// The allocation whose injected failure was logged since [`mark`]:
+    /// `None` if none was (the failure was a quiet one, `__GFP_NOWARN`, as
+    /// kmemleak's and the slab accounting's own allocations are) or the log
+    /// is not at hand.
+    ///
+    /// [`mark`]: FailNth::mark
+    fn failed_site(&mut self) -> Option<String> {
+        failed_site(&self.kmsg.as_mut()?.take())
     }
 
     /// Whether the armed failure was injected (fail-nth reads 0), and disarms.
@@ -110,12 +149,99 @@ impl Drop for FailNth {
     }
 }
 
+/// The kernel log (`/dev/kmsg`), read from where it was when opened on.
+struct Kmsg {
+    file: File,
+}
+
+impl Kmsg {
+    fn open() -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()?;
+        // SAFETY: A valid descriptor; /dev/kmsg seeks to its end this way.
+        if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
+            return None;
+        }
+        Some(Self { file })
+    }
+
+    /// The messages logged since the last call (one record a read).
+    fn take(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]);
+                    // "prio,seq,time,flags;message\n" and continuation lines.
+                    if let Some((_, msg)) = rec.split_once(';') {
+                        out.push(msg.lines().next().unwrap_or("").to_string());
+                    }
+                }
+                // Records overwritten before we read them: go on.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// The stack of the last injected failure in `log` (failslab with `verbose`
+/// 2 dumps it after "FAULT_INJECTION: forcing a failure"): its reliable
+/// frames, which tell one allocation of the call from another.
+fn failed_site(log: &[String]) -> Option<String> {
+    let start = log
+        .iter()
+        .rposition(|m| m.starts_with("FAULT_INJECTION: forcing a failure"))?;
+    // "func+0x1c/0x80" or "func+0x1c/0x80 [module]"; "? func+..." is a
+    // stale word on the stack, not a frame.
+    let is_frame = |t: &str| {
+        let f = t.split(' ').next().unwrap_or("");
+        matches!(f.split_once("+0x"), Some((name, off)) if !name.is_empty() && off.contains("/0x"))
+    };
+    let mut frames = Vec::new();
+    let mut in_trace = false;
+    for m in &log[start + 1..] {
+        let t = m.trim();
+        if t == "Call Trace:" {
+            in_trace = true;
+        } else if t == "</TASK>" || t.starts_with("RIP:") {
+            break;
+        } else if in_trace && is_frame(t) {
+            frames.push(t.to_string());
+        }
+    }
+    (!frames.is_empty()).then(|| frames.join(" < "))
+}
+
+/// Most passes of one sweep before its outcome is taken as it is.
+const MAX_PASSES: u32 = 4;
+
 /// Sweeps `call` over n = 1, 2, ...: the errno of every injected failure
 /// must be in `clean`, and `after_failure` must hold after it. A call that
 /// succeeds although its n-th allocation was failed (someone inside the
-/// kernel fell back gracefully, kmemleak's metadata allocation for one) is
-/// undone with `undo` and the sweep goes on. Returns the number of failure
-/// points the call itself reported (failed with an errno).
+/// kernel fell back gracefully: kmemleak's metadata allocation, the memcg
+/// accounting vector of a fresh slab) is undone with `undo` and the sweep
+/// goes on. Returns the number of failure points: allocations of the call
+/// whose failure fails it.
+///
+/// Those fallbacks are quiet allocations that come and go with the slab
+/// state (a fresh slab needs a vector that later calls find in place; KASAN's
+/// quarantine keeps handing out fresh objects), and they shift the call's own
+/// allocations to other values of n. One pass can thus fail the same
+/// allocation at n and n + 1: when the kernel log shows the same stack for
+/// both, n + 1 is tried again (the slab state is warmer now), and counted
+/// only if it fails there again. One pass can also step over an allocation,
+/// a quiet one failing in its place at every n: the sweep is repeated (the
+/// successful call undone in between) until two passes in a row find the
+/// same number, and the largest number found counts.
 fn sweep(
     what: &str,
     fi: &mut FailNth,
@@ -124,8 +250,43 @@ fn sweep(
     clean: &[i32],
     mut after_failure: impl FnMut(u32) -> TestResult,
 ) -> Result<u32, String> {
+    let mut counts: Vec<u32> = Vec::new();
+    for pass in 1..=MAX_PASSES {
+        if pass > 1 {
+            undo()?;
+        }
+        let points = sweep_pass(what, fi, &mut call, &mut undo, clean, &mut after_failure)?;
+        if counts.last() == Some(&points) {
+            return Ok(counts.into_iter().max().unwrap_or(0).max(points));
+        }
+        counts.push(points);
+    }
+    let per_pass: Vec<String> = counts.iter().map(u32::to_string).collect();
+    println!(
+        "# {what}: not settled after {MAX_PASSES} passes, failure points per pass: {}",
+        per_pass.join(", ")
+    );
+    Ok(counts.into_iter().max().unwrap_or(0))
+}
+
+/// One pass of [`sweep`], until the first call that succeeds with nothing
+/// injected: the number of failure points it found.
+fn sweep_pass(
+    what: &str,
+    fi: &mut FailNth,
+    call: &mut impl FnMut() -> SysResult<()>,
+    undo: &mut impl FnMut() -> TestResult,
+    clean: &[i32],
+    after_failure: &mut impl FnMut(u32) -> TestResult,
+) -> Result<u32, String> {
     let mut points = 0;
-    for n in 1..=MAX_POINTS {
+    // The n and the stack of the last failure point.
+    let mut last: Option<(u32, String)> = None;
+    let mut retried = false;
+    let mut n = 1;
+    while n <= MAX_POINTS {
+        fi.refill()?;
+        fi.mark();
         fi.arm(n)?;
         let r = call();
         let fired = fi.fired()?;
@@ -136,10 +297,22 @@ fn sweep(
                 ensure(fired && clean.contains(&e.0), || {
                     format!("{what}: with allocation {n} failed (injected: {fired}): {e}")
                 })?;
-                points += 1;
+                let site = fi.failed_site();
                 after_failure(n)?;
+                let again =
+                    matches!((&last, &site), (Some((m, a)), Some(b)) if *m + 1 == n && a == b);
+                if again && !retried {
+                    // The allocation that failed at n - 1, shifted by a quiet
+                    // one: once more at n, now that the slab state moved on.
+                    retried = true;
+                    continue;
+                }
+                points += 1;
+                last = site.map(|s| (n, s));
             }
         }
+        retried = false;
+        n += 1;
     }
     Err(format!(
         "{what}: still failing after {MAX_POINTS} injected failures"
@@ -156,7 +329,12 @@ fn failnth_assign(env: &Env) -> TestResult {
         "assign",
         &mut fi,
         || c.assign(&e, 0),
-        || ok("deassign after a tolerated failure", c.deassign(&e, 0)),
+        || {
+            ok(
+                "deassign to undo a call that went through",
+                c.deassign(&e, 0),
+            )
+        },
         &[libc::ENOMEM],
         |n| expect_nr_irqfds(&c, 0, &format!("after failing allocation {n} of assign")),
     )?;
@@ -189,7 +367,7 @@ fn failnth_batch_assign(env: &Env) -> TestResult {
         || {
             for (i, e) in efds.iter().enumerate() {
                 ok(
-                    "deassign after a tolerated failure",
+                    "deassign to undo a call that went through",
                     c.deassign(e, i as u32),
                 )?;
             }
@@ -220,5 +398,441 @@ fn failnth_batch_assign(env: &Env) -> TestResult {
             1,
         )?;
     }
+    ok("close(context)", c.close())
+}
+
+// --- ABI v2: resample assign, SET_ROUTE, SET_MASK, ACK ---
+
+/// The GSI the ABI v2 sweeps use (not 0, so that a slip to GSI 0 shows).
+const G: u32 = 1;
+
+/// The counter of an eventfd nobody else reads (0 on `EAGAIN`), reset.
+fn take_count(efd: &OwnedFd, what: &str) -> Result<u64, String> {
+    match sys::eventfd_read(efd.as_fd()) {
+        Ok(n) => Ok(n),
+        Err(e) if e.0 == libc::EAGAIN => Ok(0),
+        Err(e) => Err(format!("read({what}): expected a count or EAGAIN, got {e}")),
+    }
+}
+
+/// The resamplefd `rfd` must have been signalled `want` times since it was
+/// last looked at (its counter is reset).
+fn expect_signalled(rfd: &OwnedFd, want: u64, what: &str, when: &str) -> TestResult {
+    eq(
+        &format!("signals on {what} {when}"),
+        take_count(rfd, what)?,
+        want,
+    )
+}
+
+/// ACK of `gsi` must signal exactly `want` resamplefds.
+fn expect_ack(c: &Ctx, gsi: u32, want: u32, when: &str) -> TestResult {
+    let n = ok(&format!("ACK(gsi {gsi}) {when}"), c.ack(gsi))?;
+    eq(
+        &format!("resamplefds signalled by ACK(gsi {gsi}) {when}"),
+        n,
+        want,
+    )
+}
+
+/// The level state of `gsi`: `asserted` as given, not masked, nothing
+/// latched (and the per-GSI invariants hold).
+fn expect_line(c: &Ctx, gsi: u32, asserted: u32, when: &str) -> TestResult {
+    let s = stats(c, gsi)?;
+    eq(
+        &format!("gsi {gsi} (asserted, masked, latched) {when}"),
+        (s.asserted, s.masked, s.latched),
+        (asserted, 0, 0),
+    )
+}
+
+/// Signals `efd`, a resample irqfd of `gsi`, waits until the line is
+/// asserted, and reads the LEVEL record away.
+fn assert_line(env: &Env, c: &Ctx, efd: &OwnedFd, gsi: u32) -> TestResult {
+    signal(efd)?;
+    wait_until(env, &format!("gsi {gsi} to be asserted"), || {
+        let s = stats(c, gsi)?;
+        Ok((s.asserted == 1, format!("{s:?}")))
+    })?;
+    drain(c).map(drop)
+}
+
+/// Nothing is left joined to the resampler of `gsi`, which has no resample
+/// irqfd (the assign of the one with resamplefd `failed` failed): a probe
+/// resample irqfd asserts the line, an ACK signals the probe's resamplefd
+/// alone, and once the probe is deassigned the GSI is idle again.
+fn probe_resampler(env: &Env, c: &Ctx, gsi: u32, failed: &OwnedFd, when: &str) -> TestResult {
+    let (p, pr) = (new_eventfd()?, new_eventfd()?);
+    ok(
+        &format!("assign a probe resample irqfd {when}"),
+        c.assign_resample(&p, gsi, &pr),
+    )?;
+    assert_line(env, c, &p, gsi)?;
+    expect_ack(c, gsi, 1, &format!("with only the probe joined, {when}"))?;
+    expect_signalled(&pr, 1, "the probe's resamplefd", when)?;
+    expect_signalled(failed, 0, "the resamplefd of the failed assign", when)?;
+    ok("deassign the probe", c.deassign(&p, gsi))?;
+    expect_nr_irqfds(c, 0, &format!("once the probe is gone, {when}"))?;
+    expect_line(c, gsi, 0, &format!("once the probe is gone, {when}"))
+}
+
+/// Every allocation of a resample assign, twice: on a GSI without a
+/// resampler (the call creates it) and joining the resampler of a GSI that
+/// an earlier resample irqfd holds asserted. After each injected failure:
+/// `ENOMEM`, nothing bound, the line state untouched, and the resampler
+/// holds exactly the irqfds that were assigned (an ACK of the asserted line
+/// signals exactly their resamplefds, never the failed one's).
+fn failnth_resample_assign(env: &Env) -> TestResult {
+    let mut fi = FailNth::new()?;
+    let c = env.open()?;
+    let (e1, r1, e2, r2) = (
+        new_eventfd()?,
+        new_eventfd()?,
+        new_eventfd()?,
+        new_eventfd()?,
+    );
+
+    let what = "resample assign (new resampler)";
+    let fresh = sweep(
+        what,
+        &mut fi,
+        || c.assign_resample(&e1, G, &r1),
+        || {
+            ok(
+                "deassign to undo a call that went through",
+                c.deassign(&e1, G),
+            )
+        },
+        &[libc::ENOMEM],
+        |n| {
+            let when = format!("after failing allocation {n} of a {what}");
+            expect_nr_irqfds(&c, 0, &when)?;
+            expect_line(&c, G, 0, &when)?;
+            probe_resampler(env, &c, G, &r1, &when)
+        },
+    )?;
+    println!("# {what}: {fresh} failure points");
+    ensure(fresh >= 2, || {
+        format!("a {what} had only {fresh} failure points (the irqfd and the resampler at least)")
+    })?;
+    expect_nr_irqfds(&c, 1, &format!("after the {what} that succeeded"))?;
+
+    // The line asserted by the first resample irqfd throughout the second
+    // sweep: a failed join must neither deassert it nor stay in the list.
+    assert_line(env, &c, &e1, G)?;
+    let what = "resample assign (join a resampler)";
+    let join = sweep(
+        what,
+        &mut fi,
+        || c.assign_resample(&e2, G, &r2),
+        || {
+            ok(
+                "deassign to undo a call that went through",
+                c.deassign(&e2, G),
+            )
+        },
+        &[libc::ENOMEM],
+        |n| {
+            let when = format!("after failing allocation {n} of a {what}");
+            expect_nr_irqfds(&c, 1, &when)?;
+            expect_line(&c, G, 1, &when)?;
+            expect_ack(&c, G, 1, &when)?;
+            expect_signalled(&r1, 1, "the joined irqfd's resamplefd", &when)?;
+            expect_signalled(&r2, 0, "the resamplefd of the failed assign", &when)?;
+            expect_line(&c, G, 0, &format!("after the ACK {when}"))?;
+            assert_line(env, &c, &e1, G)
+        },
+    )?;
+    println!("# {what}: {join} failure points");
+    ensure(join >= 1, || {
+        format!("a {what} allocated nothing that could fail")
+    })?;
+    drop(fi);
+
+    // Both joined: one ACK signals both; either one asserts the line again.
+    let when = "after the join that succeeded";
+    expect_nr_irqfds(&c, 2, when)?;
+    expect_line(&c, G, 1, when)?;
+    expect_ack(&c, G, 2, when)?;
+    expect_signalled(&r1, 1, "resamplefd 1", when)?;
+    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    assert_line(env, &c, &e2, G)?;
+    ok("deassign resample irqfd 1", c.deassign(&e1, G))?;
+    expect_line(&c, G, 1, "with one of two resample irqfds deassigned")?;
+    expect_ack(&c, G, 1, "with one resample irqfd left")?;
+    expect_signalled(&r1, 0, "resamplefd 1 (deassigned)", when)?;
+    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    assert_line(env, &c, &e2, G)?;
+    ok("deassign resample irqfd 2", c.deassign(&e2, G))?;
+    expect_line(&c, G, 0, "after the last resample irqfd left")?;
+    expect_nr_irqfds(&c, 0, "after both deassigns")?;
+    // And an edge irqfd delivers as always.
+    ok("assign(edge)", c.assign(&e1, 0))?;
+    signal(&e1)?;
+    one_record(env, &c, 0, 1)?;
+    ok("deassign(edge)", c.deassign(&e1, 0))?;
+    ok("close(context)", c.close())
+}
+
+/// An MSI message (`msi_addr`, `msi_data`), or `None` for a plain line.
+type Route = Option<(u64, u32)>;
+
+/// Routes that differ in every byte of both fields.
+const RA: (u64, u32) = (0x1111_1111_fee0_1000, 0x1111_1111);
+const RB: (u64, u32) = (0x2222_2222_efd3_2ffc, 0x2222_2222);
+
+/// Signals `efd`, bound to `gsi`, and reads its record: one, count 1,
+/// carrying `route`.
+fn expect_route(
+    env: &Env,
+    c: &Ctx,
+    efd: &OwnedFd,
+    gsi: u32,
+    route: Route,
+    when: &str,
+) -> TestResult {
+    signal(efd)?;
+    let mut v: Vec<RustIrqfdDelivery> = read_n(env, c, 1)?;
+    v.extend(drain(c)?);
+    eq(&format!("number of records {when}"), v.len(), 1).map_err(|e| format!("{e}: {v:?}"))?;
+    let d = v[0];
+    crate::harness::check_record_any(&d, env.nr_gsis())?;
+    let want = match route {
+        Some((a, m)) => (gsi, 1, DELIVERY_MSI, a, m),
+        None => (gsi, 1, 0, 0, 0),
+    };
+    eq(
+        &format!("(gsi, count, flags, msi_addr, msi_data) of the record {when}"),
+        (d.gsi, d.count, d.flags, d.msi_addr, d.msi_data),
+        want,
+    )
+}
+
+/// SET_ROUTE swept three times on a GSI with an irqfd, a neighbour GSI with
+/// another: set (plain to MSI), update (MSI to MSI) and clear (MSI to plain).
+/// After an injected failure: `ENOMEM`, both GSIs keep their old routes.
+/// Neither module is expected to allocate here: a sweep whose first call
+/// succeeds reports 0 failure points.
+fn failnth_set_route(env: &Env) -> TestResult {
+    let mut fi = FailNth::new()?;
+    let c = env.open()?;
+    let (e0, e1) = (new_eventfd()?, new_eventfd()?);
+    ok(&format!("assign(gsi {G})"), c.assign(&e0, G))?;
+    ok(&format!("assign(gsi {})", G + 1), c.assign(&e1, G + 1))?;
+    let set = |r: Route| match r {
+        Some((a, m)) => c.set_route(G, a, m),
+        None => c.clear_route(G),
+    };
+    let steps: [(&str, Route, Route); 3] = [
+        ("set route", None, Some(RA)),
+        ("update route", Some(RA), Some(RB)),
+        ("clear route", Some(RB), None),
+    ];
+    for (what, old, new) in steps {
+        let points = sweep(
+            what,
+            &mut fi,
+            || set(new),
+            || {
+                ok(
+                    "restore the route to undo a call that went through",
+                    set(old),
+                )
+            },
+            &[libc::ENOMEM],
+            |n| {
+                let when = format!("after failing allocation {n} of {what}");
+                expect_nr_irqfds(&c, 2, &when)?;
+                expect_route(env, &c, &e0, G, old, &when)?;
+                expect_route(env, &c, &e1, G + 1, None, &when)
+            },
+        )?;
+        println!("# {what}: {points} failure points");
+        let when = format!("after the {what} that succeeded");
+        expect_route(env, &c, &e0, G, new, &when)?;
+        expect_route(env, &c, &e1, G + 1, None, &when)?;
+    }
+    drop(fi);
+    ok("deassign", c.deassign(&e0, G))?;
+    ok("deassign", c.deassign(&e1, G + 1))?;
+    ok("close(context)", c.close())
+}
+
+/// Signals `efd`, bound to the masked `gsi`, and waits until the latch holds
+/// `want` injections.
+fn latch(env: &Env, c: &Ctx, efd: &OwnedFd, gsi: u32, want: u64) -> TestResult {
+    signal(efd)?;
+    wait_until(
+        env,
+        &format!("{want} injection(s) latched on gsi {gsi}"),
+        || {
+            let s = stats(c, gsi)?;
+            Ok((s.latched >= want, format!("{s:?}")))
+        },
+    )
+}
+
+/// (`masked`, `latched`) of `gsi` must be as given.
+fn expect_mask(c: &Ctx, gsi: u32, masked: u32, latched: u64, when: &str) -> TestResult {
+    let s = stats(c, gsi)?;
+    eq(
+        &format!("gsi {gsi} (masked, latched) {when}"),
+        (s.masked, s.latched),
+        (masked, latched),
+    )
+}
+
+/// SET_MASK swept to mask an idle GSI, then to unmask it with two
+/// injections latched (the unmask raises them as one record). After an
+/// injected failure: `ENOMEM`, the mask and the latch as they were (an
+/// unmasked GSI delivers; a masked one raised nothing and keeps its latch).
+fn failnth_set_mask(env: &Env) -> TestResult {
+    let mut fi = FailNth::new()?;
+    let c = env.open()?;
+    let e = new_eventfd()?;
+    ok(&format!("assign(gsi {G})"), c.assign(&e, G))?;
+
+    let what = "mask";
+    let points = sweep(
+        what,
+        &mut fi,
+        || c.set_mask(G, true),
+        || {
+            ok(
+                "unmask to undo a call that went through",
+                c.set_mask(G, false),
+            )
+        },
+        &[libc::ENOMEM],
+        |n| {
+            let when = format!("after failing allocation {n} of {what}");
+            expect_mask(&c, G, 0, 0, &when)?;
+            expect_route(env, &c, &e, G, None, &when)
+        },
+    )?;
+    println!("# {what}: {points} failure points");
+    expect_mask(&c, G, 1, 0, "after the mask that succeeded")?;
+    latch(env, &c, &e, G, 1)?;
+    latch(env, &c, &e, G, 2)?;
+    expect_nothing(&c, "with the gsi masked")?;
+
+    let what = "unmask (latch raised)";
+    let points = sweep(
+        what,
+        &mut fi,
+        || c.set_mask(G, false),
+        || {
+            // The latch went out as a record: mask and latch two again.
+            ok(
+                "mask again to undo a call that went through",
+                c.set_mask(G, true),
+            )?;
+            drain(&c)?;
+            latch(env, &c, &e, G, 1)?;
+            latch(env, &c, &e, G, 2)
+        },
+        &[libc::ENOMEM],
+        |n| {
+            let when = format!("after failing allocation {n} of {what}");
+            expect_mask(&c, G, 1, 2, &when)?;
+            expect_nothing(&c, &when)
+        },
+    )?;
+    println!("# {what}: {points} failure points");
+    drop(fi);
+    expect_mask(&c, G, 0, 0, "after the unmask that succeeded")?;
+    one_record(env, &c, G, 2)?;
+    expect_route(env, &c, &e, G, None, "once unmasked")?;
+    ok("deassign", c.deassign(&e, G))?;
+    ok("close(context)", c.close())
+}
+
+/// ACK swept on a line that two resample irqfds share and one of them holds
+/// asserted, then on the deasserted line. After an injected failure:
+/// `ENOMEM`, the line still asserted, `acks` unchanged, and no resamplefd
+/// signalled. The ACK that succeeds signals both resamplefds (returns 2),
+/// and the one of a deasserted line returns 0.
+fn failnth_ack(env: &Env) -> TestResult {
+    let mut fi = FailNth::new()?;
+    let c = env.open()?;
+    let (e1, r1, e2, r2) = (
+        new_eventfd()?,
+        new_eventfd()?,
+        new_eventfd()?,
+        new_eventfd()?,
+    );
+    ok(
+        "assign(eventfd 1, RESAMPLE)",
+        c.assign_resample(&e1, G, &r1),
+    )?;
+    ok(
+        "assign(eventfd 2, RESAMPLE)",
+        c.assign_resample(&e2, G, &r2),
+    )?;
+    assert_line(env, &c, &e1, G)?;
+    let got = std::cell::Cell::new(None);
+    // ACKs that went through before the last one (undone by the sweep).
+    let acked = std::cell::Cell::new(0u64);
+
+    let what = "ack (line asserted)";
+    let points = sweep(
+        what,
+        &mut fi,
+        || c.ack(G).map(|n| got.set(Some(n))),
+        || {
+            // The ACK went through: assert the line again.
+            acked.set(acked.get() + 1);
+            let when = "after an ACK that went through";
+            expect_signalled(&r1, 1, "resamplefd 1", when)?;
+            expect_signalled(&r2, 1, "resamplefd 2", when)?;
+            assert_line(env, &c, &e1, G)
+        },
+        &[libc::ENOMEM],
+        |n| {
+            let when = format!("after failing allocation {n} of {what}");
+            let s = stats(&c, G)?;
+            eq(
+                &format!("gsi {G} (asserted, acks) {when}"),
+                (s.asserted, s.acks),
+                (1, acked.get()),
+            )?;
+            expect_signalled(&r1, 0, "resamplefd 1", &when)?;
+            expect_signalled(&r2, 0, "resamplefd 2", &when)
+        },
+    )?;
+    println!("# {what}: {points} failure points");
+    let when = "after the ACK that succeeded";
+    eq(&format!("ACK's return {when}"), got.get(), Some(2))?;
+    expect_signalled(&r1, 1, "resamplefd 1", when)?;
+    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    let s = stats(&c, G)?;
+    eq(
+        &format!("gsi {G} (asserted, acks) {when}"),
+        (s.asserted, s.acks),
+        (0, acked.get() + 1),
+    )?;
+
+    let what = "ack (line not asserted)";
+    got.set(None);
+    let points = sweep(
+        what,
+        &mut fi,
+        || c.ack(G).map(|n| got.set(Some(n))),
+        || Ok(()),
+        &[libc::ENOMEM],
+        |n| expect_line(&c, G, 0, &format!("after failing allocation {n} of {what}")),
+    )?;
+    println!("# {what}: {points} failure points");
+    drop(fi);
+    eq("ACK's return of the deasserted line", got.get(), Some(0))?;
+
+    // Still usable: eventfd 2 asserts the line, an ACK signals both again.
+    assert_line(env, &c, &e2, G)?;
+    expect_ack(&c, G, 2, "of the line asserted again")?;
+    expect_signalled(&r1, 1, "resamplefd 1", "at the end")?;
+    expect_signalled(&r2, 1, "resamplefd 2", "at the end")?;
+    ok("deassign(eventfd 1)", c.deassign(&e1, G))?;
+    ok("deassign(eventfd 2)", c.deassign(&e2, G))?;
+    expect_line(&c, G, 0, "after both deassigns")?;
     ok("close(context)", c.close())
 }

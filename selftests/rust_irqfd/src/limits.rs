@@ -136,16 +136,128 @@ fn limit_thread_storm(env: &Env) -> TestResult {
     ok("close(context)", c.close())
 }
 
-/// Irqfds of the context torn down in `scoped_flush`.
+/// Irqfds of the context torn down in `scoped_flush`, unless the
+/// environment says otherwise (`make stress` runs it with 65536).
 const SCOPED_N: usize = 4096;
+/// The environment variable that sets it.
+const SCOPED_N_VAR: &str = "IRQFD_SCOPED_N";
+/// Descriptors besides the eventfds: stdio, the contexts, the harness's own.
+const FD_MARGIN: u64 = 64;
+/// Below this many irqfds A's teardown is too short to tell anything.
+const SCOPED_MIN: usize = 1024;
+/// The hung-task detector's timeout.
+const HUNG_TASK_TIMEOUT: &str = "/proc/sys/kernel/hung_task_timeout_secs";
+/// What it is raised to, at least, while more than `SCOPED_N` irqfds are
+/// torn down: 65536 take two minutes under TCG and KASAN (C's release
+/// waits in one flush all along).
+const SCOPED_HUNG_TASK_SECS: u64 = 900;
 
-/// Context A holds 4096 irqfds, each with a signal in flight, and is closed;
-/// meanwhile context B deassigns one irqfd. B's deassign waits only for B's
-/// own shutdown: it must take a small fraction of A's teardown and return
-/// before A's close does. (With one flush for the whole module, B's deassign
-/// would wait for A's 4096 shutdowns.)
+/// The hung-task timeout raised to at least `secs` (unless the detector is
+/// off), restored on drop.
+struct HungTaskTimeout {
+    saved: Option<String>,
+}
+
+impl HungTaskTimeout {
+    fn raise(secs: u64) -> Self {
+        let Ok(old) = std::fs::read_to_string(HUNG_TASK_TIMEOUT) else {
+            return Self { saved: None };
+        };
+        let old = old.trim().to_string();
+        match old.parse::<u64>() {
+            Ok(t) if t != 0 && t < secs => {
+                if std::fs::write(HUNG_TASK_TIMEOUT, secs.to_string()).is_ok() {
+                    println!(
+                        "# scoped_flush: hung_task_timeout_secs {old} -> {secs} for this test"
+                    );
+                    return Self { saved: Some(old) };
+                }
+                Self { saved: None }
+            }
+            _ => Self { saved: None },
+        }
+    }
+}
+
+impl Drop for HungTaskTimeout {
+    fn drop(&mut self) {
+        if let Some(old) = self.saved.take() {
+            let _ = std::fs::write(HUNG_TASK_TIMEOUT, old);
+        }
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, raised towards `want` as far as it goes: to
+/// `want` itself (root may raise the hard limit too), else to the hard
+/// limit. Returns (soft, hard) as they are afterwards.
+fn raise_nofile(want: u64) -> Result<(u64, u64), String> {
+    let get = || -> Result<libc::rlimit, String> {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `r` is a valid, writable `rlimit`.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+            return Err(format!(
+                "getrlimit(RLIMIT_NOFILE): {}",
+                crate::sys::Errno::last()
+            ));
+        }
+        Ok(r)
+    };
+    let set = |cur: u64, max: u64| {
+        let r = libc::rlimit {
+            rlim_cur: cur,
+            rlim_max: max,
+        };
+        // SAFETY: `r` is a valid `rlimit`.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 }
+    };
+    let r = get()?;
+    if r.rlim_cur < want && !set(want, r.rlim_max.max(want)) && r.rlim_cur < r.rlim_max {
+        set(r.rlim_max, r.rlim_max);
+    }
+    let r = get()?;
+    Ok((r.rlim_cur, r.rlim_max))
+}
+
+/// Context A holds N irqfds (`IRQFD_SCOPED_N`, default 4096, at most
+/// `max_irqfds` and what `RLIMIT_NOFILE` allows), each with a signal in
+/// flight, and is closed; meanwhile context B deassigns one irqfd. B's
+/// deassign waits only for B's own shutdown: it must take a small fraction
+/// of A's teardown and return before A's close does. (With one flush for the
+/// whole module, B's deassign would wait for A's N shutdowns.)
 fn scoped_flush(env: &Env) -> TestResult {
-    let n = SCOPED_N.min(env.info.max_irqfds as usize);
+    let asked = match std::env::var(SCOPED_N_VAR) {
+        Err(_) => SCOPED_N,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(format!("{SCOPED_N_VAR}={v:?}: not a positive number")),
+        },
+    };
+    let max = env.info.max_irqfds as usize;
+    let mut n = asked.min(max);
+    let (soft, hard) = raise_nofile(n as u64 + 1 + FD_MARGIN)?;
+    let room = soft.saturating_sub(1 + FD_MARGIN) as usize;
+    let mut why = String::new();
+    if n < asked {
+        why = format!(", capped by max_irqfds={max}");
+    }
+    if room < n {
+        n = room;
+        why = format!("{why}, capped by RLIMIT_NOFILE (soft {soft}, hard {hard})");
+    }
+    if n < SCOPED_MIN.min(asked) {
+        return skip(format!(
+            "{SCOPED_N_VAR}={asked} asked for, but only {n} irqfds possible{why}: \
+             load the module with a larger max_irqfds, or raise the hard RLIMIT_NOFILE"
+        ));
+    }
+    println!("# scoped_flush: N={n} ({SCOPED_N_VAR}={asked}{why})");
+    // A's close(2) blocks in the kernel for as long as the teardown takes:
+    // with many more irqfds than the default, past the hung-task timeout of
+    // the test VM (20 s), which is no hang.
+    let _hung = (n > SCOPED_N).then(|| HungTaskTimeout::raise(SCOPED_HUNG_TASK_SECS));
     let gsis = env.nr_gsis();
     let efds = eventfds(n + 1)?;
     let a = env.open()?;
