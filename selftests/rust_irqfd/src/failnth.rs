@@ -8,6 +8,12 @@
 //! usable; leaks show in the run's kmemleak scans. Every sweep prints the
 //! number of failure points it found: 0 is a result too (the operation
 //! allocates nothing, its first call succeeds).
+//!
+//! Each injected failure dumps its stack in the kernel log (failslab
+//! `verbose` 2, when `/dev/kmsg` can be read): that is how a sweep tells the
+//! call's allocations apart (see [`sweep_tagged`]). Those
+//! "FAULT_INJECTION: forcing a failure" dumps on the console are expected,
+//! not splats.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -231,88 +237,113 @@ const MAX_PASSES: u32 = 4;
 /// accounting vector of a fresh slab) is undone with `undo` and the sweep
 /// goes on. Returns the number of failure points: allocations of the call
 /// whose failure fails it.
-///
-/// Those fallbacks are quiet allocations that come and go with the slab
-/// state (a fresh slab needs a vector that later calls find in place; KASAN's
-/// quarantine keeps handing out fresh objects), and they shift the call's own
-/// allocations to other values of n. One pass can thus fail the same
-/// allocation at n and n + 1: when the kernel log shows the same stack for
-/// both, n + 1 is tried again (the slab state is warmer now), and counted
-/// only if it fails there again. One pass can also step over an allocation,
-/// a quiet one failing in its place at every n: the sweep is repeated (the
-/// successful call undone in between) until two passes in a row find the
-/// same number, and the largest number found counts.
 fn sweep(
     what: &str,
     fi: &mut FailNth,
     mut call: impl FnMut() -> SysResult<()>,
+    undo: impl FnMut() -> TestResult,
+    clean: &[i32],
+    after_failure: impl FnMut(u32) -> TestResult,
+) -> Result<u32, String> {
+    sweep_tagged(
+        what,
+        fi,
+        || (call(), String::new()),
+        undo,
+        clean,
+        after_failure,
+    )
+}
+
+/// [`sweep`] of a call that says where it failed (a batch: the entry), so
+/// that the same allocation site failing for two entries counts twice.
+///
+/// The fallbacks are quiet allocations (`__GFP_NOWARN`) that come and go
+/// with the slab state (a fresh slab needs a vector that later calls find in
+/// place; KASAN's quarantine keeps handing out fresh objects), and fail-nth
+/// counts them too: they shift the call's own allocations to other values of
+/// n, so that one pass can fail the same allocation at two values of n, or
+/// step over one. A failure point is therefore told by the stack that the
+/// injected failure dumps in the kernel log and the call's `tag`: the points
+/// are the distinct (stack, tag) pairs seen, over passes repeated (the
+/// successful call undone in between) until one finds nothing new. Without
+/// the kernel log, every failure counts, and the passes go on until two in a
+/// row count the same.
+fn sweep_tagged(
+    what: &str,
+    fi: &mut FailNth,
+    mut call: impl FnMut() -> (SysResult<()>, String),
     mut undo: impl FnMut() -> TestResult,
     clean: &[i32],
     mut after_failure: impl FnMut(u32) -> TestResult,
 ) -> Result<u32, String> {
+    let mut sites = std::collections::BTreeSet::new();
     let mut counts: Vec<u32> = Vec::new();
     for pass in 1..=MAX_PASSES {
         if pass > 1 {
             undo()?;
         }
-        let points = sweep_pass(what, fi, &mut call, &mut undo, clean, &mut after_failure)?;
-        if counts.last() == Some(&points) {
-            return Ok(counts.into_iter().max().unwrap_or(0).max(points));
+        let known = sites.len();
+        let unknown = sweep_pass(
+            what,
+            fi,
+            &mut call,
+            &mut undo,
+            clean,
+            &mut after_failure,
+            &mut sites,
+        )?;
+        let settled = if unknown == 0 {
+            pass > 1 && sites.len() == known
+        } else {
+            counts.last() == Some(&unknown)
+        };
+        counts.push(unknown);
+        if settled {
+            break;
         }
-        counts.push(points);
+        if pass == MAX_PASSES {
+            println!("# {what}: not settled after {MAX_PASSES} passes");
+        }
     }
-    let per_pass: Vec<String> = counts.iter().map(u32::to_string).collect();
-    println!(
-        "# {what}: not settled after {MAX_PASSES} passes, failure points per pass: {}",
-        per_pass.join(", ")
-    );
-    Ok(counts.into_iter().max().unwrap_or(0))
+    Ok(sites.len() as u32 + counts.into_iter().max().unwrap_or(0))
 }
 
 /// One pass of [`sweep`], until the first call that succeeds with nothing
-/// injected: the number of failure points it found.
+/// injected: the failure points go into `sites` (stack and tag); returns the
+/// number of those whose stack the kernel log did not show.
 fn sweep_pass(
     what: &str,
     fi: &mut FailNth,
-    call: &mut impl FnMut() -> SysResult<()>,
+    call: &mut impl FnMut() -> (SysResult<()>, String),
     undo: &mut impl FnMut() -> TestResult,
     clean: &[i32],
     after_failure: &mut impl FnMut(u32) -> TestResult,
+    sites: &mut std::collections::BTreeSet<String>,
 ) -> Result<u32, String> {
-    let mut points = 0;
-    // The n and the stack of the last failure point.
-    let mut last: Option<(u32, String)> = None;
-    let mut retried = false;
-    let mut n = 1;
-    while n <= MAX_POINTS {
+    let mut unknown = 0;
+    for n in 1..=MAX_POINTS {
         fi.refill()?;
         fi.mark();
         fi.arm(n)?;
-        let r = call();
+        let (r, tag) = call();
         let fired = fi.fired()?;
         match r {
-            Ok(()) if !fired => return Ok(points),
+            Ok(()) if !fired => return Ok(unknown),
             Ok(()) => undo()?,
             Err(e) => {
                 ensure(fired && clean.contains(&e.0), || {
                     format!("{what}: with allocation {n} failed (injected: {fired}): {e}")
                 })?;
-                let site = fi.failed_site();
-                after_failure(n)?;
-                let again =
-                    matches!((&last, &site), (Some((m, a)), Some(b)) if *m + 1 == n && a == b);
-                if again && !retried {
-                    // The allocation that failed at n - 1, shifted by a quiet
-                    // one: once more at n, now that the slab state moved on.
-                    retried = true;
-                    continue;
+                match fi.failed_site() {
+                    Some(site) => {
+                        sites.insert(format!("{tag}: {site}"));
+                    }
+                    None => unknown += 1,
                 }
-                points += 1;
-                last = site.map(|s| (n, s));
+                after_failure(n)?;
             }
         }
-        retried = false;
-        n += 1;
     }
     Err(format!(
         "{what}: still failing after {MAX_POINTS} injected failures"
@@ -359,8 +390,11 @@ fn failnth_batch_assign(env: &Env) -> TestResult {
         .map(|_| new_eventfd())
         .collect::<Result<Vec<_>, _>>()?;
     let entries = crate::batch::entries(&efds);
-    let run = |c: &Ctx| crate::batch::batch(c, &entries, 4, 0, 0).0.map(drop);
-    let points = sweep(
+    let run = |c: &Ctx| {
+        let (r, index) = crate::batch::batch(c, &entries, 4, 0, 0);
+        (r.map(drop), format!("entry {index}"))
+    };
+    let points = sweep_tagged(
         "batch assign",
         &mut fi,
         || run(&c),
@@ -835,4 +869,66 @@ fn failnth_ack(env: &Env) -> TestResult {
     ok("deassign(eventfd 2)", c.deassign(&e2, G))?;
     expect_line(&c, G, 0, "after both deassigns")?;
     ok("close(context)", c.close())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failed_site;
+
+    fn log(r08: &str, site: &str) -> Vec<String> {
+        [
+            "rust_irqfd_test: something else",
+            "FAULT_INJECTION: forcing a failure.",
+            "name failslab, interval 1, probability 0, space 0, times 0",
+            "CPU: 1 UID: 0 PID: 50 Comm: rust_irqfd_test Tainted: G O 7.3.4 #1",
+            "Call Trace:",
+            " <TASK>",
+            " dump_stack_lvl+0x63/0x80",
+            " should_failslab+0xa1/0xf0",
+            " ? stale_word+0x2a/0x3a",
+            site,
+            " __x64_sys_ioctl+0x93c/0xd60",
+            " RIP: 0033:0x7f90681ce7a2",
+            r08,
+            " </TASK>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    #[test]
+    fn site_is_the_reliable_frames() {
+        let a = failed_site(&log(
+            " R08: 000000000000003d",
+            " join+0x126/0x188 [rust_irqfd]",
+        ));
+        assert_eq!(
+            a.as_deref(),
+            Some(
+                "dump_stack_lvl+0x63/0x80 < should_failslab+0xa1/0xf0 < \
+                 join+0x126/0x188 [rust_irqfd] < __x64_sys_ioctl+0x93c/0xd60"
+            )
+        );
+        // Registers and stale words do not tell sites apart; frames do.
+        let b = failed_site(&log(
+            " R08: 000000003fffffff",
+            " join+0x126/0x188 [rust_irqfd]",
+        ));
+        assert_eq!(a, b);
+        let c = failed_site(&log(
+            " R08: 000000003fffffff",
+            " join+0xe9/0x188 [rust_irqfd]",
+        ));
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn no_site_without_an_injected_failure() {
+        assert_eq!(failed_site(&[]), None);
+        assert_eq!(
+            failed_site(&["Call Trace:".into(), " f+0x1/0x2".into()]),
+            None
+        );
+    }
 }

@@ -228,10 +228,10 @@ fn raise_nofile(want: u64) -> Result<(u64, u64), String> {
 /// of A's teardown and return before A's close does. (With one flush for the
 /// whole module, B's deassign would wait for A's N shutdowns.)
 fn scoped_flush(env: &Env) -> TestResult {
-    let asked = match std::env::var(SCOPED_N_VAR) {
-        Err(_) => SCOPED_N,
+    let (asked, from) = match std::env::var(SCOPED_N_VAR) {
+        Err(_) => (SCOPED_N, format!("default; {SCOPED_N_VAR} unset")),
         Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => n,
+            Ok(n) if n >= 1 => (n, format!("{SCOPED_N_VAR}={n}")),
             _ => return Err(format!("{SCOPED_N_VAR}={v:?}: not a positive number")),
         },
     };
@@ -249,11 +249,11 @@ fn scoped_flush(env: &Env) -> TestResult {
     }
     if n < SCOPED_MIN.min(asked) {
         return skip(format!(
-            "{SCOPED_N_VAR}={asked} asked for, but only {n} irqfds possible{why}: \
+            "N={asked} asked for ({from}), but only {n} irqfds possible{why}: \
              load the module with a larger max_irqfds, or raise the hard RLIMIT_NOFILE"
         ));
     }
-    println!("# scoped_flush: N={n} ({SCOPED_N_VAR}={asked}{why})");
+    println!("# scoped_flush: N={n} ({from}{why})");
     // A's close(2) blocks in the kernel for as long as the teardown takes:
     // with many more irqfds than the default, past the hung-task timeout of
     // the test VM (20 s), which is no hang.
