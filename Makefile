@@ -8,7 +8,7 @@
 #   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
 #   make clippy    the modules under clippy (CLIPPY=1)
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
-#   make stress    the race stress alone, DURATION=<seconds per scenario>
+#   make stress    the race stress alone, DURATION=<seconds per scenario>, then scoped_flush at 65536
 #   make fuzz      the model-checked fuzzer alone, DURATION=<seconds per device> (FUZZ_SEED= to rerun)
 #   make mutants   prove the tests catch every planted bug, in both modules
 #   make bench     Rust vs C vs the eventfd floor in one VM (bench kernel); results in bench/results
