@@ -6,7 +6,7 @@
 //! and to `$PARITY_TABLE_OUT` if that is set), and compared.
 //!
 //! Each step states what the ABI (Documentation/rust_irqfd.rst and
-//! build/SPEC-issue5.md, ABI v2) promises. Where KVM legitimately answers
+//! include/uapi/linux/rust_irqfd.h, ABI v2) promises. Where KVM legitimately answers
 //! otherwise (it ignores `pad`, does not range check the GSI of `KVM_IRQFD`,
 //! accepts any MSI address, has no per-GSI mask and no userspace EOI) the
 //! step says so and what KVM answers; such a row is a documented difference,
