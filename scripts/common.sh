@@ -40,3 +40,17 @@ host_mirror() {
 in_chroot() {
 	"$TOPDIR/scripts/chroot-run.sh" "$@"
 }
+
+# What a selftest VM run needs, for the scripts that boot one on their own
+# (stress.sh, fuzz.sh): host packages, the debug kernel tree, the modules built
+# with the test hooks (log in OUT/build.log) and the static selftest. Sets
+# KDIR_OWN and TEST_BIN.
+selftest_vm_setup() {
+	local out=$1
+	"$TOPDIR/scripts/host-deps.sh"
+	KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
+	TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
+		{ tail -20 "$out/build.log"; die "module build failed"; }
+	(cd "$TOPDIR/selftests/rust_irqfd" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+	TEST_BIN=$TOPDIR/selftests/rust_irqfd/target/x86_64-unknown-linux-musl/release/rust_irqfd_test
+}

@@ -12,11 +12,7 @@
 secs=${FUZZ_SECS:-60}
 out=$TOPDIR/build/fuzz
 mkdir -p "$out"
-"$TOPDIR/scripts/host-deps.sh"
-KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
-TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; die "module build failed"; }
-st="$TOPDIR/selftests/rust_irqfd"
-(cd "$st" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+selftest_vm_setup "$out"
 
 args="--filter fuzz_model --fuzz-secs $secs"
 [ -z "${FUZZ_SEED:-}" ] || args="$args --fuzz-seed $FUZZ_SEED"
@@ -29,7 +25,7 @@ log "fuzz: $secs s per device ($args); VM timeout ${timeout_s}s"
 rc=0
 VM_TIMEOUT=$timeout_s "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 	"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
-	"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/fuzz.env"
+	"$TEST_BIN" "$out/fuzz.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" || rc=1
 echo
 echo "fuzz_model (also in $out/vm/out/ktap-normal.txt):"

@@ -12,12 +12,8 @@ secs=${STRESS_SECS:-30}
 scoped_n=${STRESS_SCOPED_N:-65536}
 out=$TOPDIR/build/stress
 mkdir -p "$out"
-"$TOPDIR/scripts/host-deps.sh"
-KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
-TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; die "module build failed"; }
-st="$TOPDIR/selftests/rust_irqfd"
-(cd "$st" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
-test_bin=$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test
+selftest_vm_setup "$out"
+test_bin=$TEST_BIN
 bzimage=$KDIR_OWN/arch/x86/boot/bzImage
 rc=0
 
