@@ -51,7 +51,7 @@ run-irqfd-watch run-msix-routes run-level-resample:
 	@scripts/run.sh $(@:run-%=%)
 
 samples:
-	@cd samples && cargo build --release --target x86_64-unknown-linux-musl
+	@cargo build --release --target x86_64-unknown-linux-musl -p rust_irqfd_samples
 
 # The race stress alone, longer: make stress DURATION=60 (seconds per scenario
 # per device and mode).
@@ -80,7 +80,7 @@ toolchain:
 
 clean:
 	@scripts/build.sh clean || true
-	rm -rf build selftests/rust_irqfd/target bench/target
+	rm -rf build target selftests/rust_irqfd/target
 
 help:
 	@sed -n '3,21p' Makefile

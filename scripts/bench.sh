@@ -23,9 +23,8 @@ cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" 
 find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
 KDIR= FLAVOUR=bench MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
 	{ tail -30 "$out/build.log"; die "module build against the bench tree failed (log: $out/build.log)"; }
-(cd "$TOPDIR/bench" && cargo build --quiet --release --target x86_64-unknown-linux-musl) ||
-	die "building the benchmark failed"
-bin="$TOPDIR/bench/target/x86_64-unknown-linux-musl/release/rust_irqfd_bench"
+musl_build -p rust_irqfd_bench || die "building the benchmark failed"
+bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
 : >"$out/bench.env"
 for v in ROUNDS SAMPLES TP_MILLIS TP_IRQFDS TP_WRITERS SCALE_ROUNDS SCALE_N MEM_N; do

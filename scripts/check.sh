@@ -50,11 +50,11 @@ step module-clippy env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" clippy
 step module-build-test-hooks env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules
 step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict --quiet \
 	--ignore SPDX_LICENSE_TAG -f "$TOPDIR/c_irqfd/c_irqfd.c"
-step selftest-build bash -c "cd '$st' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
+step selftest-build musl_build -p rust_irqfd_test
 # The vmm crate's integration tests, built for the guest: there they find
 # /dev/rust_irqfd and /dev/c_irqfd (on the host they skip the module backends).
 vmm_vm_tests() {
-	(cd "$vmm" && cargo test --no-run --release --target x86_64-unknown-linux-musl \
+	(cd "$TOPDIR" && cargo test -p rust_irqfd_vmm --no-run --release --target "$MUSL_TARGET" \
 		--message-format=json) | python3 -c '
 import json, shutil, sys
 out = sys.argv[1]
@@ -74,17 +74,17 @@ step vmm-vm-build vmm_vm_tests
 samples="$TOPDIR/samples"
 step samples-rustfmt bash -c "cd '$samples' && cargo fmt --check"
 step samples-clippy bash -c "cd '$samples' && cargo clippy --quiet --all-targets -- -D warnings"
-step samples-build bash -c "cd '$samples' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
-samples_bin="$samples/target/x86_64-unknown-linux-musl/release"
+step samples-build musl_build -p rust_irqfd_samples
+samples_bin=$MUSL_BIN_DIR
 bench="$TOPDIR/bench"
 step bench-rustfmt bash -c "cd '$bench' && cargo fmt --check"
-step bench-clippy bash -c "cd '$bench' && cargo clippy --quiet --release --target x86_64-unknown-linux-musl -- -D warnings"
-step bench-build bash -c "cd '$bench' && cargo build --quiet --release --target x86_64-unknown-linux-musl"
-bench_bin="$bench/target/x86_64-unknown-linux-musl/release/rust_irqfd_bench"
+step bench-clippy bash -c "cd '$bench' && cargo clippy --quiet --release --target $MUSL_TARGET -- -D warnings"
+step bench-build musl_build -p rust_irqfd_bench
+bench_bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
 vm_rc=0
 if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
-	[ -x "$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" ]; then
+	[ -x "$SELFTEST_BIN" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
 	# STRESS_SECS and TEST_ARGS (e.g. --filter NAME) narrow a run while debugging.
 	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\nBENCH_SMOKE=%s\n' "${STRESS_SECS:-2}" "${TEST_ARGS:-}" \
@@ -95,7 +95,7 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-2400} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
-		"$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test" "$out/check.env" \
+		"$SELFTEST_BIN" "$out/check.env" \
 		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-parity" \
 		"$samples_bin/irqfd-watch" "$samples_bin/msix-routes" "$samples_bin/level-resample"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1

@@ -17,6 +17,21 @@ TOOLCHAIN_PKGS="rustc rust-src rustfmt rust-clippy bindgen clang-19 lld-19 llvm-
 	python3 perl libc6-dev ca-certificates"
 CHROOT="$RUST_IRQFD_CACHE/chroot-$TOOLCHAIN_SUITE-r$TOOLCHAIN_REV"
 
+# The userspace crates (selftest, vmm, samples, bench) are one cargo workspace,
+# Cargo.toml at the top: one Cargo.lock and one target directory. What runs in
+# the VM is built static for MUSL_TARGET in release (musl_build) and lands in
+# MUSL_BIN_DIR; SELFTEST_BIN is the kselftest binary there.
+# CARGO_TARGET_DIR moves that directory, as it does for cargo (a relative one
+# is taken from the top, where musl_build runs cargo).
+MUSL_TARGET=x86_64-unknown-linux-musl
+case ${CARGO_TARGET_DIR:-} in
+'') CARGO_TARGET=$TOPDIR/target ;;
+/*) CARGO_TARGET=$CARGO_TARGET_DIR ;;
+*) CARGO_TARGET=$TOPDIR/$CARGO_TARGET_DIR ;;
+esac
+MUSL_BIN_DIR=$CARGO_TARGET/$MUSL_TARGET/release
+SELFTEST_BIN=$MUSL_BIN_DIR/rust_irqfd_test
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -35,6 +50,12 @@ host_mirror() {
 	printf '%s' "$uri"
 }
 
+# musl_build [CARGO ARGS]: build workspace packages (-p NAME...) static, in
+# release, for the VM; the binaries land in MUSL_BIN_DIR.
+musl_build() {
+	(cd "$TOPDIR" && cargo build --quiet --release --target "$MUSL_TARGET" "$@")
+}
+
 # Run a command inside the toolchain chroot, with the cache bind-mounted at the
 # same path so that paths are identical inside and outside.
 in_chroot() {
@@ -51,6 +72,6 @@ selftest_vm_setup() {
 	KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
 	TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
 		{ tail -20 "$out/build.log"; die "module build failed"; }
-	(cd "$TOPDIR/selftests/rust_irqfd" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
-	TEST_BIN=$TOPDIR/selftests/rust_irqfd/target/x86_64-unknown-linux-musl/release/rust_irqfd_test
+	musl_build -p rust_irqfd_test
+	TEST_BIN=$SELFTEST_BIN
 }

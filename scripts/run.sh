@@ -26,8 +26,8 @@ KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug)
 log "run: building rust_irqfd.ko and c_irqfd.ko against $KDIR_OWN"
 "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; die "module build failed (log: $out/build.log)"; }
 log "run: building the samples ($samples)"
-(cd "$TOPDIR/samples" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
-bin=$TOPDIR/samples/target/x86_64-unknown-linux-musl/release
+musl_build -p rust_irqfd_samples
+bin=$MUSL_BIN_DIR
 files=()
 for s in $samples; do files+=("$bin/$s"); done
 for m in $devices; do files+=("$TOPDIR/$m.ko"); done
