@@ -23,9 +23,6 @@
  *  - level-triggered resampling (KVM_IRQFD_FLAG_RESAMPLE): the irqfds of a
  *    GSI that have a resamplefd share a resampler, which RUST_IRQFD_ACK (the
  *    guest's EOI) walks under SRCU to signal their resamplefds.
- *
- * Planted bugs for the race tests are compiled in only with
- * -DIRQFD_MUTANT_<name>; the normal build has none.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -526,18 +523,12 @@ static void irqfd_update_route(struct c_irqfd *irqfd,
 {
 	lockdep_assert_held(&irqfd->ctx->irqfds.lock);
 
-#ifdef IRQFD_MUTANT_route_torn
-	/* MUTANT route_torn: a wakeup may read half of one route, half of another. */
-#else
 	write_seqcount_begin(&irqfd->route_sc);
-#endif
 	irqfd->route.flags = route->flags;
 	irqfd->route.msi_addr = route->msi_addr;
 	test_route_delay();
 	irqfd->route.msi_data = route->msi_data;
-#ifndef IRQFD_MUTANT_route_torn
 	write_seqcount_end(&irqfd->route_sc);
-#endif
 }
 
 /* The irqfd's copy of its route, whole. Any context, lock-free. */
@@ -701,11 +692,6 @@ static void irqfd_shutdown(struct work_struct *work)
 	 */
 	synchronize_srcu_expedited(&irqfd->ctx->irq_srcu);
 
-#ifdef IRQFD_MUTANT_put_before_remove
-	/* MUTANT put_before_remove: if ours was the last ref, the unhook is a UAF. */
-	eventfd_ctx_put(irqfd->eventfd);
-#endif
-
 	/*
 	 * Unhook from the eventfd under its wait-queue lock, draining its
 	 * counter. A wakeup running on another CPU holds that lock, so once
@@ -714,12 +700,8 @@ static void irqfd_shutdown(struct work_struct *work)
 	 */
 	eventfd_ctx_remove_wait_queue(irqfd->eventfd, &irqfd->wait, &cnt);
 
-#ifdef IRQFD_MUTANT_no_inject_flush
-	/* MUTANT no_inject_flush: a queued injection may run on the freed irqfd. */
-#else
 	/* Nothing can queue it now: wait for an injection already queued. */
 	flush_work(&irqfd->inject);
-#endif
 
 	/*
 	 * Only now, with no injection of ours left to assert the line, leave
@@ -727,22 +709,12 @@ static void irqfd_shutdown(struct work_struct *work)
 	 * could still see us are done) drop the resamplefd.
 	 */
 	if (irqfd->resampler) {
-#ifdef IRQFD_MUTANT_resampler_early_put
-		/* MUTANT resampler_early_put: an ACK may signal a freed resamplefd. */
-		eventfd_ctx_put(irqfd->resamplefd);
-		irqfd_resampler_shutdown(irqfd);
-#else
 		irqfd_resampler_shutdown(irqfd);
 		eventfd_ctx_put(irqfd->resamplefd);
-#endif
 	}
 
 	/* Nobody else can reach the irqfd: release what it holds. */
-#if defined(IRQFD_MUTANT_put_before_remove) || defined(IRQFD_MUTANT_no_ctx_ref)
-	/* MUTANT put_before_remove, no_ctx_ref: the reference is already gone. */
-#else
 	eventfd_ctx_put(irqfd->eventfd);
-#endif
 	atomic64_inc(&irqfd->ctx->shutdowns);
 	kfree(irqfd);
 }
@@ -826,16 +798,6 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		eventfd_ctx_do_read(irqfd->eventfd, &cnt);
 		atomic64_inc(&irqfd->stats.signals);
 
-#ifdef IRQFD_MUTANT_resample_in_wakeup
-		/*
-		 * MUTANT resample_in_wakeup: "ack" an asserted line right here,
-		 * signalling an eventfd from inside another's wakeup.
-		 */
-		if (irqfd->resampler &&
-		    READ_ONCE(ctx->irqchip.lines[irqfd->gsi].asserted))
-			eventfd_signal(irqfd->resamplefd);
-#endif
-
 		/*
 		 * Inject right away unless told not to, or unless the irqfd is
 		 * already on its way out, in which case leave it to the work
@@ -873,13 +835,8 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		 * even running. Deactivating it a second time would queue a
 		 * second shutdown of the same irqfd.
 		 */
-#ifdef IRQFD_MUTANT_no_active_check
-		/* MUTANT no_active_check: may queue a second shutdown of one irqfd. */
-		irqfd_deactivate(irqfd);
-#else
 		if (irqfd_is_active(irqfd))
 			irqfd_deactivate(irqfd);
-#endif
 
 		spin_unlock_irqrestore(&ctx->irqfds.lock, iflags);
 	}
@@ -1040,11 +997,6 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	if (events & EPOLLIN)
 		schedule_work(&irqfd->inject);
 
-#ifdef IRQFD_MUTANT_no_ctx_ref
-	/* MUTANT no_ctx_ref: drop the irqfd's own reference and rely on the file's. */
-	eventfd_ctx_put(eventfd);
-#endif
-
 	srcu_read_unlock(&ctx->irq_srcu, idx);
 	return 0;
 
@@ -1125,16 +1077,12 @@ put:
 	if (ret)
 		return ret;
 
-#ifdef IRQFD_MUTANT_deassign_no_wait
-	/* MUTANT deassign_no_wait: return while the shutdowns may still be pending. */
-#else
 	/*
 	 * Wait for the shutdowns, ours and any queued earlier by a hangup, so
 	 * that no injection from these irqfds can happen once we return and
 	 * the eventfd can be bound again right away.
 	 */
 	flush_workqueue(ctx->cleanup_wq);
-#endif
 
 	return 0;
 }
@@ -1251,9 +1199,6 @@ static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 
 	spin_unlock_irq(&ctx->irqfds.lock);
 
-#ifdef IRQFD_MUTANT_release_no_wait
-	/* MUTANT release_no_wait: the context is freed under pending shutdowns. */
-#else
 	/*
 	 * An irqfd holds no reference on its context: wait for every shutdown
 	 * still queued, including those a hangup queued before we took the
@@ -1263,7 +1208,6 @@ static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 
 	/* The last resample irqfd to leave a resampler freed it. */
 	WARN_ON_ONCE(!list_empty(&ctx->irqfds.resampler_list));
-#endif
 }
 
 /* RUST_IRQFD_IRQFD_BATCH: the batch, with the index of the entry at fault. */
@@ -1607,20 +1551,6 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 
 static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 {
-#ifdef IRQFD_MUTANT_release_no_wait
-	/*
-	 * MUTANT release_no_wait: with a queue per context, destroying it
-	 * drains it, so the missing flush alone would go unnoticed; the bug is
-	 * freeing the context while shutdowns are still pending on it.
-	 */
-	struct workqueue_struct *wq = ctx->cleanup_wq;
-
-	cleanup_srcu_struct(&ctx->irq_srcu);
-	irqchip_destroy(&ctx->irqchip);
-	kvfree(ctx->routes);
-	kfree(ctx);
-	destroy_workqueue(wq);
-#else
 	/* Empty after the release's flush; destroying it would drain it anyway. */
 	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
@@ -1629,7 +1559,6 @@ static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 	mutex_destroy(&ctx->route_lock);
 	mutex_destroy(&ctx->irqfds.resampler_lock);
 	kfree(ctx);
-#endif
 }
 
 static int c_irqfd_open(struct inode *inode, struct file *file)

@@ -234,9 +234,6 @@ impl<S: Sink> Context<S> {
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
         let resample = resample.map(EventFd::fdget).transpose()?;
-        // MUTANT no_ctx_ref: give the reference back at once and rely on the file's.
-        #[cfg(mutant = "no_ctx_ref")]
-        eventfd.put_early();
         let key = eventfd.key();
         let slot = AssignSlot::reserve(self)?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
@@ -364,9 +361,7 @@ impl<S: Sink> Context<S> {
     /// injection from a deassigned irqfd happens once it returns. Only this context's queue:
     /// other contexts' shutdowns are not ours to wait for.
     fn wait_for_shutdowns(&self) {
-        #[cfg(not(mutant = "deassign_no_wait"))]
         self.cleanup.flush();
-        // MUTANT deassign_no_wait: return while the shutdowns may still be pending.
     }
 
     /// Adds the resample irqfd `irqfd` to its GSI's resampler, creating that.
@@ -455,8 +450,6 @@ impl<S: Sink> Context<S> {
             let (_, node) = cursor.remove_current();
             shutdown::queue_shutdown(self, node.to_key_value().1);
         }
-        #[cfg(not(mutant = "release_no_wait"))]
         self.cleanup.flush();
-        // MUTANT release_no_wait: the owner goes away with shutdowns still pending.
     }
 }

@@ -50,13 +50,6 @@ compile_error!("rust_irqfd needs CONFIG_EVENTFD=y");
 /// `self.ptr` points at a valid `eventfd_ctx` on which this value owns one reference.
 pub(crate) struct EventFd {
     ptr: NonNull<bindings::eventfd_ctx>,
-    /// Planted bugs only: the reference was given back early (see [`EventFd::put_early`]).
-    #[cfg(any(
-        mutant = "put_before_remove",
-        mutant = "no_ctx_ref",
-        mutant = "resampler_early_put"
-    ))]
-    put: Atomic<bool>,
 }
 
 // SAFETY: An eventfd context reference may be used and put from any thread.
@@ -88,15 +81,7 @@ impl EventFd {
 
     /// Wraps a pointer that carries one reference.
     fn owning(ptr: NonNull<bindings::eventfd_ctx>) -> Self {
-        Self {
-            ptr,
-            #[cfg(any(
-                mutant = "put_before_remove",
-                mutant = "no_ctx_ref",
-                mutant = "resampler_early_put"
-            ))]
-            put: Atomic::new(false),
-        }
+        Self { ptr }
     }
 
     /// Whether `self` and `other` are the same eventfd.
@@ -123,31 +108,10 @@ impl EventFd {
     fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
         self.ptr.as_ptr()
     }
-
-    /// Planted bugs only: gives the reference back now instead of on drop.
-    #[cfg(any(
-        mutant = "put_before_remove",
-        mutant = "no_ctx_ref",
-        mutant = "resampler_early_put"
-    ))]
-    pub(crate) fn put_early(&self) {
-        if !self.put.xchg(true, Relaxed) {
-            // SAFETY: Planted bug: the reference is given back while still in use.
-            unsafe { bindings::eventfd_ctx_put(self.as_ptr()) };
-        }
-    }
 }
 
 impl Drop for EventFd {
     fn drop(&mut self) {
-        #[cfg(any(
-            mutant = "put_before_remove",
-            mutant = "no_ctx_ref",
-            mutant = "resampler_early_put"
-        ))]
-        if self.put.load(Relaxed) {
-            return;
-        }
         // SAFETY: By the type invariant, this value owns one reference, given back here once.
         unsafe { bindings::eventfd_ctx_put(self.as_ptr()) };
     }
@@ -279,9 +243,6 @@ impl EventFdWaiter {
         if waiter.state.cmpxchg(REGISTERED, DONE, Relaxed).is_err() {
             return None;
         }
-        // MUTANT put_before_remove: the eventfd reference goes before the wait entry.
-        #[cfg(mutant = "put_before_remove")]
-        waiter.eventfd.put_early();
         let mut cnt: u64 = 0;
         // SAFETY: By the type invariant (state was `REGISTERED`), `entry` is on the wait queue of
         // `eventfd`, which is alive because we own a reference to it.

@@ -198,14 +198,6 @@ impl<S: Sink> EventFdHandler for Irqfd<S> {
         if !this.ctx.deferred_only {
             if let Ok(how) = this.ctx.sink.inject_atomic(&this.injection()) {
                 this.stats.count(how, &this.stats.fast);
-                // MUTANT resample_in_wakeup: tell the device to resample from the wakeup
-                // itself, while its eventfd's wait-queue lock is held (race R19).
-                #[cfg(mutant = "resample_in_wakeup")]
-                if how == Injected::Coalesced {
-                    if let Some(resample) = &this.resample {
-                        resample.signal();
-                    }
-                }
                 return;
             }
         }

@@ -132,15 +132,9 @@ impl RouteCell {
             Route::Msi { addr, data } => (1, addr, data),
         };
         let seq = self.seq.load(Relaxed);
-        // MUTANT route_torn: the sequence never goes odd, so readers cannot tell a write is on.
-        let (odd, even) = if cfg!(mutant = "route_torn") {
-            (seq, seq)
-        } else {
-            (seq.wrapping_add(1), seq.wrapping_add(2))
-        };
         // INVARIANT: Odd from here until the fields are written; the caller's lock keeps other
         // writers out and interrupts off.
-        self.seq.store(odd, Relaxed);
+        self.seq.store(seq.wrapping_add(1), Relaxed);
         // Order the odd sequence before the field stores.
         smp_mb(Write);
         self.msi.store(msi, Relaxed);
@@ -148,7 +142,7 @@ impl RouteCell {
         crate::test_hooks::route_delay();
         self.data.store(data, Relaxed);
         // INVARIANT: Even again, the fields hold `route` whole; the release orders them before.
-        self.seq.store(even, Release);
+        self.seq.store(seq.wrapping_add(2), Release);
     }
 }
 

@@ -66,19 +66,8 @@ pub(crate) fn deactivate_if_active<S: Sink>(irqfd: ArcBorrow<'_, Irqfd<S>>) {
     let mut irqfds = ctx.irqfds.lock();
     // An irqfd is only ever put in the tree of its own context, `irqfd.ctx`, so it is either in
     // this tree or in none.
-    #[cfg(not(mutant = "no_active_check"))]
     if let Some(item) = irqfds.take(&irqfd) {
         queue_shutdown(ctx, item);
-    }
-    #[cfg(mutant = "no_active_check")]
-    {
-        // MUTANT no_active_check: deactivate even when the other side already did.
-        if irqfds.take(&irqfd).is_none() {
-            irqfds.active -= 1;
-        }
-        let _ = ctx
-            .cleanup
-            .enqueue::<Arc<Irqfd<S>>, SHUTDOWN>(Arc::from(irqfd));
     }
 }
 
@@ -102,16 +91,10 @@ impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {
         // 1. Unhook from the eventfd: no callback runs after this.
         let queued = EventFdWaiter::unregister(&this);
         // 2. No injection in flight after this.
-        #[cfg(not(mutant = "no_inject_flush"))]
         crate::wq::flush_work(&this.inject);
-        // MUTANT no_inject_flush: the injection work may still run after the shutdown.
         // 3. A resample irqfd leaves its resampler: once the resamplers' lock is ours, no end
         // of interrupt is signalling its resamplefd, and none will.
-        if let Some(_resample) = &this.resample {
-            // MUTANT resampler_early_put: the resamplefd reference goes while an end of
-            // interrupt may still signal it.
-            #[cfg(mutant = "resampler_early_put")]
-            _resample.put_early();
+        if this.resample.is_some() {
             this.ctx.leave_resampler(&this);
         }
         // 4. Drop the wait queue's reference and ours; the last one puts the eventfd and frees.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test hooks, built only with TEST_HOOKS=1 (make check, make mutants): knobs
- * that widen race windows so that the selftest can hit them under TCG. A
- * production build (plain make) has none of this.
+ * Test hooks, built only with TEST_HOOKS=1 (the builds the selftest runs on):
+ * knobs that widen race windows so that the selftest can hit them under TCG.
+ * A production build (plain make) has none of this.
  */
 #include <linux/compiler.h>
 #include <linux/delay.h>

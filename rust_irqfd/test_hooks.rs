@@ -2,7 +2,7 @@
 
 //! Test hooks: knobs that widen race windows so that the selftest hits them under TCG.
 //!
-//! They exist only in `TEST_HOOKS=1` builds (`make check`, `make mutants`); in a production
+//! They exist only in `TEST_HOOKS=1` builds (those the selftest runs on); in a production
 //! build every hook is an empty inline function. The parameters live in `test_hooks.c`, since
 //! `module!` cannot declare a parameter conditionally.
 

@@ -86,7 +86,6 @@ pub(crate) fn system_percpu() -> &'static Queue {
 /// Waits for the last queueing of `work` to finish executing.
 ///
 /// Must not be called from `work`'s own callback.
-#[cfg_attr(mutant = "no_inject_flush", expect(dead_code))]
 pub(crate) fn flush_work<T: ?Sized, const ID: u64>(work: &Work<T, ID>) {
     // SAFETY: `work` is a valid, initialised `Work` for the duration of the call, so the pointer
     // `raw_get` returns is a valid `work_struct`.

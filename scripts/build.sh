@@ -6,15 +6,20 @@
 #              debug tree (made on demand in the cache, built in the chroot)
 #        FLAVOUR  which own tree when KDIR is empty: debug (default) or bench
 #        MODSRC  build this copy of the module sources (Kbuild, rust_irqfd/,
-#              c_irqfd/, include/) instead of the checkout
-#        LLVM  as for the kernel (default -19), MUTANT and TEST_HOOKS (see
-#              Kbuild), W
+#              c_irqfd/, include/; with TEST_HOOKS=1 also
+#              selftests/rust_irqfd/hardirq/) instead of the checkout
+#        LLVM  as for the kernel (default -19), TEST_HOOKS (see Kbuild), W
+#
+# A planted bug is not a build option: scripts/mutants.sh applies its patch
+# (mutants/) to a copy of the sources and builds that with MODSRC.
 . "$(dirname "$0")/common.sh"
+
+[ -z "${MUTANT:-}" ] ||
+	die "MUTANT=$MUTANT: planted bugs are patches now; run 'MUTANTS=$MUTANT make mutants', or apply mutants/rust/$MUTANT.patch and mutants/c/$MUTANT.patch with git apply"
 
 what=${1:-modules}
 LLVM=${LLVM:--19}
 extra=()
-[ -n "${MUTANT:-}" ] && extra+=("MUTANT=$MUTANT")
 [ -n "${W:-}" ] && extra+=("W=$W")
 [ -n "${TEST_HOOKS:-}" ] && extra+=("TEST_HOOKS=$TEST_HOOKS")
 

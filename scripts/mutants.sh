@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# make mutants: compile each planted bug into both modules and prove the tests
-# catch it, in each module separately (one VM boot per mutant and module), then
-# check that the clean build passes the same run.
+# make mutants: plant each bug by applying its patches (mutants/rust/<name>.patch
+# and mutants/c/<name>.patch) to a copy of the module sources, build that, and
+# prove the tests catch the bug in each module separately (one VM boot per
+# mutant and module), then check that the clean build passes the same run.
+#
+# usage: mutants.sh          all of that (make mutants)
+#        mutants.sh --check  only check, in about a second and without building,
+#                            that every patch still applies to the checkout
 #
 # env: MUTANTS (default: all), STRESS_SECS (default 2), VM_TIMEOUT (default 300:
 #      a clean run takes about 150 s; some bugs hang the guest with interrupts off,
@@ -27,6 +32,82 @@ ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wa
 ALL="$ALL route_torn resample_in_wakeup resampler_early_put"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
+
+# git apply PATCH to the tree DIR (the checkout or a copy of its sources),
+# with any further arguments. GIT_CEILING_DIRECTORIES stops git from taking a
+# copy under build/ for a subdirectory of the checkout's repository, where it
+# would skip every path of the patch outside that subdirectory, and succeed.
+apply_patch() {
+	local dir=$1 patch=$2
+	shift 2
+	(cd "$dir" && GIT_CEILING_DIRECTORIES=$(dirname "$dir") git apply "$@" "$patch")
+}
+
+# Every planted bug has a patch per module, touching that module only and
+# marking the bug with a "MUTANT <name>:" comment; every patch applies to the
+# checkout; and no patch lies around that is not in $ALL.
+check_patches() {
+	local m lang dir p bad=0 n=0
+	for m in $ALL; do
+		for lang in rust c; do
+			dir=rust_irqfd
+			[ "$lang" = c ] && dir=c_irqfd
+			p=mutants/$lang/$m.patch
+			if [ ! -f "$TOPDIR/$p" ]; then
+				echo "mutants: $p is missing" >&2
+				bad=1
+			elif grep '^+++ ' "$TOPDIR/$p" | grep -qv "^+++ b/$dir/"; then
+				echo "mutants: $p touches files outside $dir/" >&2
+				bad=1
+			elif ! grep -q "^+.*MUTANT $m:" "$TOPDIR/$p"; then
+				echo "mutants: $p adds no comment 'MUTANT $m: ...'" >&2
+				bad=1
+			elif ! apply_patch "$TOPDIR" "$TOPDIR/$p" --check; then
+				echo "mutants: $p does not apply to the sources any more" >&2
+				bad=1
+			else
+				n=$((n + 1))
+			fi
+		done
+	done
+	for p in "$TOPDIR"/mutants/*; do
+		case "$p" in
+		"$TOPDIR/mutants/rust" | "$TOPDIR/mutants/c") ;;
+		*) echo "mutants: ${p#"$TOPDIR"/} is not mutants/rust or mutants/c" >&2; bad=1 ;;
+		esac
+	done
+	for p in "$TOPDIR"/mutants/rust/* "$TOPDIR"/mutants/c/*; do
+		case " $ALL " in
+		*" $(basename "$p" .patch) "*) [ "${p%.patch}" != "$p" ] && continue ;;
+		esac
+		echo "mutants: ${p#"$TOPDIR"/} is not a planted bug of scripts/mutants.sh" >&2
+		bad=1
+	done
+	[ "$bad" = 0 ] || die "mutants: the patches need fixing (above)"
+	echo "mutants: all $n patches apply"
+}
+
+# A copy of the module sources for build.sh's MODSRC: the Kbuild file and what
+# it builds (with TEST_HOOKS=1 that includes the selftest's hard-IRQ helper
+# module), without the objects a build of the checkout left there.
+copy_sources() {
+	mkdir -p "$1"
+	(cd "$TOPDIR" &&
+		find Kbuild include rust_irqfd c_irqfd selftests/rust_irqfd/hardirq -type f \
+			\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' -print0 |
+		xargs -0 cp --parents -t "$1")
+}
+
+case "${1:-}" in
+--check)
+	check_patches
+	exit 0
+	;;
+"") ;;
+*) die "usage: mutants.sh [--check]" ;;
+esac
+# A patch that does not apply fails the run now, not after an hour of VMs.
+check_patches >/dev/null
 # MUTANTS=... reruns some and keeps the other results for the table.
 if [ -z "${MUTANTS:-}" ]; then rm -rf "$out"; fi
 mkdir -p "$out"
@@ -39,13 +120,22 @@ test_bin="$st/target/x86_64-unknown-linux-musl/release/rust_irqfd_test"
 runs="$mutants"
 [ -n "${MUTANTS:-}" ] || runs="none $mutants"
 for m in $runs; do
-	log "mutants: building with MUTANT=$m"
+	log "mutants: building $m"
 	rm -rf "${out:?}/$m"
 	mkdir -p "$out/$m"
-	if [ "$m" = none ]; then mut=; else mut=$m; fi
-	TEST_HOOKS=1 MUTANT=$mut "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
-		{ tail -20 "$out/$m/build.log"; die "build with MUTANT=$m failed"; }
-	cp "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$out/$m/"
+	src=$out/$m/src
+	copy_sources "$src"
+	if [ "$m" != none ]; then
+		# One build with both patches: each module's VM loads only that
+		# module, so each run sees one module's bug.
+		for lang in rust c; do
+			apply_patch "$src" "$TOPDIR/mutants/$lang/$m.patch" ||
+				die "mutants/$lang/$m.patch does not apply to the sources"
+		done
+	fi
+	TEST_HOOKS=1 MODSRC=$src "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
+		{ tail -20 "$out/$m/build.log"; die "build of $m failed (log: $out/$m/build.log)"; }
+	cp "$src/rust_irqfd.ko" "$src/c_irqfd.ko" "$out/$m/"
 	for mod in rust_irqfd c_irqfd; do
 		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nDEFERRED_ARGS="--filter signal --filter deassign --filter release_4096 --filter race_r3_ --filter resample --filter race_r19_"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" >"$out/$m/$mod.env"
@@ -58,6 +148,4 @@ for m in $runs; do
 		tail -1 "$out/$m/$mod/verdict.txt"
 	done
 done
-# Rebuild the clean modules so the tree is left as `make` would leave it.
-"$TOPDIR/scripts/build.sh" modules >/dev/null 2>&1 || true
 "$TOPDIR/scripts/mutants-table.py" "$out" none $ALL
