@@ -12,7 +12,8 @@
 #   deferred_only=1 and a 20 ms test_inject_delay_us, so that an injection is
 #   still queued or running when a test tears its irqfd down),
 #   DEFERRED_ARGS (selftest arguments of the deferred pass; default: the tests
-#   that exercise injection, since the rest does not depend on the mode)
+#   tagged inject, those that exercise injection, since the rest does not
+#   depend on the mode)
 set -u
 rc=0
 STRESS_SECS=${STRESS_SECS:-2}
@@ -21,7 +22,7 @@ PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
 MODULE_PARAMS=${MODULE_PARAMS-"max_irqfds=4096"}
 DEFERRED_PARAMS=${DEFERRED_PARAMS-"deferred_only=1 test_inject_delay_us=20000"}
-DEFERRED_ARGS=${DEFERRED_ARGS-"--filter signal_ --filter coalescing --filter no_delivery_after_deassign --filter pending_at_assign --filter storm --filter release_4096 --filter race_r3_ --filter race_r8_ --filter race_r15_ --filter race_r22_ --filter route_ --filter mask --filter resample --filter race_r19_ --filter race_r20_ --filter race_r21_"}
+DEFERRED_ARGS=${DEFERRED_ARGS-"--tag inject"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
 

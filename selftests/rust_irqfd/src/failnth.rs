@@ -24,7 +24,7 @@ use crate::abi::{RustIrqfdDelivery, DELIVERY_MSI};
 use crate::dev::Ctx;
 use crate::harness::{
     drain, ensure, eq, expect_nothing, expect_nr_irqfds, new_eventfd, ok, one_record, read_n,
-    signal, skip, stats, test, wait_until, Env, Needs, Test, TestResult,
+    signal, skip, stats, test, wait_until, Env, Needs, Ran, Stop, Test, TestResult,
 };
 use crate::sys::{self, SysResult};
 
@@ -32,9 +32,9 @@ use crate::sys::{self, SysResult};
 pub const TESTS: &[Test] = &[
     test!(failnth_assign, Needs::NONE),
     test!(failnth_batch_assign, Needs::gsis(4)),
-    test!(failnth_resample_assign, Needs::gsis(2)),
+    test!(failnth_resample_assign, Needs::gsis(2), [Inject]),
     test!(failnth_set_route, Needs::gsis(2)),
-    test!(failnth_set_mask, Needs::gsis(2)),
+    test!(failnth_set_mask, Needs::gsis(2), [Inject]),
     test!(failnth_ack, Needs::gsis(2)),
 ];
 
@@ -58,13 +58,12 @@ struct FailNth {
 }
 
 impl FailNth {
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, Stop> {
         let path = format!("/proc/self/task/{}/fail-nth", sys::gettid());
         let file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(f) => f,
             Err(e) => {
-                skip(format!("{path}: {e} (needs CONFIG_FAULT_INJECTION)"))?;
-                return Err(String::new());
+                return skip(format!("{path}: {e} (needs CONFIG_FAULT_INJECTION)"));
             }
         };
         if !Path::new(FAILSLAB).exists() {
@@ -352,7 +351,7 @@ fn sweep_pass(
 
 /// Every allocation of assign: `ENOMEM`, nothing bound after it, and the
 /// same eventfd binds and delivers once the sweep is through.
-fn failnth_assign(env: &Env) -> TestResult {
+fn failnth_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let e = new_eventfd()?;
@@ -378,12 +377,12 @@ fn failnth_assign(env: &Env) -> TestResult {
     signal(&e)?;
     one_record(env, &c, 0, 1)?;
     ok("deassign", c.deassign(&e, 0))?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// Every allocation of a 4-entry batch assign: a clean errno, nothing bound
 /// after it (the rollback ran), and the batch succeeds at the end.
-fn failnth_batch_assign(env: &Env) -> TestResult {
+fn failnth_batch_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let efds = (0..4)
@@ -432,7 +431,7 @@ fn failnth_batch_assign(env: &Env) -> TestResult {
             1,
         )?;
     }
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 // --- ABI v2: resample assign, SET_ROUTE, SET_MASK, ACK ---
@@ -516,7 +515,7 @@ fn probe_resampler(env: &Env, c: &Ctx, gsi: u32, failed: &OwnedFd, when: &str) -
 /// `ENOMEM`, nothing bound, the line state untouched, and the resampler
 /// holds exactly the irqfds that were assigned (an ACK of the asserted line
 /// signals exactly their resamplefds, never the failed one's).
-fn failnth_resample_assign(env: &Env) -> TestResult {
+fn failnth_resample_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let (e1, r1, e2, r2) = (
@@ -605,7 +604,7 @@ fn failnth_resample_assign(env: &Env) -> TestResult {
     signal(&e1)?;
     one_record(env, &c, 0, 1)?;
     ok("deassign(edge)", c.deassign(&e1, 0))?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// An MSI message (`msi_addr`, `msi_data`), or `None` for a plain line.
@@ -647,7 +646,7 @@ fn expect_route(
 /// After an injected failure: `ENOMEM`, both GSIs keep their old routes.
 /// Neither module is expected to allocate here: a sweep whose first call
 /// succeeds reports 0 failure points.
-fn failnth_set_route(env: &Env) -> TestResult {
+fn failnth_set_route(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let (e0, e1) = (new_eventfd()?, new_eventfd()?);
@@ -689,7 +688,7 @@ fn failnth_set_route(env: &Env) -> TestResult {
     drop(fi);
     ok("deassign", c.deassign(&e0, G))?;
     ok("deassign", c.deassign(&e1, G + 1))?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// Signals `efd`, bound to the masked `gsi`, and waits until the latch holds
@@ -720,7 +719,7 @@ fn expect_mask(c: &Ctx, gsi: u32, masked: u32, latched: u64, when: &str) -> Test
 /// injections latched (the unmask raises them as one record). After an
 /// injected failure: `ENOMEM`, the mask and the latch as they were (an
 /// unmasked GSI delivers; a masked one raised nothing and keeps its latch).
-fn failnth_set_mask(env: &Env) -> TestResult {
+fn failnth_set_mask(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let e = new_eventfd()?;
@@ -778,7 +777,7 @@ fn failnth_set_mask(env: &Env) -> TestResult {
     one_record(env, &c, G, 2)?;
     expect_route(env, &c, &e, G, None, "once unmasked")?;
     ok("deassign", c.deassign(&e, G))?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// ACK swept on a line that two resample irqfds share and one of them holds
@@ -786,7 +785,7 @@ fn failnth_set_mask(env: &Env) -> TestResult {
 /// `ENOMEM`, the line still asserted, `acks` unchanged, and no resamplefd
 /// signalled. The ACK that succeeds signals both resamplefds (returns 2),
 /// and the one of a deasserted line returns 0.
-fn failnth_ack(env: &Env) -> TestResult {
+fn failnth_ack(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let (e1, r1, e2, r2) = (
@@ -868,7 +867,7 @@ fn failnth_ack(env: &Env) -> TestResult {
     ok("deassign(eventfd 1)", c.deassign(&e1, G))?;
     ok("deassign(eventfd 2)", c.deassign(&e2, G))?;
     expect_line(&c, G, 0, "after both deassigns")?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 #[cfg(test)]

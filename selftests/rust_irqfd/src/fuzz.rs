@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::abi::{
@@ -39,12 +39,12 @@ use crate::abi::{
     DELIVERY_LEVEL, DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE, MASK_MASKED, ROUTE_MSI,
 };
 use crate::dev::Ctx;
-use crate::harness::{skip, test, wait_until, Env, Needs, Test, TestResult};
-use crate::stress::{self, lock};
+use crate::harness::{panic_message, skip, test, wait_until, Env, Needs, Ran, Test};
+use crate::stress;
 use crate::sys::{self, Errno};
 
 /// The fuzzer, one test per device.
-pub const TESTS: &[Test] = &[test!(fuzz_model, Needs::gsis(8))];
+pub const TESTS: &[Test] = &[test!(fuzz_model, Needs::gsis(8), [Fuzz])];
 
 /// `--fuzz-secs` default: the short run of `make check`.
 pub const DEFAULT_SECS: f64 = 3.0;
@@ -84,18 +84,16 @@ impl Default for FuzzCfg {
     }
 }
 
-/// The settings of this run, with the seed resolved (the same for every
-/// device, so that both modules get the same op sequences).
-static CONFIG: Mutex<Option<(FuzzCfg, u64)>> = Mutex::new(None);
-
-/// Sets the run's settings; a missing seed is drawn from the clock now.
-pub fn configure(cfg: FuzzCfg) {
-    *lock(&CONFIG) = Some((cfg, cfg.seed.unwrap_or_else(clock_seed)));
-}
-
-/// The run's settings and seed (the defaults if never configured).
-fn config() -> (FuzzCfg, u64) {
-    *lock(&CONFIG).get_or_insert_with(|| (FuzzCfg::default(), clock_seed()))
+impl FuzzCfg {
+    /// These settings with the seed resolved: a missing one is drawn from
+    /// the clock now (the runner does it once, so that every device gets
+    /// the same op sequences).
+    pub fn resolved(self) -> Self {
+        FuzzCfg {
+            seed: Some(self.seed.unwrap_or_else(clock_seed)),
+            ..self
+        }
+    }
 }
 
 /// A seed from the clock and the pid.
@@ -1732,7 +1730,7 @@ fn fuzz_thread(
         Err(p) => Some(format!(
             "thread {thread}: panic at op #{}: {}",
             fz.ops(),
-            stress::panic_message(&*p)
+            panic_message(&*p)
         )),
     };
     if let Err(e) = real.close_all() {
@@ -1750,14 +1748,15 @@ fn fuzz_thread(
 
 /// The model-checked fuzzer on one device. Its diagnostics are indented as
 /// the device's subtest is.
-fn fuzz_model(env: &Env) -> TestResult {
+fn fuzz_model(env: &Env) -> Ran {
     if env.deferred() {
         return skip(
             "deferred_only: injections are asynchronous and C merges them, \
              so the model cannot predict records (the fuzzer runs in the normal pass)",
         );
     }
-    let (cfg, seed) = config();
+    let cfg = env.fuzz;
+    let seed = cfg.seed.unwrap_or_else(clock_seed);
     let dev = stress::device_name(env);
     println!("    # fuzz seed={seed:#018x} (rerun: --fuzz-seed {seed:#018x})");
     stress::kmsg(&format!(
@@ -1782,7 +1781,7 @@ fn fuzz_model(env: &Env) -> TestResult {
                 Ok(h) => h.join().unwrap_or_else(|p| ThreadReport {
                     tally: Tally::default(),
                     waits: Waits::default(),
-                    failure: Some(format!("thread {t}: {}", stress::panic_message(&*p))),
+                    failure: Some(format!("thread {t}: {}", panic_message(&*p))),
                 }),
                 Err(e) => {
                     stop.store(true, Relaxed);
@@ -1832,7 +1831,7 @@ fn fuzz_model(env: &Env) -> TestResult {
             for f in rest {
                 let _ = write!(m, "\nalso: {}", f.lines().next().unwrap_or(""));
             }
-            Err(m)
+            Err(m.into())
         }
     }
 }

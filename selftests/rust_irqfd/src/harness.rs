@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What a test is, what it gets, and the assertion helpers tests share.
 //!
-//! A test is a plain `fn(&Env) -> TestResult`; a failure is an `Err` with a
-//! message that says what was expected and what was got (with errno names).
-//! Files with more tests (races, stress) add a `pub const TESTS: &[Test]`
-//! and are listed in `main.rs`'s `all_tests`.
+//! A test is a plain `fn(&Env) -> TestResult` (or [`Ran`] where it may
+//! skip); a failure is an `Err` with a message that says what was expected
+//! and what was got (with errno names). Each test area adds a
+//! `pub const TESTS: &[Test]`, listed in `main.rs`'s `all_tests`, and each
+//! test declares with its [`Tag`]s what it exercises, so that a pass or a
+//! make target selects tests by what they are (`--tag`), not by name.
 
 use std::fmt::Debug;
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::abi::{
@@ -16,11 +20,145 @@ use crate::abi::{
     INFO_DEFERRED_ONLY,
 };
 use crate::dev::Ctx;
-use crate::stress::StressCfg;
+use crate::fuzz::FuzzCfg;
+use crate::stress::{lock, Report, StressCfg};
 use crate::sys::{self, Errno, SysResult};
 
-/// What a test returns: `Err(message)` is a failure.
+/// What a check returns: `Err(message)` is a failure.
 pub type TestResult = Result<(), String>;
+
+/// Why a test stopped without passing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A failure: what was expected and what was got.
+    Fail(String),
+    /// Not meaningful here (a missing kernel feature, a setting): the reason.
+    Skip(String),
+}
+
+impl From<String> for Stop {
+    fn from(msg: String) -> Self {
+        Stop::Fail(msg)
+    }
+}
+
+/// What a test returns when it may skip.
+pub type Ran = Result<(), Stop>;
+
+/// Skips the test at run time, for a reason found only then.
+pub fn skip<T>(reason: impl Into<String>) -> Result<T, Stop> {
+    Err(Stop::Skip(reason.into()))
+}
+
+/// Adds a failure to what a test gave: a pass becomes that failure, a
+/// failure gains a line, and a skip with a failure added is a failure.
+pub fn also(r: Ran, m: String) -> Ran {
+    match r {
+        Ok(()) => Err(Stop::Fail(m)),
+        Err(Stop::Fail(prev)) => Err(Stop::Fail(format!("{prev}\n{m}"))),
+        Err(Stop::Skip(why)) => Err(Stop::Fail(format!(
+            "{m}\n(the test itself was skipped: {why})"
+        ))),
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Runs `f`, turning a panic into a failure: the one place the suite
+/// catches panics (the runner around each test, the race frame around its
+/// body so that its cleanup still runs, and each racing thread so that the
+/// others are stopped at once).
+pub fn catch<E: From<String>>(f: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+    panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(E::from(format!("panic: {}", panic_message(&*p)))))
+}
+
+/// What a test exercises; passes and make targets select by these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// The injection path: rerun in the `deferred_only=1` pass.
+    Inject,
+    /// A race scenario of the catalogue: a row of the comparison table.
+    Race,
+    /// A race scenario of the short set (the lifecycle races R1, R3, R4,
+    /// R13 and the routing and resampling ones, R19-R21): `make mutants`.
+    Core,
+    /// Thousands of irqfds or a hundred module loads: left out of short
+    /// runs.
+    Heavy,
+    /// Needs a `TEST_HOOKS=1` build (a hook parameter or irqfd_hardirq.ko)
+    /// to exercise all it can; skips or narrows without one.
+    Hooks,
+    /// Loads and unloads the module under test.
+    Module,
+    /// The model-checked fuzzer.
+    Fuzz,
+}
+
+impl Tag {
+    /// Every tag, in the order `--list` prints them.
+    pub const ALL: [Tag; 7] = [
+        Tag::Inject,
+        Tag::Race,
+        Tag::Core,
+        Tag::Heavy,
+        Tag::Hooks,
+        Tag::Module,
+        Tag::Fuzz,
+    ];
+
+    /// The name used on the command line and by `--list`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tag::Inject => "inject",
+            Tag::Race => "race",
+            Tag::Core => "core",
+            Tag::Heavy => "heavy",
+            Tag::Hooks => "hooks",
+            Tag::Module => "module",
+            Tag::Fuzz => "fuzz",
+        }
+    }
+
+    /// The tag called `name`.
+    pub fn parse(name: &str) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// One clause of a tag selection: every term must hold (`+`-joined tags,
+/// `!tag` for a tag the test must not have).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagClause(Vec<(bool, Tag)>);
+
+impl TagClause {
+    /// Parses `inject`, `race+core`, `!heavy+!race`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        s.split('+')
+            .map(|term| {
+                let (want, name) = match term.strip_prefix('!') {
+                    Some(n) => (false, n),
+                    None => (true, term),
+                };
+                Tag::parse(name)
+                    .map(|t| (want, t))
+                    .ok_or_else(|| format!("unknown tag {name:?} in {s:?}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(TagClause)
+    }
+
+    /// Whether a test with `tags` satisfies every term.
+    pub fn matches(&self, tags: &[Tag]) -> bool {
+        self.0.iter().all(|(want, t)| tags.contains(t) == *want)
+    }
+}
 
 /// Preconditions the runner checks before a test; unmet ones make it SKIP.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,19 +196,26 @@ pub struct Test {
     /// KTAP name, identical for every device.
     pub name: &'static str,
     /// The body.
-    pub run: fn(&Env) -> TestResult,
+    pub run: fn(&Env) -> Ran,
     /// What it needs to be meaningful.
     pub needs: Needs,
+    /// What it exercises.
+    pub tags: &'static [Tag],
 }
 
-/// `test!(fn_name, needs)`: a [`Test`] named after its function, so that
-/// the KTAP name and the code always agree.
+/// `test!(fn_name, needs)` or `test!(fn_name, needs, [Inject, ...])`:
+/// a [`Test`] named after its function, so that the KTAP name and the code
+/// always agree. The body returns [`TestResult`] or [`Ran`].
 macro_rules! test {
     ($f:ident, $needs:expr) => {
+        $crate::harness::test!($f, $needs, [])
+    };
+    ($f:ident, $needs:expr, [$($tag:ident),* $(,)?]) => {
         $crate::harness::Test {
             name: stringify!($f),
-            run: $f,
+            run: |env| $f(env).map_err($crate::harness::Stop::from),
             needs: $needs,
+            tags: &[$($crate::harness::Tag::$tag),*],
         }
     };
 }
@@ -88,6 +233,12 @@ pub struct Env {
     pub info: RustIrqfdInfo,
     /// Budget of each race scenario (`--stress-secs`, `--stress-ops`).
     pub stress: StressCfg,
+    /// The fuzzer's settings, its seed resolved (one seed for the run, so
+    /// that every device gets the same op sequences).
+    pub fuzz: FuzzCfg,
+    /// What a race scenario reports for the comparison table; the runner
+    /// takes it after the test.
+    pub report: Mutex<Option<Report>>,
 }
 
 impl Env {
@@ -117,19 +268,16 @@ impl Env {
     pub fn present_peers(&self) -> Vec<PathBuf> {
         self.peers.iter().filter(|p| p.exists()).cloned().collect()
     }
-}
 
-/// Marks a [`TestResult`] error as a skip rather than a failure.
-const SKIP_MARK: &str = "\u{1}SKIP\u{1}";
+    /// Leaves a race scenario's report for the runner.
+    pub fn put_report(&self, r: Report) {
+        *lock(&self.report) = Some(r);
+    }
 
-/// Skips the test at run time, for a reason found only then.
-pub fn skip(reason: impl Into<String>) -> TestResult {
-    Err(format!("{SKIP_MARK}{}", reason.into()))
-}
-
-/// The reason, if `msg` came from [`skip`].
-pub fn skip_reason(msg: &str) -> Option<&str> {
-    msg.strip_prefix(SKIP_MARK)
+    /// The report a race scenario left, if any.
+    pub fn take_report(&self) -> Option<Report> {
+        lock(&self.report).take()
+    }
 }
 
 /// `what` must succeed.

@@ -15,14 +15,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    ensure, new_eventfd, ok, signal, skip, test, wait_injected, Env, Needs, Test, TestResult,
+    ensure, new_eventfd, ok, signal, skip, test, wait_injected, Env, Needs, Ran, Stop, Test,
+    TestResult,
 };
 
 /// The lifecycle tests, in run order (after every other test).
 pub const TESTS: &[Test] = &[
-    test!(unload_refused_while_open, Needs::NONE),
-    test!(load_unload_100_cycles, Needs::NONE),
-    test!(open_close_vs_unload, Needs::NONE),
+    test!(unload_refused_while_open, Needs::NONE, [Module]),
+    test!(load_unload_100_cycles, Needs::NONE, [Heavy, Module]),
+    test!(open_close_vs_unload, Needs::NONE, [Heavy, Module]),
 ];
 
 /// How the module under test was loaded.
@@ -33,10 +34,11 @@ struct Module {
 }
 
 impl Module {
-    fn of(env: &Env) -> Result<Self, String> {
+    fn of(env: &Env) -> Result<Self, Stop> {
         let Ok(dir) = std::env::var("IRQFD_MODULE_DIR") else {
-            skip("IRQFD_MODULE_DIR is not set (the payload sets it where it may reload modules)")?;
-            return Err(String::new());
+            return skip(
+                "IRQFD_MODULE_DIR is not set (the payload sets it where it may reload modules)",
+            );
         };
         let name = env
             .device
@@ -117,7 +119,7 @@ fn use_once(env: &Env) -> TestResult {
 
 /// `rmmod` fails while a context is open (the file pins the module), even
 /// one holding irqfds, and works once it is closed.
-fn unload_refused_while_open(env: &Env) -> TestResult {
+fn unload_refused_while_open(env: &Env) -> Ran {
     let m = Module::of(env)?;
     let c = env.open()?;
     let e = new_eventfd()?;
@@ -127,19 +129,19 @@ fn unload_refused_while_open(env: &Env) -> TestResult {
     ok("close(context)", c.close())?;
     if unloaded {
         m.restore()?;
-        return result;
+        return Ok(result?);
     }
     ensure(m.rmmod()?, || {
         "rmmod failed once the context was closed".into()
     })?;
     m.insmod()?;
     wait_node(env)?;
-    use_once(env)
+    Ok(use_once(env)?)
 }
 
 /// 100 cycles of insmod, one context used (assign, signal, injection,
 /// close), rmmod. A leak shows in the kmemleak scan at the end of the run.
-fn load_unload_100_cycles(env: &Env) -> TestResult {
+fn load_unload_100_cycles(env: &Env) -> Ran {
     const CYCLES: usize = 100;
     let m = Module::of(env)?;
     let t0 = Instant::now();
@@ -154,7 +156,7 @@ fn load_unload_100_cycles(env: &Env) -> TestResult {
     })();
     println!("# {CYCLES} load/unload cycles took {:?}", t0.elapsed());
     m.restore()?;
-    r
+    Ok(r?)
 }
 
 /// Two threads open, use and close contexts as fast as they can while a
@@ -162,7 +164,7 @@ fn load_unload_100_cycles(env: &Env) -> TestResult {
 /// either works or fails because the module is gone (`ENOENT`, `ENXIO`,
 /// `ENODEV`); a context that opened works until it is closed; unload
 /// succeeds only when nothing is open.
-fn open_close_vs_unload(env: &Env) -> TestResult {
+fn open_close_vs_unload(env: &Env) -> Ran {
     let m = Module::of(env)?;
     let stop = AtomicBool::new(false);
     let opened = AtomicU64::new(0);
@@ -233,5 +235,5 @@ fn open_close_vs_unload(env: &Env) -> TestResult {
     m.restore()?;
     wait_node(env)?;
     r?;
-    use_once(env)
+    Ok(use_once(env)?)
 }

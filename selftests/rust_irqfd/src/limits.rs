@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{
     ensure, eq, expect_nr_irqfds, fails, new_eventfd, nr_irqfds, ok, signal, skip, test,
-    wait_until, Env, Needs, Test, TestResult,
+    wait_until, Env, Needs, Ran, Stop, Test, TestResult,
 };
 use crate::scale::want_fds;
 
 /// The limit and isolation tests, in run order.
 pub const TESTS: &[Test] = &[
-    test!(limit_max_irqfds, Needs::NONE),
-    test!(limit_thread_storm, Needs::NONE),
-    test!(scoped_flush, Needs::NONE),
-    test!(memcg_accounting, Needs::NONE),
+    test!(limit_max_irqfds, Needs::NONE, [Heavy]),
+    test!(limit_thread_storm, Needs::NONE, [Inject, Heavy]),
+    test!(scoped_flush, Needs::NONE, [Heavy]),
+    test!(memcg_accounting, Needs::NONE, [Heavy]),
 ];
 
 /// The limit tests need `max_irqfds + 1` eventfds: beyond this they skip.
@@ -33,19 +33,19 @@ fn eventfds(n: usize) -> Result<Vec<OwnedFd>, String> {
 }
 
 /// The device's `max_irqfds`, if small enough to test.
-fn testable_limit(env: &Env) -> Result<u32, String> {
+fn testable_limit(env: &Env) -> Result<u32, Stop> {
     let max = env.info.max_irqfds;
     if max == 0 || max > LIMIT_TESTABLE {
-        skip(format!(
+        return skip(format!(
             "max_irqfds is {max}; load the module with max_irqfds<={LIMIT_TESTABLE} to test it"
-        ))?;
+        ));
     }
     Ok(max)
 }
 
 /// Fill a context to `max_irqfds`: one more is `ENOSPC` and leaves nothing
 /// behind; a deassign and an `EPOLLHUP` each free a place again.
-fn limit_max_irqfds(env: &Env) -> TestResult {
+fn limit_max_irqfds(env: &Env) -> Ran {
     let max = testable_limit(env)?;
     let gsis = env.nr_gsis();
     let mut efds = eventfds(max as usize + 2)?;
@@ -85,13 +85,13 @@ fn limit_max_irqfds(env: &Env) -> TestResult {
         c.assign(&efds[0], 0),
     )?;
     expect_nr_irqfds(&c, max, "back at the limit")?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// Four threads race to assign `max_irqfds + 64` eventfds into one context:
 /// exactly `max_irqfds` succeed, every other one is `ENOSPC`, and the context
 /// holds exactly the winners.
-fn limit_thread_storm(env: &Env) -> TestResult {
+fn limit_thread_storm(env: &Env) -> Ran {
     const THREADS: usize = 4;
     let max = testable_limit(env)?;
     let total = max as usize + 64;
@@ -133,7 +133,7 @@ fn limit_thread_storm(env: &Env) -> TestResult {
         (total as u32) - max,
     )?;
     expect_nr_irqfds(&c, max, "after the storm")?;
-    ok("close(context)", c.close())
+    Ok(ok("close(context)", c.close())?)
 }
 
 /// Irqfds of the context torn down in `scoped_flush`, unless the
@@ -227,12 +227,12 @@ fn raise_nofile(want: u64) -> Result<(u64, u64), String> {
 /// deassign waits only for B's own shutdown: it must take a small fraction
 /// of A's teardown and return before A's close does. (With one flush for the
 /// whole module, B's deassign would wait for A's N shutdowns.)
-fn scoped_flush(env: &Env) -> TestResult {
+fn scoped_flush(env: &Env) -> Ran {
     let (asked, from) = match std::env::var(SCOPED_N_VAR) {
         Err(_) => (SCOPED_N, format!("default; {SCOPED_N_VAR} unset")),
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) if n >= 1 => (n, format!("{SCOPED_N_VAR}={n}")),
-            _ => return Err(format!("{SCOPED_N_VAR}={v:?}: not a positive number")),
+            _ => return Err(format!("{SCOPED_N_VAR}={v:?}: not a positive number").into()),
         },
     };
     let max = env.info.max_irqfds as usize;
@@ -303,7 +303,7 @@ fn scoped_flush(env: &Env) -> TestResult {
              B waited for A's shutdowns"
         )
     })?;
-    ok("close(B)", b.close())
+    Ok(ok("close(B)", b.close())?)
 }
 
 /// Where the test mounts cgroup2 if it is not mounted yet.
@@ -343,7 +343,7 @@ const ACCOUNTED_MIN_BYTES: u64 = 128;
 /// The test process moves into a fresh memory cgroup and assigns 4096
 /// irqfds: the cgroup's usage must grow by at least 128 bytes per irqfd
 /// (allocations charged with `GFP_KERNEL_ACCOUNT`, not to the kernel).
-fn memcg_accounting(env: &Env) -> TestResult {
+fn memcg_accounting(env: &Env) -> Ran {
     let Some(root) = memcg_root() else {
         return skip("no cgroup2 memory controller");
     };
@@ -381,5 +381,5 @@ fn memcg_accounting(env: &Env) -> TestResult {
     // Back to the root, whatever happened, and remove the cgroup.
     let back = enter(root);
     let _ = std::fs::remove_dir(&cg);
-    result.and(back)
+    Ok(result.and(back)?)
 }

@@ -37,11 +37,12 @@ mod sys;
 
 use std::cell::RefCell;
 use std::io::{self, Write};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use harness::{Env, Test};
+use harness::{Env, Stop, Tag, TagClause, Test};
 use ktap::{Ktap, Outcome, Totals, KSFT_FAIL};
 use report::{Row, Verdict};
 use stress::StressCfg;
@@ -70,16 +71,19 @@ fn all_tests() -> Vec<&'static Test> {
 }
 
 const USAGE: &str = "\
-usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--skip SUBSTR]... [--only-races] [--list]
+usage: rust_irqfd_test [--device PATH]... [--tag TAGS]... [--filter SUBSTR]... [--skip SUBSTR]... [--only-races] [--list]
                        [--timeout SECS] [--stress-secs S] [--stress-ops N]
                        [--no-kmemleak] [--table PATH] [--json PATH]
                        [--fuzz-secs S] [--fuzz-seed SEED] [--fuzz-threads T] [--fuzz-ops N]
 
   --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
+  --tag TAGS       run only the tests with these tags: TAGS is tag[+tag...], each tag
+                   may be !tag (must not have it); repeatable: any clause matches.
+                   Tags: inject race core heavy hooks module fuzz (--list shows each test's)
   --filter SUBSTR  run only the tests whose name contains SUBSTR (repeatable: any matches)
   --skip SUBSTR    leave out the tests whose name contains SUBSTR (repeatable)
   --only-races     run only the race stress scenarios (race_*; combines with --filter)
-  --list           print the test names (after the selection) and exit
+  --list           print the test names and their tags (after the selection) and exit
   --timeout SECS   bound of every wait on an asynchronous effect (default 5)
   --stress-secs S  time budget of each race scenario (default 2.0)
   --stress-ops N   op budget of each race scenario (default 1000000); the first spent ends it
@@ -95,6 +99,7 @@ usage: rust_irqfd_test [--device PATH]... [--filter SUBSTR]... [--skip SUBSTR]..
 #[derive(Debug, PartialEq)]
 struct Args {
     devices: Vec<PathBuf>,
+    tags: Vec<TagClause>,
     filters: Vec<String>,
     skips: Vec<String>,
     only_races: bool,
@@ -109,6 +114,7 @@ struct Args {
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut a = Args {
         devices: Vec::new(),
+        tags: Vec::new(),
         filters: Vec::new(),
         skips: Vec::new(),
         only_races: false,
@@ -133,6 +139,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         };
         match flag.as_str() {
             "--device" | "-d" => a.devices.push(PathBuf::from(value("--device")?)),
+            "--tag" => a.tags.push(TagClause::parse(&value("--tag")?)?),
             "--filter" | "-f" => a.filters.push(value("--filter")?),
             "--skip" => a.skips.push(value("--skip")?),
             "--timeout" | "-t" => {
@@ -216,16 +223,28 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(a))
 }
 
-/// Prefix of the race scenarios' names.
-const RACE_PREFIX: &str = "race_";
-
-fn selected(filters: &[String], skips: &[String], only_races: bool) -> Vec<&'static Test> {
+/// The tests `a` selects: by tag (any clause), then by name (any
+/// `--filter`, no `--skip`), and only race scenarios with `--only-races`.
+fn selected(a: &Args) -> Vec<&'static Test> {
     all_tests()
         .into_iter()
-        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
-        .filter(|t| !skips.iter().any(|f| t.name.contains(f.as_str())))
-        .filter(|t| !only_races || t.name.starts_with(RACE_PREFIX))
+        .filter(|t| a.tags.is_empty() || a.tags.iter().any(|c| c.matches(t.tags)))
+        .filter(|t| a.filters.is_empty() || a.filters.iter().any(|f| t.name.contains(f.as_str())))
+        .filter(|t| !a.skips.iter().any(|f| t.name.contains(f.as_str())))
+        .filter(|t| !a.only_races || t.tags.contains(&Tag::Race))
         .collect()
+}
+
+/// A `--list` line: the name, then its tags.
+fn list_line(t: &Test) -> String {
+    let tags: Vec<_> = Tag::ALL
+        .into_iter()
+        .filter(|g| t.tags.contains(g))
+        .map(Tag::name)
+        .collect();
+    format!("{} {}", t.name, tags.join(","))
+        .trim_end()
+        .to_string()
 }
 
 /// KTAP name of a device: its node's file name.
@@ -253,7 +272,8 @@ fn install_panic_hook() {
     }));
 }
 
-/// Runs one test, turning a panic into a failure.
+/// Runs one test, turning a panic into a failure (with the location the
+/// panic hook recorded).
 fn run_one(t: &Test, env: &Env) -> Outcome {
     if t.needs.gsis > env.nr_gsis() {
         return Outcome::Skip(format!(
@@ -266,21 +286,13 @@ fn run_one(t: &Test, env: &Env) -> Outcome {
         return Outcome::Skip("needs the other device node present".into());
     }
     LAST_PANIC.with(|p| p.borrow_mut().take());
-    match panic::catch_unwind(AssertUnwindSafe(|| (t.run)(env))) {
-        Ok(Ok(())) => Outcome::Pass,
-        Ok(Err(msg)) => match harness::skip_reason(&msg) {
-            Some(reason) => Outcome::Skip(reason.to_string()),
-            None => Outcome::Fail(msg),
-        },
-        Err(payload) => Outcome::Fail(LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(
-            || {
-                let s = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned());
-                format!("panic: {}", s.unwrap_or_else(|| "(no message)".into()))
-            },
-        )),
+    match harness::catch(|| (t.run)(env)) {
+        Ok(()) => Outcome::Pass,
+        Err(Stop::Skip(reason)) => Outcome::Skip(reason),
+        Err(Stop::Fail(msg)) if msg.starts_with("panic: ") => {
+            Outcome::Fail(LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or(msg))
+        }
+        Err(Stop::Fail(msg)) => Outcome::Fail(msg),
     }
 }
 
@@ -289,6 +301,7 @@ fn run_one(t: &Test, env: &Env) -> Outcome {
 struct Opts {
     timeout: Duration,
     stress: StressCfg,
+    fuzz: fuzz::FuzzCfg,
 }
 
 /// The table row of a race scenario that ran on a device.
@@ -381,13 +394,17 @@ fn run_device<W: Write>(
                     timeout: opts.timeout,
                     info: *info,
                     stress: opts.stress,
+                    fuzz: opts.fuzz,
+                    report: Mutex::new(None),
                 };
-                run_one(t, &env)
+                let o = run_one(t, &env);
+                (o, env.take_report())
             }
-            Err(m) => Outcome::Fail(format!("probe failed: {m}")),
+            Err(m) => (Outcome::Fail(format!("probe failed: {m}")), None),
         };
-        if t.name.starts_with(RACE_PREFIX) {
-            let rep = stress::take_report().unwrap_or_default();
+        let (o, report) = o;
+        if t.tags.contains(&Tag::Race) {
+            let rep = report.unwrap_or_default();
             for n in &rep.notes {
                 k.diag(1, &format!("{}: {n}", t.name))?;
             }
@@ -448,13 +465,11 @@ fn race_summary<W: Write>(k: &mut Ktap<W>, args: &Args, rows: &[Row]) -> io::Res
 }
 
 fn run(args: &Args) -> io::Result<i32> {
-    let tests = selected(&args.filters, &args.skips, args.only_races);
-    // One seed for the run: both devices get the same op sequences.
-    fuzz::configure(args.fuzz);
+    let tests = selected(args);
     if args.list {
         let mut out = io::stdout().lock();
         for t in &tests {
-            writeln!(out, "{}", t.name)?;
+            writeln!(out, "{}", list_line(t))?;
         }
         return Ok(0);
     }
@@ -466,6 +481,8 @@ fn run(args: &Args) -> io::Result<i32> {
     let opts = Opts {
         timeout: args.timeout,
         stress: args.stress,
+        // One seed for the run: both devices get the same op sequences.
+        fuzz: args.fuzz.resolved(),
     };
     let mut rows = Vec::new();
     for (i, dev) in args.devices.iter().enumerate() {
@@ -661,35 +678,40 @@ mod tests {
         }
     }
 
+    /// The selection of `argv` (on top of the defaults).
+    fn pick(argv: &[&str]) -> Vec<&'static str> {
+        selected(&parse(argv).unwrap().unwrap())
+            .iter()
+            .map(|t| t.name)
+            .collect()
+    }
+
     #[test]
     fn filter_selects_by_substring() {
-        let v = selected(&["ebusy".to_string()], &[], false);
         assert_eq!(
-            v.iter().map(|t| t.name).collect::<Vec<_>>(),
+            pick(&["--filter", "ebusy"]),
             vec![
                 "ebusy_same_context",
                 "ebusy_other_context",
                 "ebusy_other_module"
             ]
         );
-        assert!(selected(&["no such test".to_string()], &[], false).is_empty());
-        let skipped = selected(&[], &["race_".to_string()], false);
-        assert!(skipped.iter().all(|t| !t.name.starts_with("race_")));
-        assert_eq!(selected(&[], &[], false).len(), all_tests().len());
+        assert!(pick(&["--filter", "no such test"]).is_empty());
+        assert!(pick(&["--skip", "race_"])
+            .iter()
+            .all(|n| !n.starts_with("race_")));
+        assert_eq!(pick(&[]).len(), all_tests().len());
     }
 
     #[test]
     fn race_selection() {
-        let races = selected(&[], &[], true);
+        let races = pick(&["--only-races"]);
         assert_eq!(races.len(), races::TESTS.len());
-        assert!(races.iter().all(|t| t.name.starts_with(RACE_PREFIX)));
+        assert!(races.iter().all(|n| n.starts_with("race_")));
+        assert_eq!(pick(&["--tag", "race"]), races);
+        assert_eq!(pick(&["--filter", "race_"]), races);
         assert_eq!(
-            selected(&["race_".to_string()], &[], false).len(),
-            races::TESTS.len()
-        );
-        let v = selected(&["r1".to_string()], &[], true);
-        assert_eq!(
-            v.iter().map(|t| t.name).collect::<Vec<_>>(),
+            pick(&["--only-races", "--filter", "r1"]),
             vec![
                 "race_r1_hup_vs_deassign",
                 "race_r10_duplicate_assign",
@@ -704,19 +726,70 @@ mod tests {
                 "race_r19_wakeup_resignal",
             ]
         );
-        assert!(selected(&["ebusy".to_string()], &[], true).is_empty());
+        assert!(pick(&["--only-races", "--filter", "ebusy"]).is_empty());
+    }
+
+    #[test]
+    fn tag_selection() {
+        // Every race scenario is tagged race and named race_*, and nothing else is.
+        for t in all_tests() {
+            assert_eq!(
+                t.tags.contains(&Tag::Race),
+                t.name.starts_with("race_"),
+                "{}",
+                t.name
+            );
+            assert!(
+                !t.tags.contains(&Tag::Core) || t.tags.contains(&Tag::Race),
+                "{}",
+                t.name
+            );
+        }
+        assert_eq!(
+            pick(&["--tag", "race+core"]),
+            vec![
+                "race_r1_hup_vs_deassign",
+                "race_r3_inject_vs_shutdown",
+                "race_r4_release_vs_hup",
+                "race_r13_mass_release",
+                "race_r19_wakeup_resignal",
+                "race_r20_resampler",
+                "race_r21_routing_update",
+            ]
+        );
+        // The short run: no heavy test, and of the races only the core set.
+        let short = pick(&["--tag", "!race+!heavy", "--tag", "core"]);
+        assert!(
+            short.contains(&"signal_delivers") && short.contains(&"race_r3_inject_vs_shutdown")
+        );
+        assert!(
+            !short.contains(&"scoped_flush") && !short.contains(&"race_r2_hup_vs_running_shutdown")
+        );
+        assert_eq!(pick(&["--tag", "fuzz"]), vec!["fuzz_model"]);
+        assert!(parse(&["--tag", "nosuch"]).is_err());
+        assert!(parse(&["--tag", "race+"]).is_err());
+        assert_eq!(
+            list_line(
+                all_tests()
+                    .iter()
+                    .find(|t| t.name == "race_r3_inject_vs_shutdown")
+                    .unwrap()
+            ),
+            "race_r3_inject_vs_shutdown inject,race,core"
+        );
     }
 
     /// Both devices absent: each is one SKIP leaf, exit code 4.
     #[test]
     fn absent_devices_skip() {
         let mut k = Ktap::new(Vec::new());
-        let tests = selected(&[], &[], false);
+        let tests = selected(&parse(&[]).unwrap().unwrap());
         let mut totals = Totals::default();
         let mut rows = Vec::new();
         let opts = Opts {
             timeout: Duration::from_secs(1),
             stress: StressCfg::default(),
+            fuzz: fuzz::FuzzCfg::default(),
         };
         k.header(2).unwrap();
         for (i, d) in ["/nonexistent/rust_irqfd", "/nonexistent/c_irqfd"]
@@ -803,11 +876,7 @@ mod tests {
         fn boom(_: &Env) -> harness::TestResult {
             panic!("kaboom");
         }
-        let t = Test {
-            name: "boom",
-            run: boom,
-            needs: harness::Needs::NONE,
-        };
+        let t = harness::test!(boom, harness::Needs::NONE);
         let env = Env {
             device: PathBuf::from("/nonexistent"),
             peers: vec![],
@@ -818,31 +887,24 @@ mod tests {
                 ..Default::default()
             },
             stress: StressCfg::default(),
+            fuzz: fuzz::FuzzCfg::default(),
+            report: Mutex::new(None),
         };
         match run_one(&t, &env) {
             Outcome::Fail(m) => assert!(m.contains("kaboom"), "{m}"),
             o => panic!("expected a failure, got {o:?}"),
         }
         let t = Test {
-            name: "big",
-            run: boom,
             needs: harness::Needs::gsis(9),
+            ..harness::test!(boom, harness::Needs::NONE)
         };
         assert!(matches!(run_one(&t, &env), Outcome::Skip(_)));
-        let t = Test {
-            name: "peer",
-            run: boom,
-            needs: harness::Needs::PEER,
-        };
+        let t = harness::test!(boom, harness::Needs::PEER);
         assert!(matches!(run_one(&t, &env), Outcome::Skip(_)));
-        fn skipper(_: &Env) -> harness::TestResult {
+        fn skipper(_: &Env) -> harness::Ran {
             harness::skip("not today")
         }
-        let t = Test {
-            name: "skipper",
-            run: skipper,
-            needs: harness::Needs::NONE,
-        };
+        let t = harness::test!(skipper, harness::Needs::NONE);
         assert_eq!(run_one(&t, &env), Outcome::Skip("not today".into()));
     }
 }

@@ -16,7 +16,7 @@ use crate::harness::{
 /// The observability tests, in run order.
 pub const TESTS: &[Test] = &[
     test!(fdinfo_lists_irqfds, Needs::gsis(4)),
-    test!(fdinfo_masked_resample, Needs::gsis(4)),
+    test!(fdinfo_masked_resample, Needs::gsis(4), [Inject]),
 ];
 
 /// The fields of an irqfd line, in the order both modules print them.

@@ -46,47 +46,49 @@ use crate::abi::{
 use crate::dev::Ctx;
 use crate::harness::{
     check_record, check_record_any, ensure, new_eventfd, nr_irqfds, ok, skip, stats, try_read,
-    wait_until, Env, Needs, Test, TestResult,
+    wait_until, Env, Needs, Ran, Stop, Tag, Test, TestResult,
 };
 use crate::stress::{device_name, fdinfo_field, lock, scenario, Run, Slot, Tally, Worker};
 use crate::sys::{self, Errno, SysResult};
 
-/// `race!(name, body)`: a race scenario, run in the stress frame.
+/// `race!(name, body, [tags])`: a race scenario, run in the stress frame;
+/// the body returns [`TestResult`] or [`Ran`].
 macro_rules! race {
-    ($name:ident, $body:path) => {
+    ($name:ident, $body:path, [$($tag:ident),* $(,)?]) => {
         Test {
             name: stringify!($name),
-            run: |env| scenario(env, stringify!($name), $body),
+            run: |env| scenario(env, stringify!($name), |run| $body(run).map_err(Stop::from)),
             needs: Needs::gsis(NEED_GSIS),
+            tags: &[$(Tag::$tag,)* Tag::Race],
         }
     };
 }
 
 /// The race scenarios, in catalogue order.
 pub const TESTS: &[Test] = &[
-    race!(race_r1_hup_vs_deassign, r1),
-    race!(race_r2_hup_vs_running_shutdown, r2),
-    race!(race_r3_inject_vs_shutdown, r3),
-    race!(race_r4_release_vs_hup, r4),
-    race!(race_r5_eventfd_refcount, r5),
-    race!(race_r6_assign_vs_deassign, r6),
-    race!(race_r7_hup_mid_assign, r7),
-    race!(race_r8_pending_at_assign, r8),
-    race!(race_r9_counter_drain, r9),
-    race!(race_r10_duplicate_assign, r10),
-    race!(race_r11_deassign_recycled_fd, r11),
-    race!(race_r12_teardown_vs_assign, r12),
-    race!(race_r13_mass_release, r13),
-    race!(race_r14_atomic_wakeup, r14),
-    race!(race_r15_hardirq_signal, r15),
-    race!(race_r16_lock_order, r16),
-    race!(race_r17_flush_interplay, r17),
-    race!(race_r18_module_unload, r18),
-    race!(race_r19_wakeup_resignal, r19),
-    race!(race_r20_resampler, r20),
-    race!(race_r21_routing_update, r21),
-    race!(race_r22_target_swap, r22),
-    race!(race_r23_assign_error_paths, r23),
+    race!(race_r1_hup_vs_deassign, r1, [Core]),
+    race!(race_r2_hup_vs_running_shutdown, r2, []),
+    race!(race_r3_inject_vs_shutdown, r3, [Inject, Core]),
+    race!(race_r4_release_vs_hup, r4, [Core]),
+    race!(race_r5_eventfd_refcount, r5, []),
+    race!(race_r6_assign_vs_deassign, r6, []),
+    race!(race_r7_hup_mid_assign, r7, []),
+    race!(race_r8_pending_at_assign, r8, [Inject]),
+    race!(race_r9_counter_drain, r9, []),
+    race!(race_r10_duplicate_assign, r10, []),
+    race!(race_r11_deassign_recycled_fd, r11, []),
+    race!(race_r12_teardown_vs_assign, r12, []),
+    race!(race_r13_mass_release, r13, [Core]),
+    race!(race_r14_atomic_wakeup, r14, []),
+    race!(race_r15_hardirq_signal, r15, [Inject, Hooks]),
+    race!(race_r16_lock_order, r16, []),
+    race!(race_r17_flush_interplay, r17, []),
+    race!(race_r18_module_unload, r18, [Module]),
+    race!(race_r19_wakeup_resignal, r19, [Inject, Core]),
+    race!(race_r20_resampler, r20, [Inject, Core]),
+    race!(race_r21_routing_update, r21, [Inject, Core, Hooks]),
+    race!(race_r22_target_swap, r22, [Inject]),
+    race!(race_r23_assign_error_paths, r23, []),
 ];
 
 /// The first GSI the scenarios use; they use `G .. G + 4`.
@@ -2332,7 +2334,7 @@ fn r17(run: &Run) -> TestResult {
 /// Afterwards the device must still work: the pinned context has its four
 /// irqfds and delivers (I5), and a new context binds and delivers.
 /// Skipped when the device is not a loaded module or rmmod is not allowed.
-fn r18(run: &Run) -> TestResult {
+fn r18(run: &Run) -> Ran {
     let env = run.env;
     let name = device_name(env);
     let sysdir = format!("/sys/module/{name}");
@@ -2365,10 +2367,10 @@ fn r18(run: &Run) -> TestResult {
     }
     match sys::delete_module(&name, libc::O_NONBLOCK) {
         Ok(()) => {
-            return Err(format!(
+            return Err(Stop::Fail(format!(
                 "delete_module({name}) succeeded while a context was open: the module is gone \
                  under it"
-            ))
+            )))
         }
         Err(e) if e.0 == libc::EPERM => {
             return skip(format!(
@@ -2380,9 +2382,9 @@ fn r18(run: &Run) -> TestResult {
         }
         Err(e) if e.0 == libc::EAGAIN || e.0 == libc::EBUSY => {}
         Err(e) => {
-            return Err(format!(
+            return Err(Stop::Fail(format!(
                 "delete_module({name}) with a context open: expected EAGAIN or EBUSY, got {e}"
-            ))
+            )))
         }
     }
     let acct = Mutex::new(Acct::new(env.nr_gsis()));
@@ -2462,7 +2464,7 @@ fn r18(run: &Run) -> TestResult {
         refcnt().map_or("unreadable".into(), |n| n.to_string())
     ));
     let gsis: Vec<u32> = (G..G + 4).collect();
-    final_checks(run, &p, Some(&acct), &gsis, 4)
+    Ok(final_checks(run, &p, Some(&acct), &gsis, 4)?)
 }
 
 /// One ACK of `gsi`: it must succeed and signal at most `max()`
@@ -3563,7 +3565,7 @@ fn drain_count(ctx: &Ctx) -> Result<u64, String> {
 /// deassigns and reassigns the eventfd while the timer fires, so the
 /// hard-IRQ wakeup races deactivation and shutdown; injections never exceed
 /// the signals, and the counters stay consistent.
-fn r15(run: &Run) -> TestResult {
+fn r15(run: &Run) -> Ran {
     let env = run.env;
     if !Path::new(HARDIRQ_DEV).exists() {
         return skip(format!(
@@ -3640,7 +3642,7 @@ fn r15(run: &Run) -> TestResult {
         toggles.load(Relaxed)
     ));
     run.add(&tally);
-    ok("close(context)", ctx.close())
+    Ok(ok("close(context)", ctx.close())?)
 }
 
 #[cfg(test)]
@@ -3751,6 +3753,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             info: Default::default(),
             stress: Default::default(),
+            fuzz: Default::default(),
+            report: Default::default(),
         };
         let run = crate::stress::Run::for_tests(&env);
         assert!(ParamHook::set(&run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US).is_none());

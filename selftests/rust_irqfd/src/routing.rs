@@ -26,21 +26,21 @@ use crate::sys;
 
 /// The routing, masking and resampling tests, in run order.
 pub const TESTS: &[Test] = &[
-    test!(route_msi_delivery, Needs::gsis(2)),
-    test!(route_update_in_place, Needs::gsis(4)),
-    test!(route_kept_by_raised_record, Needs::gsis(2)),
-    test!(masked_latch, Needs::gsis(3)),
-    test!(unmask_merges_pending, Needs::gsis(2)),
-    test!(mask_unmask_idempotent, Needs::gsis(2)),
-    test!(mask_loop_nothing_lost, Needs::gsis(2)),
-    test!(resample_level_ack, Needs::gsis(2)),
-    test!(resample_shared_resampler, Needs::gsis(2)),
-    test!(resample_edge_ignores_asserted, Needs::gsis(2)),
+    test!(route_msi_delivery, Needs::gsis(2), [Inject]),
+    test!(route_update_in_place, Needs::gsis(4), [Inject]),
+    test!(route_kept_by_raised_record, Needs::gsis(2), [Inject]),
+    test!(masked_latch, Needs::gsis(3), [Inject]),
+    test!(unmask_merges_pending, Needs::gsis(2), [Inject]),
+    test!(mask_unmask_idempotent, Needs::gsis(2), [Inject]),
+    test!(mask_loop_nothing_lost, Needs::gsis(2), [Inject]),
+    test!(resample_level_ack, Needs::gsis(2), [Inject]),
+    test!(resample_shared_resampler, Needs::gsis(2), [Inject]),
+    test!(resample_edge_ignores_asserted, Needs::gsis(2), [Inject]),
     test!(ack_unasserted_returns_zero, Needs::gsis(2)),
-    test!(resamplefd_close_keeps_irqfd, Needs::gsis(2)),
-    test!(resample_last_leave_deasserts, Needs::gsis(2)),
-    test!(resamplefd_is_fd, Needs::gsis(2)),
-    test!(resample_masked_latch, Needs::gsis(2)),
+    test!(resamplefd_close_keeps_irqfd, Needs::gsis(2), [Inject]),
+    test!(resample_last_leave_deasserts, Needs::gsis(2), [Inject]),
+    test!(resamplefd_is_fd, Needs::gsis(2), [Inject]),
+    test!(resample_masked_latch, Needs::gsis(2), [Inject]),
 ];
 
 /// An MSI message: (`msi_addr`, `msi_data`).

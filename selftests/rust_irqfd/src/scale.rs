@@ -14,8 +14,8 @@ use crate::harness::{
 
 /// The scale tests, in run order.
 pub const TESTS: &[Test] = &[
-    test!(release_4096_irqfds, Needs::NONE),
-    test!(signal_storm_64_irqfds, Needs::gsis(64)),
+    test!(release_4096_irqfds, Needs::NONE, [Inject]),
+    test!(signal_storm_64_irqfds, Needs::gsis(64), [Inject]),
 ];
 
 /// Irqfds in `release_4096_irqfds`.

@@ -10,12 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::harness::{new_eventfd, ok, skip_reason, Env, TestResult};
+use crate::harness::{also, catch, new_eventfd, ok, panic_message, Env, Ran, TestResult};
 use crate::sys::{self, Errno};
 
 /// `--stress-secs` default: each scenario's time budget.
@@ -269,14 +268,6 @@ impl<T> Slot<T> {
     }
 }
 
-/// The message of a caught panic.
-pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
-}
-
 /// One scenario being run on one device.
 pub struct Run<'e> {
     /// The device and settings.
@@ -344,8 +335,7 @@ impl<'e> Run<'e> {
                             let _ = sys::pin_to_cpu(cpus[i % cpus.len()]);
                         }
                         let mut w = Worker::new(i, budget);
-                        let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut w)))
-                            .unwrap_or_else(|p| Err(format!("panic: {}", panic_message(&*p))));
+                        let r = catch(|| f(&mut w));
                         if r.is_err() {
                             stop_all();
                         }
@@ -408,13 +398,6 @@ pub struct Report {
     pub tally: Tally,
     /// Diagnostic lines (timings, what could not be exercised).
     pub notes: Vec<String>,
-}
-
-static LAST_REPORT: Mutex<Option<Report>> = Mutex::new(None);
-
-/// The report of the last scenario run (the runner takes it after each).
-pub fn take_report() -> Option<Report> {
-    lock(&LAST_REPORT).take()
 }
 
 /// Writes one line to the kernel log, if `/dev/kmsg` is writable.
@@ -530,23 +513,12 @@ pub fn device_name(env: &Env) -> String {
         .unwrap_or_else(|| env.device.display().to_string())
 }
 
-/// Adds a failure to a result (a skip with a failure added is a failure).
-pub fn also(r: TestResult, m: String) -> TestResult {
-    match r {
-        Ok(()) => Err(m),
-        Err(prev) => match skip_reason(&prev) {
-            Some(why) => Err(format!("{m}\n(the scenario itself was skipped: {why})")),
-            None => Err(format!("{prev}\n{m}")),
-        },
-    }
-}
-
 /// Runs one race scenario in its frame: kmsg begin marker, the body (a
 /// panic becomes a failure), a flush of the cleanup queues (the devices'
 /// and the peers'), the eventfd-id leak check, a kmemleak scan (leaks fail
 /// the scenario with the first 20 lines of the report), the end marker,
-/// and the report for the table.
-pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> TestResult) -> TestResult {
+/// and the report for the table (left in `env` for the runner).
+pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> Ran) -> Ran {
     let dev = device_name(env);
     let mut notes = Vec::new();
     if env.stress.kmemleak {
@@ -556,8 +528,7 @@ pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> TestResult) -> TestResu
     kmsg(&format!("rust_irqfd_test: begin {name} {dev}"));
 
     let run = Run::new(env);
-    let mut res = panic::catch_unwind(AssertUnwindSafe(|| body(&run)))
-        .unwrap_or_else(|p| Err(format!("panic: {}", panic_message(&*p))));
+    let mut res = catch(|| body(&run));
 
     for path in std::iter::once(env.device.clone()).chain(env.present_peers()) {
         if let Err(m) = flush_module(&path) {
@@ -603,7 +574,7 @@ pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> TestResult) -> TestResu
     kmsg(&format!("rust_irqfd_test: end {name} {dev}"));
 
     notes.extend(lock(&run.notes).drain(..));
-    *lock(&LAST_REPORT) = Some(Report {
+    env.put_report(Report {
         tally: lock(&run.tally).clone(),
         notes,
     });
@@ -720,6 +691,8 @@ mod tests {
                 ops: u64::MAX,
                 kmemleak: false,
             },
+            fuzz: Default::default(),
+            report: Default::default(),
         };
         let run = Run::new(&env);
         let b = run.budget(1.0);
@@ -799,12 +772,14 @@ mod tests {
 
     #[test]
     fn also_combines() {
-        use crate::harness::skip;
-        assert_eq!(also(Ok(()), "b".into()), Err("b".into()));
-        assert_eq!(also(Err("a".into()), "b".into()), Err("a\nb".into()));
-        let r = also(skip("no rmmod"), "leak".into()).unwrap_err();
-        assert!(skip_reason(&r).is_none());
-        assert_eq!(r, "leak\n(the scenario itself was skipped: no rmmod)");
+        use crate::harness::{skip, Stop};
+        let fail = |m: &str| Err(Stop::Fail(m.into()));
+        assert_eq!(also(Ok(()), "b".into()), fail("b"));
+        assert_eq!(also(fail("a"), "b".into()), fail("a\nb"));
+        assert_eq!(
+            also(skip("no rmmod"), "leak".into()),
+            fail("leak\n(the test itself was skipped: no rmmod)")
+        );
     }
 
     #[test]
@@ -834,6 +809,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             info: Default::default(),
             stress: StressCfg::default(),
+            fuzz: Default::default(),
+            report: Default::default(),
         };
         let run = Run::new(&env);
         let b = run.budget(1.0);
