@@ -31,15 +31,14 @@ t_start=$SECONDS
 KDIR_OWN=$("$TOPDIR/scripts/kernel.sh" debug) || die "could not make the kernel tree"
 log "check: kernel tree $KDIR_OWN ($(cat "$KDIR_OWN/.debian-version"))"
 
-st="$TOPDIR/selftests/rust_irqfd"
+# The userspace crates are one cargo workspace (abi, the selftest, vmm,
+# samples, bench): unit tests, rustfmt and clippy over all of them in one pass
+# each. vmm's tests run here too: its module backends skip on the host, its
+# KVM parity runs where /dev/kvm is usable.
 log "check: host-side tests and lint"
-step selftest-unit bash -c "cd '$st' && cargo test --quiet"
-step selftest-rustfmt bash -c "cd '$st' && cargo fmt --check"
-step selftest-clippy bash -c "cd '$st' && cargo clippy --quiet --all-targets -- -D warnings"
-vmm="$TOPDIR/vmm"
-step vmm-unit bash -c "cd '$vmm' && cargo test --quiet"
-step vmm-rustfmt bash -c "cd '$vmm' && cargo fmt --check"
-step vmm-clippy bash -c "cd '$vmm' && cargo clippy --quiet --all-targets -- -D warnings"
+step workspace-unit bash -c "cd '$TOPDIR' && cargo test --quiet --workspace"
+step workspace-rustfmt bash -c "cd '$TOPDIR' && cargo fmt --all --check"
+step workspace-clippy bash -c "cd '$TOPDIR' && cargo clippy --quiet --workspace --all-targets -- -D warnings"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
 # No stale modules: if a build fails below, there is nothing for the VM to run.
 rm -f "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko"
@@ -50,6 +49,7 @@ step module-clippy env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" clippy
 step module-build-test-hooks env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules
 step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict --quiet \
 	--ignore SPDX_LICENSE_TAG -f "$TOPDIR/c_irqfd/c_irqfd.c"
+# What the VM runs, static (musl) and in release, from the same workspace.
 step selftest-build musl_build -p rust_irqfd_test
 # The vmm crate's integration tests, built for the guest: there they find
 # /dev/rust_irqfd and /dev/c_irqfd (on the host they skip the module backends).
@@ -71,14 +71,8 @@ for line in sys.stdin:
 	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-parity" ]
 }
 step vmm-vm-build vmm_vm_tests
-samples="$TOPDIR/samples"
-step samples-rustfmt bash -c "cd '$samples' && cargo fmt --check"
-step samples-clippy bash -c "cd '$samples' && cargo clippy --quiet --all-targets -- -D warnings"
 step samples-build musl_build -p rust_irqfd_samples
 samples_bin=$MUSL_BIN_DIR
-bench="$TOPDIR/bench"
-step bench-rustfmt bash -c "cd '$bench' && cargo fmt --check"
-step bench-clippy bash -c "cd '$bench' && cargo clippy --quiet --release --target $MUSL_TARGET -- -D warnings"
 step bench-build musl_build -p rust_irqfd_bench
 bench_bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
