@@ -15,7 +15,7 @@ use crate::harness::{
     check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, new_eventfd, ok,
     one_record, read_n, signal, test, wait_injected, Env, Needs, Test, TestResult,
 };
-use crate::sys::{self, GuardPage};
+use crate::sys::{self, BadAddr, GuardPage};
 
 /// The error-path tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -481,13 +481,14 @@ fn bad_pointer_efault(env: &Env) -> TestResult {
         ("RUST_IRQFD_SET_MASK", RUST_IRQFD_SET_MASK),
         ("RUST_IRQFD_ACK", RUST_IRQFD_ACK),
     ];
-    let addrs = [("8", 8usize), ("a PROT_NONE page", guard.addr())];
+    let addrs = [
+        ("8", BadAddr::Low),
+        ("a PROT_NONE page", BadAddr::Guard(&guard)),
+    ];
     let mut errs = Vec::new();
     for (name, cmd) in cmds {
         for (aname, addr) in addrs {
-            // SAFETY: address 8 is below mmap_min_addr and the guard page is
-            // PROT_NONE: the kernel cannot write any memory we use.
-            let got = unsafe { sys::ioctl_addr(c.as_fd(), cmd, addr) };
+            let got = sys::ioctl_bad_addr(c.as_fd(), cmd, addr);
             if let Err(m) = fails(&format!("{name} with arg = {aname}"), got, libc::EFAULT) {
                 errs.push(m);
             }
@@ -504,15 +505,13 @@ fn bad_pointer_efault(env: &Env) -> TestResult {
     signal(&e)?;
     wait_injected(env, &c, 0, 1)?;
     let len = RustIrqfdDelivery::SIZE;
-    // SAFETY: as above.
-    let got = unsafe { sys::read_addr(c.as_fd(), guard.addr(), len) };
+    let got = sys::read_bad_addr(c.as_fd(), BadAddr::Guard(&guard), len);
     fails(
         "read(context) into a PROT_NONE page with a record pending",
         got,
         libc::EFAULT,
     )?;
-    // SAFETY: as above.
-    let got = unsafe { sys::read_addr(c.as_fd(), 8, len) };
+    let got = sys::read_bad_addr(c.as_fd(), BadAddr::Low, len);
     match got {
         Err(e) if e.0 == libc::EFAULT || e.0 == libc::EAGAIN => Ok(()),
         other => Err(format!(

@@ -161,17 +161,15 @@ struct Kmsg {
 
 impl Kmsg {
     fn open() -> Option<Self> {
-        use std::os::fd::AsRawFd;
+        use std::io::{Seek, SeekFrom};
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open("/dev/kmsg")
             .ok()?;
-        // SAFETY: A valid descriptor; /dev/kmsg seeks to its end this way.
-        if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
-            return None;
-        }
+        // /dev/kmsg seeks to its end this way: lseek(fd, 0, SEEK_END).
+        file.seek(SeekFrom::End(0)).ok()?;
         Some(Self { file })
     }
 

@@ -3,15 +3,15 @@
 //! eventfds), an `EFD_SEMAPHORE` eventfd, an eventfd received over
 //! `SCM_RIGHTS` from another process, and a context used by a forked child.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 
-use crate::abi::{RustIrqfd, FLAG_DEASSIGN};
+use crate::abi::{RustIrqfd, FLAG_DEASSIGN, RUST_IRQFD_IRQFD};
 use crate::harness::{
     eq, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal, test, wait_until, Env, Needs,
     Test, TestResult,
 };
-use crate::sys;
+use crate::sys::{self, Received};
 
 /// The input tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -74,84 +74,26 @@ fn efd_semaphore_accepted(env: &Env) -> TestResult {
     ok("close(context)", c.close())
 }
 
-/// Sends `fd` over `sock` with `SCM_RIGHTS`.
-fn send_fd(sock: &UnixDatagram, fd: RawFd) -> Result<(), String> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // Room for one descriptor, aligned as `cmsghdr` wants.
-    let mut buf = [0u64; 4];
-    // SAFETY: `CMSG_SPACE` only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    // SAFETY: All-zero is a valid `msghdr`.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = buf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: `msg` has a control buffer of `space` bytes, enough for one
-    // header and one descriptor, so the first header and its data fit.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-    }
-    // SAFETY: `msg` points at live buffers for the duration of the call.
-    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, 0) };
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(format!("sendmsg: {}", std::io::Error::last_os_error()))
-    }
+/// `e` as `std::io::Error` prints it: the description and the number.
+fn os_error(e: sys::Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.0)
 }
 
-/// Receives one descriptor sent with [`send_fd`].
+/// Receives one descriptor sent with `SCM_RIGHTS`.
 fn recv_fd(sock: &UnixDatagram) -> Result<OwnedFd, String> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut buf = [0u64; 4];
-    // SAFETY: All-zero is a valid `msghdr`.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = buf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&buf) as _;
-    // SAFETY: `msg` points at live buffers for the duration of the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n != 1 {
-        return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
+    match sys::recv_fd(sock.as_fd()) {
+        Ok(Received::Fd(fd)) => Ok(fd),
+        Ok(Received::NoControl) => Err("recvmsg: no control message".into()),
+        Ok(Received::Other { level, kind }) => {
+            Err(format!("recvmsg: control message {level}/{kind}"))
+        }
+        Err(e) => Err(format!("recvmsg: {}", os_error(e))),
     }
-    // SAFETY: `msg` was filled in by the kernel; the header, if any, lies in `buf`.
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() {
-        return Err("recvmsg: no control message".into());
-    }
-    // SAFETY: `cmsg` is a header the kernel wrote into `buf`.
-    let (level, kind) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
-    if level != libc::SOL_SOCKET || kind != libc::SCM_RIGHTS {
-        return Err(format!("recvmsg: control message {level}/{kind}"));
-    }
-    // SAFETY: An `SCM_RIGHTS` message carries descriptor numbers after its header.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>()) };
-    // SAFETY: The kernel installed `fd` in our table for us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Waits for a forked child and returns its exit status.
 fn wait_child(pid: libc::pid_t) -> Result<i32, String> {
-    let mut status = 0;
-    // SAFETY: `status` is a valid `int` to write to.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    if r != pid {
-        return Err(format!("waitpid: {}", std::io::Error::last_os_error()));
-    }
+    let status = sys::waitpid(pid).map_err(|e| format!("waitpid: {}", os_error(e)))?;
     if libc::WIFEXITED(status) {
         Ok(libc::WEXITSTATUS(status))
     } else {
@@ -168,23 +110,8 @@ fn eventfd_over_scm_rights(env: &Env) -> TestResult {
     let (parent_sock, child_sock) = UnixDatagram::pair().map_err(|e| format!("socketpair: {e}"))?;
     // The child waits for one byte from the parent before it signals.
     let (go_r, go_w) = ok("pipe", sys::pipe())?;
-    // SAFETY: The child only makes system calls and exits with `_exit`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        let code = (|| -> Option<()> {
-            let e = sys::eventfd(0, libc::EFD_NONBLOCK).ok()?;
-            send_fd(&child_sock, e.as_raw_fd()).ok()?;
-            let mut b = [0u8; 1];
-            sys::read(go_r.as_fd(), &mut b).ok()?;
-            sys::eventfd_signal(e.as_fd(), 1).ok()
-        })()
-        .map_or(1, |()| 0);
-        // SAFETY: Ends the child without running the parent's destructors.
-        unsafe { libc::_exit(code) };
-    }
+    let pid = sys::fork_eventfd_sender(child_sock.as_fd(), go_r.as_fd())
+        .map_err(|e| format!("fork: {}", os_error(e)))?;
     let result = (|| -> TestResult {
         let e = recv_fd(&parent_sock)?;
         ok("assign(received eventfd, gsi 1)", c.assign(&e, 1))?;
@@ -213,24 +140,13 @@ fn eventfd_over_scm_rights(env: &Env) -> TestResult {
 fn context_shared_with_forked_child(env: &Env) -> TestResult {
     let c = env.open()?;
     let e = new_eventfd()?;
-    let ctx_fd = c.as_fd().as_raw_fd() as u32;
-    let efd = e.as_raw_fd() as u32;
-    // SAFETY: The child only makes one ioctl and exits with `_exit`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        let mut req = crate::abi::RustIrqfd {
-            fd: efd,
-            gsi: 3,
-            ..Default::default()
-        };
-        let code = sys::ioctl_ptr_raw(ctx_fd as RawFd, crate::abi::RUST_IRQFD_IRQFD, &mut req)
-            .map_or(1, |_| 0);
-        // SAFETY: Ends the child without running the parent's destructors.
-        unsafe { libc::_exit(code) };
-    }
+    let mut req = RustIrqfd {
+        fd: e.as_raw_fd() as u32,
+        gsi: 3,
+        ..Default::default()
+    };
+    let pid = sys::fork_ioctl(c.as_fd(), RUST_IRQFD_IRQFD, &mut req)
+        .map_err(|e| format!("fork: {}", os_error(e)))?;
     eq("child's assign (exit status)", wait_child(pid)?, 0)?;
     expect_nr_irqfds(&c, 1, "in the parent after the child assigned and exited")?;
     signal(&e)?;

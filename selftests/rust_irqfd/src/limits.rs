@@ -15,6 +15,7 @@ use crate::harness::{
     wait_until, Env, Needs, Ran, Stop, Test, TestResult,
 };
 use crate::scale::want_fds;
+use crate::sys;
 
 /// The limit and isolation tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -191,34 +192,13 @@ impl Drop for HungTaskTimeout {
 /// `want` itself (root may raise the hard limit too), else to the hard
 /// limit. Returns (soft, hard) as they are afterwards.
 fn raise_nofile(want: u64) -> Result<(u64, u64), String> {
-    let get = || -> Result<libc::rlimit, String> {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `r` is a valid, writable `rlimit`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
-            return Err(format!(
-                "getrlimit(RLIMIT_NOFILE): {}",
-                crate::sys::Errno::last()
-            ));
-        }
-        Ok(r)
-    };
-    let set = |cur: u64, max: u64| {
-        let r = libc::rlimit {
-            rlim_cur: cur,
-            rlim_max: max,
-        };
-        // SAFETY: `r` is a valid `rlimit`.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 }
-    };
-    let r = get()?;
-    if r.rlim_cur < want && !set(want, r.rlim_max.max(want)) && r.rlim_cur < r.rlim_max {
-        set(r.rlim_max, r.rlim_max);
+    let get = || sys::nofile_limit().map_err(|e| format!("getrlimit(RLIMIT_NOFILE): {e}"));
+    let set = |soft: u64, hard: u64| sys::set_nofile_limit(soft, hard).is_ok();
+    let (soft, hard) = get()?;
+    if soft < want && !set(want, hard.max(want)) && soft < hard {
+        set(hard, hard);
     }
-    let r = get()?;
-    Ok((r.rlim_cur, r.rlim_max))
+    get()
 }
 
 /// Context A holds N irqfds (`IRQFD_SCOPED_N`, default 4096, at most

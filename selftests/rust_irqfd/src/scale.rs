@@ -11,6 +11,7 @@ use crate::harness::{
     check_invariants, drain, ensure, eq, expect_nr_irqfds, new_eventfd, ok, signal, stats, test,
     Env, Needs, Test, TestResult,
 };
+use crate::sys;
 
 /// The scale tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -23,24 +24,13 @@ const MANY: usize = 4096;
 
 /// Raises the soft descriptor limit to at least `n` (root may raise the hard one).
 pub fn want_fds(n: u64) -> TestResult {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `r` is a valid, writable `rlimit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
-        return Err("getrlimit(RLIMIT_NOFILE) failed".into());
-    }
-    if r.rlim_cur >= n {
+    let (soft, hard) =
+        sys::nofile_limit().map_err(|_| "getrlimit(RLIMIT_NOFILE) failed".to_string())?;
+    if soft >= n {
         return Ok(());
     }
-    r.rlim_cur = n;
-    r.rlim_max = r.rlim_max.max(n);
-    // SAFETY: `r` is a valid `rlimit`.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!("setrlimit(RLIMIT_NOFILE, {n}) failed"));
-    }
-    Ok(())
+    sys::set_nofile_limit(n, hard.max(n))
+        .map_err(|_| format!("setrlimit(RLIMIT_NOFILE, {n}) failed"))
 }
 
 /// Close a context holding 4096 irqfds: when close(2) returns they are all
@@ -70,7 +60,7 @@ fn release_4096_irqfds(env: &Env) -> TestResult {
     eq(
         "counter of the last eventfd after close(context) and a signal (an irqfd that \
          outlived its context would have consumed it)",
-        crate::sys::eventfd_read(last.as_fd()).map_err(|e| format!("read(eventfd): {e}"))?,
+        sys::eventfd_read(last.as_fd()).map_err(|e| format!("read(eventfd): {e}"))?,
         1,
     )?;
 
@@ -151,7 +141,7 @@ fn signal_storm_64_irqfds(env: &Env) -> TestResult {
                         for k in 0..IRQFDS {
                             // Each writer walks the eventfds from its own offset.
                             let i = (k + w * 16 + r as usize) % IRQFDS;
-                            crate::sys::eventfd_signal(efds[i].as_fd(), 1)
+                            sys::eventfd_signal(efds[i].as_fd(), 1)
                                 .map_err(|e| format!("write(eventfd {i}): {e}"))?;
                             writes[i].fetch_add(1, Ordering::Relaxed);
                         }
