@@ -14,7 +14,7 @@ out=$TOPDIR/build/fuzz
 mkdir -p "$out"
 selftest_vm_setup "$out"
 
-args="--filter fuzz_model --fuzz-secs $secs"
+args="--tag fuzz --fuzz-secs $secs"
 [ -z "${FUZZ_SEED:-}" ] || args="$args --fuzz-seed $FUZZ_SEED"
 [ -z "${FUZZ_THREADS:-}" ] || args="$args --fuzz-threads $FUZZ_THREADS"
 [ -z "${FUZZ_OPS:-}" ] || args="$args --fuzz-ops $FUZZ_OPS"

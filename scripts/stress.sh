@@ -17,7 +17,7 @@ test_bin=$TEST_BIN
 bzimage=$KDIR_OWN/arch/x86/boot/bzImage
 rc=0
 
-printf 'STRESS_SECS=%s\nTEST_ARGS="--filter race_ --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
+printf 'STRESS_SECS=%s\nTEST_ARGS="--tag race --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
 # 23 scenarios, 2 devices, 2 modes, plus a kmemleak scan each: 92 runs of
 # S seconds and about 8 s besides under TCG (measured with S=1).
 timeout_s=$(awk -v s="$secs" 'BEGIN { printf "%d", 100 * (s + 10) + 300 }')
