@@ -12,6 +12,26 @@ use crate::abi::{
 };
 use crate::sys::{self, SysResult};
 
+/// A `RUST_IRQFD_SET_ROUTE` request routing `gsi` to the MSI message
+/// (`msi_addr`, `msi_data`).
+pub fn msi_route(gsi: u32, msi_addr: u64, msi_data: u32) -> RustIrqfdRoute {
+    RustIrqfdRoute {
+        gsi,
+        flags: ROUTE_MSI,
+        msi_addr,
+        msi_data,
+        pad: 0,
+    }
+}
+
+/// A `RUST_IRQFD_SET_ROUTE` request clearing the route of `gsi`.
+pub fn no_route(gsi: u32) -> RustIrqfdRoute {
+    RustIrqfdRoute {
+        gsi,
+        ..Default::default()
+    }
+}
+
 /// One context of `/dev/rust_irqfd` or `/dev/c_irqfd`.
 pub struct Ctx {
     fd: OwnedFd,
@@ -86,21 +106,21 @@ impl Ctx {
 
     /// Routes `gsi` to the MSI message (`msi_addr`, `msi_data`).
     pub fn set_route(&self, gsi: u32, msi_addr: u64, msi_data: u32) -> SysResult<()> {
-        self.set_route_raw(&RustIrqfdRoute {
-            gsi,
-            flags: ROUTE_MSI,
-            msi_addr,
-            msi_data,
-            pad: 0,
-        })
+        self.set_route_raw(&msi_route(gsi, msi_addr, msi_data))
     }
 
     /// Clears the route of `gsi` (a plain line again).
     pub fn clear_route(&self, gsi: u32) -> SysResult<()> {
-        self.set_route_raw(&RustIrqfdRoute {
-            gsi,
-            ..Default::default()
-        })
+        self.set_route_raw(&no_route(gsi))
+    }
+
+    /// Routes `gsi` to `route` (`msi_addr`, `msi_data`), or clears its
+    /// route (`None`).
+    pub fn route_to(&self, gsi: u32, route: Option<(u64, u32)>) -> SysResult<()> {
+        match route {
+            Some((msi_addr, msi_data)) => self.set_route(gsi, msi_addr, msi_data),
+            None => self.clear_route(gsi),
+        }
     }
 
     /// `RUST_IRQFD_SET_MASK` with a request built by the caller.

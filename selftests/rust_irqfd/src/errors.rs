@@ -6,14 +6,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use crate::abi::{
-    io, ior, iow, iowr, RustIrqfd, RustIrqfdAck, RustIrqfdDelivery, RustIrqfdGsiStats,
-    RustIrqfdMask, RustIrqfdRoute, DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE, KVM_IRQFD,
-    MASK_MASKED, ROUTE_MSI, RUST_IRQFD_ACK, RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS,
-    RUST_IRQFD_IRQFD, RUST_IRQFD_MAGIC, RUST_IRQFD_SET_MASK, RUST_IRQFD_SET_ROUTE,
+    io, ior, iow, iowr, RustIrqfd, RustIrqfdAck, RustIrqfdDelivery, RustIrqfdMask, RustIrqfdRoute,
+    DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE, KVM_IRQFD, MASK_MASKED, ROUTE_MSI, RUST_IRQFD_ACK,
+    RUST_IRQFD_GET_INFO, RUST_IRQFD_GSI_STATS, RUST_IRQFD_IRQFD, RUST_IRQFD_MAGIC,
+    RUST_IRQFD_SET_MASK, RUST_IRQFD_SET_ROUTE,
 };
+use crate::dev::{msi_route, no_route, Ctx};
 use crate::harness::{
-    check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, new_eventfd, ok,
-    one_record, read_n, signal, test, wait_injected, Env, Needs, Test, TestResult,
+    check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, gsi_stats, inject,
+    new_eventfd, ok, one_record, read_n, signal, stats, test, Env, Needs, Test, TestResult,
 };
 use crate::sys::{self, BadAddr, GuardPage};
 
@@ -502,8 +503,7 @@ fn bad_pointer_efault(env: &Env) -> TestResult {
     // read(2) into a bad buffer, with a record pending.
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
-    signal(&e)?;
-    wait_injected(env, &c, 0, 1)?;
+    inject(env, &c, &e, 0, 1)?;
     let len = RustIrqfdDelivery::SIZE;
     let got = sys::read_bad_addr(c.as_fd(), BadAddr::Guard(&guard), len);
     fails(
@@ -552,10 +552,7 @@ fn gsi_stats_errors(env: &Env) -> TestResult {
     eq(
         &format!("GSI_STATS(gsi {last}) of a fresh context (out fields pre-filled with 0xa5)"),
         s,
-        RustIrqfdGsiStats {
-            gsi: last,
-            ..Default::default()
-        },
+        gsi_stats!(last),
     )
 }
 
@@ -607,35 +604,24 @@ fn set_route_errors(env: &Env) -> TestResult {
         "SET_ROUTE(gsi 0, the route to keep)",
         c.set_route(0, KEEP_ADDR, KEEP_DATA),
     )?;
-    let msi = |gsi: u32, msi_addr: u64, msi_data: u32| RustIrqfdRoute {
-        gsi,
-        flags: ROUTE_MSI,
-        msi_addr,
-        msi_data,
-        pad: 0,
-    };
-    let clear = |gsi: u32| RustIrqfdRoute {
-        gsi,
-        ..Default::default()
-    };
     let einval = Some(libc::EINVAL);
     let mut rows: Vec<(String, RustIrqfdRoute, Option<i32>)> = vec![
         (
             format!("gsi = nr_gsis ({n})"),
-            msi(n, 0xfee0_1000, 1),
+            msi_route(n, 0xfee0_1000, 1),
             einval,
         ),
         (
             "gsi = 0xffffffff".into(),
-            msi(u32::MAX, 0xfee0_1000, 1),
+            msi_route(u32::MAX, 0xfee0_1000, 1),
             einval,
         ),
-        (format!("clear, gsi = nr_gsis ({n})"), clear(n), einval),
+        (format!("clear, gsi = nr_gsis ({n})"), no_route(n), einval),
         (
             "flags bit 1".into(),
             RustIrqfdRoute {
                 flags: 1 << 1,
-                ..msi(0, 0xfee0_1000, 1)
+                ..msi_route(0, 0xfee0_1000, 1)
             },
             einval,
         ),
@@ -643,7 +629,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             "flags MSI | bit 1".into(),
             RustIrqfdRoute {
                 flags: ROUTE_MSI | 1 << 1,
-                ..msi(0, 0xfee0_1000, 1)
+                ..msi_route(0, 0xfee0_1000, 1)
             },
             einval,
         ),
@@ -651,7 +637,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             "flags bit 31".into(),
             RustIrqfdRoute {
                 flags: 1 << 31,
-                ..msi(0, 0xfee0_1000, 1)
+                ..msi_route(0, 0xfee0_1000, 1)
             },
             einval,
         ),
@@ -659,7 +645,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             "flags bit 31 on a clear".into(),
             RustIrqfdRoute {
                 flags: 1 << 31,
-                ..clear(0)
+                ..no_route(0)
             },
             einval,
         ),
@@ -667,7 +653,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             "pad 1".into(),
             RustIrqfdRoute {
                 pad: 1,
-                ..msi(0, 0xfee0_1000, 1)
+                ..msi_route(0, 0xfee0_1000, 1)
             },
             einval,
         ),
@@ -675,22 +661,29 @@ fn set_route_errors(env: &Env) -> TestResult {
             "pad 0x80000000".into(),
             RustIrqfdRoute {
                 pad: 0x8000_0000,
-                ..msi(0, 0xfee0_1000, 1)
+                ..msi_route(0, 0xfee0_1000, 1)
             },
             einval,
         ),
         (
             "pad 1 on a clear".into(),
-            RustIrqfdRoute { pad: 1, ..clear(0) },
+            RustIrqfdRoute {
+                pad: 1,
+                ..no_route(0)
+            },
             einval,
         ),
-        ("MSI, msi_addr 0".into(), msi(0, 0, 0x41), einval),
-        ("MSI, msi_addr 0, msi_data 0".into(), msi(0, 0, 0), einval),
+        ("MSI, msi_addr 0".into(), msi_route(0, 0, 0x41), einval),
+        (
+            "MSI, msi_addr 0, msi_data 0".into(),
+            msi_route(0, 0, 0),
+            einval,
+        ),
         (
             "clear with msi_addr 0xfee01000".into(),
             RustIrqfdRoute {
                 msi_addr: 0xfee0_1000,
-                ..clear(0)
+                ..no_route(0)
             },
             einval,
         ),
@@ -698,7 +691,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             "clear with msi_data 1".into(),
             RustIrqfdRoute {
                 msi_data: 1,
-                ..clear(0)
+                ..no_route(0)
             },
             einval,
         ),
@@ -707,7 +700,7 @@ fn set_route_errors(env: &Env) -> TestResult {
             RustIrqfdRoute {
                 msi_addr: 4,
                 msi_data: u32::MAX,
-                ..clear(0)
+                ..no_route(0)
             },
             einval,
         ),
@@ -723,7 +716,7 @@ fn set_route_errors(env: &Env) -> TestResult {
     ] {
         rows.push((
             format!("MSI, msi_addr {a:#x} (not 4-byte aligned)"),
-            msi(0, a, 7),
+            msi_route(0, a, 7),
             einval,
         ));
     }
@@ -731,23 +724,23 @@ fn set_route_errors(env: &Env) -> TestResult {
     rows.extend([
         (
             format!("gsi {last}: MSI, msi_addr 4, msi_data 0"),
-            msi(last, 4, 0),
+            msi_route(last, 4, 0),
             None,
         ),
         (
             format!("gsi {last}: MSI, msi_addr 0xfffffffffffffffc, msi_data 0xffffffff"),
-            msi(last, 0xffff_ffff_ffff_fffc, u32::MAX),
+            msi_route(last, 0xffff_ffff_ffff_fffc, u32::MAX),
             None,
         ),
-        (format!("gsi {last}: clear"), clear(last), None),
+        (format!("gsi {last}: clear"), no_route(last), None),
         (
             format!("gsi {last}: clear of a clear route"),
-            clear(last),
+            no_route(last),
             None,
         ),
         (
             format!("gsi {last}: MSI, msi_addr 0x123456789abcdef0"),
-            msi(last, 0x1234_5678_9abc_def0, 0x5a5a_5a5a),
+            msi_route(last, 0x1234_5678_9abc_def0, 0x5a5a_5a5a),
             None,
         ),
     ]);
@@ -806,14 +799,7 @@ fn set_mask_errors(env: &Env) -> TestResult {
         ("gsi 0, unmask (not masked: no-op)".into(), m(0, 0), None),
     ];
     table(rows, |r| c.set_mask_raw(r).map(|()| 0))?;
-    expect_full(
-        &c,
-        0,
-        RustIrqfdGsiStats {
-            gsi: 0,
-            ..Default::default()
-        },
-    )?;
+    expect_full(&c, 0, gsi_stats!(0))?;
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
     signal(&e)?;
@@ -830,8 +816,7 @@ fn ack_errors(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     let r = new_eventfd()?;
     ok("assign(gsi 0, RESAMPLE)", c.assign_resample(&e, 0, &r))?;
-    signal(&e)?;
-    wait_injected(env, &c, 0, 1)?;
+    inject(env, &c, &e, 0, 1)?;
     let a = |gsi: u32, pad: u32| RustIrqfdAck { gsi, pad };
     let einval = Some(libc::EINVAL);
     let rows: Vec<(String, RustIrqfdAck, Option<i32>)> = vec![
@@ -846,7 +831,7 @@ fn ack_errors(env: &Env) -> TestResult {
         (format!("gsi = nr_gsis ({n}), pad 1"), a(n, 1), einval),
     ];
     table(rows, |q| c.ack_raw(q))?;
-    let s = crate::harness::stats(&c, 0)?;
+    let s = stats(&c, 0)?;
     eq(
         "gsi 0 after the refused ACKs: (asserted, acks)",
         (s.asserted, s.acks),
@@ -882,8 +867,7 @@ fn read_small_buffer_einval(env: &Env) -> TestResult {
     let c = env.open()?;
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
-    signal(&e)?;
-    wait_injected(env, &c, 0, 1)?;
+    inject(env, &c, &e, 0, 1)?;
     let sz = RustIrqfdDelivery::SIZE;
     for len in [sz - 1, 8, 1, 0] {
         fails(
@@ -915,7 +899,7 @@ fn read_nonblock_eagain(env: &Env) -> TestResult {
     // O_NONBLOCK set later with fcntl counts too.
     let b = ok(
         "open(O_RDWR) blocking",
-        crate::dev::Ctx::open_flags(&env.device, libc::O_RDWR),
+        Ctx::open_flags(&env.device, libc::O_RDWR),
     )?;
     ok(
         "fcntl(F_SETFL, O_NONBLOCK)",

@@ -17,14 +17,16 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::abi::{RustIrqfdDelivery, DELIVERY_MSI};
 use crate::dev::Ctx;
 use crate::harness::{
-    drain, ensure, eq, expect_nothing, expect_nr_irqfds, new_eventfd, ok, one_record, read_n,
-    signal, skip, stats, test, wait_until, Env, Needs, Ran, Stop, Test, TestResult,
+    assert_line, check_record_any, drain, ensure, eq, expect_ack, expect_line, expect_nothing,
+    expect_nr_irqfds, expect_signalled_when, new_eventfd, new_eventfds, ok, one_record, read_n,
+    signal, skip, stats, test, wait_until, Env, Needs, Ran, Route, Stop, Test, TestResult, G, RA,
+    RB,
 };
 use crate::sys::{self, SysResult};
 
@@ -423,70 +425,12 @@ fn failnth_batch_assign(env: &Env) -> Ran {
         signal(e)?;
     }
     for g in 0..4 {
-        eq(
-            &format!("gsi {g} injections"),
-            crate::harness::stats(&c, g)?.injected,
-            1,
-        )?;
+        eq(&format!("gsi {g} injections"), stats(&c, g)?.injected, 1)?;
     }
     Ok(ok("close(context)", c.close())?)
 }
 
 // --- ABI v2: resample assign, SET_ROUTE, SET_MASK, ACK ---
-
-/// The GSI the ABI v2 sweeps use (not 0, so that a slip to GSI 0 shows).
-const G: u32 = 1;
-
-/// The counter of an eventfd nobody else reads (0 on `EAGAIN`), reset.
-fn take_count(efd: &OwnedFd, what: &str) -> Result<u64, String> {
-    match sys::eventfd_read(efd.as_fd()) {
-        Ok(n) => Ok(n),
-        Err(e) if e.0 == libc::EAGAIN => Ok(0),
-        Err(e) => Err(format!("read({what}): expected a count or EAGAIN, got {e}")),
-    }
-}
-
-/// The resamplefd `rfd` must have been signalled `want` times since it was
-/// last looked at (its counter is reset).
-fn expect_signalled(rfd: &OwnedFd, want: u64, what: &str, when: &str) -> TestResult {
-    eq(
-        &format!("signals on {what} {when}"),
-        take_count(rfd, what)?,
-        want,
-    )
-}
-
-/// ACK of `gsi` must signal exactly `want` resamplefds.
-fn expect_ack(c: &Ctx, gsi: u32, want: u32, when: &str) -> TestResult {
-    let n = ok(&format!("ACK(gsi {gsi}) {when}"), c.ack(gsi))?;
-    eq(
-        &format!("resamplefds signalled by ACK(gsi {gsi}) {when}"),
-        n,
-        want,
-    )
-}
-
-/// The level state of `gsi`: `asserted` as given, not masked, nothing
-/// latched (and the per-GSI invariants hold).
-fn expect_line(c: &Ctx, gsi: u32, asserted: u32, when: &str) -> TestResult {
-    let s = stats(c, gsi)?;
-    eq(
-        &format!("gsi {gsi} (asserted, masked, latched) {when}"),
-        (s.asserted, s.masked, s.latched),
-        (asserted, 0, 0),
-    )
-}
-
-/// Signals `efd`, a resample irqfd of `gsi`, waits until the line is
-/// asserted, and reads the LEVEL record away.
-fn assert_line(env: &Env, c: &Ctx, efd: &OwnedFd, gsi: u32) -> TestResult {
-    signal(efd)?;
-    wait_until(env, &format!("gsi {gsi} to be asserted"), || {
-        let s = stats(c, gsi)?;
-        Ok((s.asserted == 1, format!("{s:?}")))
-    })?;
-    drain(c).map(drop)
-}
 
 /// Nothing is left joined to the resampler of `gsi`, which has no resample
 /// irqfd (the assign of the one with resamplefd `failed` failed): a probe
@@ -500,8 +444,8 @@ fn probe_resampler(env: &Env, c: &Ctx, gsi: u32, failed: &OwnedFd, when: &str) -
     )?;
     assert_line(env, c, &p, gsi)?;
     expect_ack(c, gsi, 1, &format!("with only the probe joined, {when}"))?;
-    expect_signalled(&pr, 1, "the probe's resamplefd", when)?;
-    expect_signalled(failed, 0, "the resamplefd of the failed assign", when)?;
+    expect_signalled_when(&pr, 1, "the probe's resamplefd", when)?;
+    expect_signalled_when(failed, 0, "the resamplefd of the failed assign", when)?;
     ok("deassign the probe", c.deassign(&p, gsi))?;
     expect_nr_irqfds(c, 0, &format!("once the probe is gone, {when}"))?;
     expect_line(c, gsi, 0, &format!("once the probe is gone, {when}"))
@@ -516,12 +460,7 @@ fn probe_resampler(env: &Env, c: &Ctx, gsi: u32, failed: &OwnedFd, when: &str) -
 fn failnth_resample_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
-    let (e1, r1, e2, r2) = (
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-    );
+    let [e1, r1, e2, r2] = new_eventfds()?;
 
     let what = "resample assign (new resampler)";
     let fresh = sweep(
@@ -568,8 +507,8 @@ fn failnth_resample_assign(env: &Env) -> Ran {
             expect_nr_irqfds(&c, 1, &when)?;
             expect_line(&c, G, 1, &when)?;
             expect_ack(&c, G, 1, &when)?;
-            expect_signalled(&r1, 1, "the joined irqfd's resamplefd", &when)?;
-            expect_signalled(&r2, 0, "the resamplefd of the failed assign", &when)?;
+            expect_signalled_when(&r1, 1, "the joined irqfd's resamplefd", &when)?;
+            expect_signalled_when(&r2, 0, "the resamplefd of the failed assign", &when)?;
             expect_line(&c, G, 0, &format!("after the ACK {when}"))?;
             assert_line(env, &c, &e1, G)
         },
@@ -585,14 +524,14 @@ fn failnth_resample_assign(env: &Env) -> Ran {
     expect_nr_irqfds(&c, 2, when)?;
     expect_line(&c, G, 1, when)?;
     expect_ack(&c, G, 2, when)?;
-    expect_signalled(&r1, 1, "resamplefd 1", when)?;
-    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    expect_signalled_when(&r1, 1, "resamplefd 1", when)?;
+    expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
     assert_line(env, &c, &e2, G)?;
     ok("deassign resample irqfd 1", c.deassign(&e1, G))?;
     expect_line(&c, G, 1, "with one of two resample irqfds deassigned")?;
     expect_ack(&c, G, 1, "with one resample irqfd left")?;
-    expect_signalled(&r1, 0, "resamplefd 1 (deassigned)", when)?;
-    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    expect_signalled_when(&r1, 0, "resamplefd 1 (deassigned)", when)?;
+    expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
     assert_line(env, &c, &e2, G)?;
     ok("deassign resample irqfd 2", c.deassign(&e2, G))?;
     expect_line(&c, G, 0, "after the last resample irqfd left")?;
@@ -605,21 +544,14 @@ fn failnth_resample_assign(env: &Env) -> Ran {
     Ok(ok("close(context)", c.close())?)
 }
 
-/// An MSI message (`msi_addr`, `msi_data`), or `None` for a plain line.
-type Route = Option<(u64, u32)>;
-
-/// Routes that differ in every byte of both fields.
-const RA: (u64, u32) = (0x1111_1111_fee0_1000, 0x1111_1111);
-const RB: (u64, u32) = (0x2222_2222_efd3_2ffc, 0x2222_2222);
-
 /// Signals `efd`, bound to `gsi`, and reads its record: one, count 1,
-/// carrying `route`.
+/// carrying `route` (`None`: a plain line).
 fn expect_route(
     env: &Env,
     c: &Ctx,
     efd: &OwnedFd,
     gsi: u32,
-    route: Route,
+    route: Option<Route>,
     when: &str,
 ) -> TestResult {
     signal(efd)?;
@@ -627,7 +559,7 @@ fn expect_route(
     v.extend(drain(c)?);
     eq(&format!("number of records {when}"), v.len(), 1).map_err(|e| format!("{e}: {v:?}"))?;
     let d = v[0];
-    crate::harness::check_record_any(&d, env.nr_gsis())?;
+    check_record_any(&d, env.nr_gsis())?;
     let want = match route {
         Some((a, m)) => (gsi, 1, DELIVERY_MSI, a, m),
         None => (gsi, 1, 0, 0, 0),
@@ -650,11 +582,8 @@ fn failnth_set_route(env: &Env) -> Ran {
     let (e0, e1) = (new_eventfd()?, new_eventfd()?);
     ok(&format!("assign(gsi {G})"), c.assign(&e0, G))?;
     ok(&format!("assign(gsi {})", G + 1), c.assign(&e1, G + 1))?;
-    let set = |r: Route| match r {
-        Some((a, m)) => c.set_route(G, a, m),
-        None => c.clear_route(G),
-    };
-    let steps: [(&str, Route, Route); 3] = [
+    let set = |r: Option<Route>| c.route_to(G, r);
+    let steps: [(&str, Option<Route>, Option<Route>); 3] = [
         ("set route", None, Some(RA)),
         ("update route", Some(RA), Some(RB)),
         ("clear route", Some(RB), None),
@@ -786,12 +715,7 @@ fn failnth_set_mask(env: &Env) -> Ran {
 fn failnth_ack(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
-    let (e1, r1, e2, r2) = (
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-    );
+    let [e1, r1, e2, r2] = new_eventfds()?;
     ok(
         "assign(eventfd 1, RESAMPLE)",
         c.assign_resample(&e1, G, &r1),
@@ -814,8 +738,8 @@ fn failnth_ack(env: &Env) -> Ran {
             // The ACK went through: assert the line again.
             acked.set(acked.get() + 1);
             let when = "after an ACK that went through";
-            expect_signalled(&r1, 1, "resamplefd 1", when)?;
-            expect_signalled(&r2, 1, "resamplefd 2", when)?;
+            expect_signalled_when(&r1, 1, "resamplefd 1", when)?;
+            expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
             assert_line(env, &c, &e1, G)
         },
         &[libc::ENOMEM],
@@ -827,15 +751,15 @@ fn failnth_ack(env: &Env) -> Ran {
                 (s.asserted, s.acks),
                 (1, acked.get()),
             )?;
-            expect_signalled(&r1, 0, "resamplefd 1", &when)?;
-            expect_signalled(&r2, 0, "resamplefd 2", &when)
+            expect_signalled_when(&r1, 0, "resamplefd 1", &when)?;
+            expect_signalled_when(&r2, 0, "resamplefd 2", &when)
         },
     )?;
     println!("# {what}: {points} failure points");
     let when = "after the ACK that succeeded";
     eq(&format!("ACK's return {when}"), got.get(), Some(2))?;
-    expect_signalled(&r1, 1, "resamplefd 1", when)?;
-    expect_signalled(&r2, 1, "resamplefd 2", when)?;
+    expect_signalled_when(&r1, 1, "resamplefd 1", when)?;
+    expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
     let s = stats(&c, G)?;
     eq(
         &format!("gsi {G} (asserted, acks) {when}"),
@@ -860,8 +784,8 @@ fn failnth_ack(env: &Env) -> Ran {
     // Still usable: eventfd 2 asserts the line, an ACK signals both again.
     assert_line(env, &c, &e2, G)?;
     expect_ack(&c, G, 2, "of the line asserted again")?;
-    expect_signalled(&r1, 1, "resamplefd 1", "at the end")?;
-    expect_signalled(&r2, 1, "resamplefd 2", "at the end")?;
+    expect_signalled_when(&r1, 1, "resamplefd 1", "at the end")?;
+    expect_signalled_when(&r2, 1, "resamplefd 2", "at the end")?;
     ok("deassign(eventfd 1)", c.deassign(&e1, G))?;
     ok("deassign(eventfd 2)", c.deassign(&e2, G))?;
     expect_line(&c, G, 0, "after both deassigns")?;

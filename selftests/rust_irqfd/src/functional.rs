@@ -11,9 +11,9 @@ use std::time::Duration;
 use crate::abi::{INFO_DEFERRED_ONLY, RUST_IRQFD_ABI_VERSION};
 use crate::dev::Ctx;
 use crate::harness::{
-    check_record, drain, ensure, eq, expect_nothing, expect_nr_irqfds, expect_stats, fails,
-    new_eventfd, ok, one_record, read_n, signal, stats, test, try_read, wait_injected, wait_until,
-    Counters, Env, Needs, Test, TestResult,
+    check_record, drain, ensure, eq, expect_nothing, expect_nr_irqfds, expect_stats, fails, inject,
+    new_eventfd, ok, one_record, read_n, signal, stats, test, try_read, wait_injected,
+    wait_nr_irqfds, wait_until, Counters, Env, Needs, Test, TestResult,
 };
 use crate::sys;
 
@@ -364,10 +364,8 @@ fn fifo_order(env: &Env) -> TestResult {
     ok("assign(gsi 5)", c.assign(&e5, 5))?;
     ok("assign(gsi 2)", c.assign(&e2, 2))?;
 
-    signal(&e5)?;
-    wait_injected(env, &c, 5, 1)?;
-    signal(&e2)?;
-    wait_injected(env, &c, 2, 1)?;
+    inject(env, &c, &e5, 5, 1)?;
+    inject(env, &c, &e2, 2, 1)?;
     let v = read_n(env, &c, 2)?;
     eq(
         "gsis of the records, in read order",
@@ -382,12 +380,9 @@ fn fifo_order(env: &Env) -> TestResult {
 
     // 5, 2, then 5 again: the second injection into 5 is coalesced and
     // its record stays ahead of 2's.
-    signal(&e5)?;
-    wait_injected(env, &c, 5, 2)?;
-    signal(&e2)?;
-    wait_injected(env, &c, 2, 2)?;
-    signal(&e5)?;
-    wait_injected(env, &c, 5, 3)?;
+    inject(env, &c, &e5, 5, 2)?;
+    inject(env, &c, &e2, 2, 2)?;
+    inject(env, &c, &e5, 5, 3)?;
     let mut v = read_n(env, &c, 2)?;
     v.extend(drain(&c)?);
     let got: Vec<_> = v.iter().map(|d| (d.gsi, d.seq, d.count)).collect();
@@ -427,10 +422,8 @@ fn several_irqfds_one_gsi(env: &Env) -> TestResult {
     ok("assign(eventfd 1, gsi 3)", c.assign(&e1, 3))?;
     ok("assign(eventfd 2, gsi 3)", c.assign(&e2, 3))?;
     expect_nr_irqfds(&c, 2, "after two assigns to gsi 3")?;
-    signal(&e1)?;
-    wait_injected(env, &c, 3, 1)?;
-    signal(&e2)?;
-    wait_injected(env, &c, 3, 2)?;
+    inject(env, &c, &e1, 3, 1)?;
+    inject(env, &c, &e2, 3, 2)?;
     expect_stats(
         &c,
         3,
@@ -505,10 +498,7 @@ fn epollhup_deactivates(env: &Env) -> TestResult {
     ok("assign(gsi 0)", c.assign(&e, 0))?;
     expect_nr_irqfds(&c, 1, "after assign")?;
     ok("close(eventfd)", sys::close(e))?;
-    wait_until(env, "nr_irqfds to drop to 0 after close(eventfd)", || {
-        let n = crate::harness::nr_irqfds(&c)?;
-        Ok((n == 0, format!("nr_irqfds {n}")))
-    })?;
+    wait_nr_irqfds(env, &c, 0, "nr_irqfds to drop to 0 after close(eventfd)")?;
     // The shutdown itself runs on the cleanup queue, after the deactivation.
     wait_until(
         env,
@@ -545,10 +535,7 @@ fn hup_on_last_close_only(env: &Env) -> TestResult {
     one_record(env, &c, 0, 1)?;
     expect_nr_irqfds(&c, 1, "while a dup is open")?;
     ok("close(dup)", sys::close(dup))?;
-    wait_until(env, "nr_irqfds to drop to 0 after the last close", || {
-        let n = crate::harness::nr_irqfds(&c)?;
-        Ok((n == 0, format!("nr_irqfds {n}")))
-    })
+    wait_nr_irqfds(env, &c, 0, "nr_irqfds to drop to 0 after the last close")
 }
 
 /// Release is synchronous: once close(context) returns, the eventfd it had
@@ -570,8 +557,7 @@ fn close_context_releases(env: &Env) -> TestResult {
         prev = next;
     }
     // A context closed with a record pending and an irqfd bound.
-    signal(&e)?;
-    wait_injected(env, &prev, 0, 2)?;
+    inject(env, &prev, &e, 0, 2)?;
     ok("close(context 3) with a record pending", prev.close())?;
     let last = env.open()?;
     ok("context 4: assign(gsi 0)", last.assign(&e, 0))?;
@@ -585,10 +571,8 @@ fn read_whole_records(env: &Env) -> TestResult {
     let e1 = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e0, 0))?;
     ok("assign(gsi 1)", c.assign(&e1, 1))?;
-    signal(&e0)?;
-    wait_injected(env, &c, 0, 1)?;
-    signal(&e1)?;
-    wait_injected(env, &c, 1, 1)?;
+    inject(env, &c, &e0, 0, 1)?;
+    inject(env, &c, &e1, 1, 1)?;
     let sz = crate::abi::RustIrqfdDelivery::SIZE;
     eq(
         &format!(

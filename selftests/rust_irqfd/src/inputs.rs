@@ -8,8 +8,8 @@ use std::os::unix::net::UnixDatagram;
 
 use crate::abi::{RustIrqfd, FLAG_DEASSIGN, RUST_IRQFD_IRQFD};
 use crate::harness::{
-    eq, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal, test, wait_until, Env, Needs,
-    Test, TestResult,
+    eq, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal, test, wait_nr_irqfds, Env,
+    Needs, Test, TestResult,
 };
 use crate::sys::{self, Received};
 
@@ -120,10 +120,7 @@ fn eventfd_over_scm_rights(env: &Env) -> TestResult {
         one_record(env, &c, 1, 1)?;
         // The child's copy is gone; closing ours releases the eventfd.
         ok("close(received eventfd)", sys::close(e))?;
-        wait_until(env, "EPOLLHUP once every copy is closed", || {
-            let n = crate::harness::nr_irqfds(&c)?;
-            Ok((n == 0, format!("nr_irqfds {n}")))
-        })
+        wait_nr_irqfds(env, &c, 0, "EPOLLHUP once every copy is closed")
     })();
     if result.is_err() {
         // Do not leave the child blocked on the pipe.

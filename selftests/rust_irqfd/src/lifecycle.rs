@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    ensure, new_eventfd, ok, signal, skip, test, wait_injected, Env, Needs, Ran, Stop, Test,
-    TestResult,
+    ensure, inject, new_eventfd, ok, skip, test, Env, Needs, Ran, Stop, Test, TestResult,
 };
 
 /// The lifecycle tests, in run order (after every other test).
@@ -112,8 +111,7 @@ fn use_once(env: &Env) -> TestResult {
     let c = env.open()?;
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
-    signal(&e)?;
-    wait_injected(env, &c, 0, 1)?;
+    inject(env, &c, &e, 0, 1)?;
     ok("close(context)", c.close())
 }
 

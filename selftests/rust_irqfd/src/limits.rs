@@ -11,8 +11,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    ensure, eq, expect_nr_irqfds, fails, new_eventfd, nr_irqfds, ok, signal, skip, test,
-    wait_until, Env, Needs, Ran, Stop, Test, TestResult,
+    ensure, eq, expect_nr_irqfds, fails, new_eventfd, ok, signal, skip, test, wait_nr_irqfds, Env,
+    Needs, Ran, Stop, Test, TestResult,
 };
 use crate::scale::want_fds;
 use crate::sys;
@@ -77,10 +77,7 @@ fn limit_max_irqfds(env: &Env) -> Ran {
     )?;
     // So does an EPOLLHUP (closing a bound eventfd), once its shutdown ran.
     drop(efds.remove(1));
-    wait_until(env, "the EPOLLHUP shutdown to free a place", || {
-        let n = nr_irqfds(&c)?;
-        Ok((n == max - 1, format!("nr_irqfds {n}")))
-    })?;
+    wait_nr_irqfds(env, &c, max - 1, "the EPOLLHUP shutdown to free a place")?;
     ok(
         "assign once an EPOLLHUP freed a place",
         c.assign(&efds[0], 0),

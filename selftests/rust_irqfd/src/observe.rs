@@ -10,7 +10,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use crate::abi::RUST_IRQFD_ABI_VERSION;
 use crate::dev::Ctx;
 use crate::harness::{
-    drain, ensure, eq, new_eventfd, ok, signal, test, wait_injected, Env, Needs, Test, TestResult,
+    drain, ensure, eq, inject, mask, new_eventfd, ok, signal, test, wait_injected, Env, Needs,
+    Test, TestResult,
 };
 
 /// The observability tests, in run order.
@@ -123,8 +124,7 @@ fn fdinfo_lists_irqfds(env: &Env) -> TestResult {
     for (i, e) in efds.iter().enumerate() {
         ok(&format!("assign(gsi {})", i + 1), c.assign(e, i as u32 + 1))?;
     }
-    signal(&efds[0])?;
-    wait_injected(env, &c, 1, 1)?;
+    inject(env, &c, &efds[0], 1, 1)?;
     signal(&efds[0])?;
     signal(&efds[1])?;
     wait_injected(env, &c, 1, 2)?;
@@ -207,18 +207,14 @@ fn fdinfo_masked_resample(env: &Env) -> TestResult {
         c.assign_resample(&level, 2, &rfd),
     )?;
     ok("assign(eventfd, gsi 3)", c.assign(&plain, 3))?;
-    ok("SET_MASK(gsi 1, masked)", c.set_mask(1, true))?;
+    mask(&c, 1, true)?;
     for i in 1..=2 {
-        signal(&edge)?;
-        wait_injected(env, &c, 1, i)?;
+        inject(env, &c, &edge, 1, i)?;
     }
-    signal(&level)?;
-    wait_injected(env, &c, 2, 1)?;
-    signal(&plain)?;
-    wait_injected(env, &c, 3, 1)?;
-    ok("SET_MASK(gsi 1, unmasked)", c.set_mask(1, false))?;
-    signal(&edge)?;
-    wait_injected(env, &c, 1, 3)?;
+    inject(env, &c, &level, 2, 1)?;
+    inject(env, &c, &plain, 3, 1)?;
+    mask(&c, 1, false)?;
+    inject(env, &c, &edge, 1, 3)?;
     ok("close(resamplefd)", crate::sys::close(rfd))?;
 
     let info = FdInfo::read(&c)?;

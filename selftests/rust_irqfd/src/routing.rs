@@ -15,12 +15,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::abi::{RustIrqfdDelivery, RustIrqfdGsiStats, DELIVERY_LEVEL, DELIVERY_MSI};
+use crate::abi::{RustIrqfdDelivery, DELIVERY_LEVEL, DELIVERY_MSI};
 use crate::dev::Ctx;
 use crate::harness::{
-    check_record_any, drain, ensure, eq, expect_full, expect_nothing, expect_nr_irqfds,
-    new_eventfd, ok, read_n, signal, stats, test, try_read, wait_injected, wait_until, Env, Needs,
-    Test, TestResult,
+    check_record_any, drain, ensure, eq, expect_ack, expect_full, expect_nothing, expect_nr_irqfds,
+    expect_signalled, fails, gsi_stats, inject, mask, new_eventfd, new_eventfds, ok, read_n, route,
+    signal, stats, test, try_read, unroute, wait_injected, wait_until, Env, Needs, Route, Test,
+    TestResult, RA, RB,
 };
 use crate::sys;
 
@@ -43,80 +44,12 @@ pub const TESTS: &[Test] = &[
     test!(resample_masked_latch, Needs::gsis(2), [Inject]),
 ];
 
-/// An MSI message: (`msi_addr`, `msi_data`).
-type Route = (u64, u32);
-
-/// Routes that differ in every byte of both fields.
-const RA: Route = (0x1111_1111_fee0_1000, 0x1111_1111);
-const RB: Route = (0x2222_2222_efd3_2ffc, 0x2222_2222);
+/// Two more valid routes, with the extremes of both fields.
 const RC: Route = (0x0000_0000_fee0_3000, 0x0000_4033);
 const RD: Route = (0x0000_0000_0000_0004, 0xffff_ffff);
 
 /// How long a signal that must have no effect gets to show one.
 const QUIET: Duration = Duration::from_millis(20);
-
-/// Stats of `gsi` with every counter zero (a base for `..st(gsi)`).
-fn st(gsi: u32) -> RustIrqfdGsiStats {
-    RustIrqfdGsiStats {
-        gsi,
-        ..Default::default()
-    }
-}
-
-/// Signals `efd`, bound to `gsi`, and waits for the injection that makes
-/// `injected` reach `n`.
-fn sig(env: &Env, c: &Ctx, efd: &OwnedFd, gsi: u32, n: u64) -> TestResult {
-    signal(efd)?;
-    wait_injected(env, c, gsi, n)
-}
-
-/// Sets the route of `gsi`.
-fn route(c: &Ctx, gsi: u32, r: Route) -> TestResult {
-    ok(
-        &format!("SET_ROUTE(gsi {gsi}, MSI {:#x}/{:#x})", r.0, r.1),
-        c.set_route(gsi, r.0, r.1),
-    )
-}
-
-/// Clears the route of `gsi`.
-fn unroute(c: &Ctx, gsi: u32) -> TestResult {
-    ok(&format!("SET_ROUTE(gsi {gsi}, clear)"), c.clear_route(gsi))
-}
-
-/// Masks or unmasks `gsi`.
-fn mask(c: &Ctx, gsi: u32, on: bool) -> TestResult {
-    ok(
-        &format!(
-            "SET_MASK(gsi {gsi}, {})",
-            if on { "masked" } else { "unmasked" }
-        ),
-        c.set_mask(gsi, on),
-    )
-}
-
-/// ACK of `gsi` must signal exactly `want` resamplefds.
-fn ack(c: &Ctx, gsi: u32, want: u32, when: &str) -> TestResult {
-    let n = ok(&format!("ACK(gsi {gsi}) {when}"), c.ack(gsi))?;
-    eq(
-        &format!("resamplefds signalled by ACK(gsi {gsi}) {when}"),
-        n,
-        want,
-    )
-}
-
-/// The counter of an eventfd nobody else reads (0 on `EAGAIN`), reset.
-fn take_count(efd: &OwnedFd, what: &str) -> Result<u64, String> {
-    match sys::eventfd_read(efd.as_fd()) {
-        Ok(n) => Ok(n),
-        Err(e) if e.0 == libc::EAGAIN => Ok(0),
-        Err(e) => Err(format!("read({what}): expected a count or EAGAIN, got {e}")),
-    }
-}
-
-/// The counter of `rfd` must be `want` (and is reset).
-fn expect_signalled(rfd: &OwnedFd, want: u64, what: &str) -> TestResult {
-    eq(&format!("signals on {what}"), take_count(rfd, what)?, want)
-}
 
 /// Exactly one record, for `gsi` with `count`, well formed.
 fn one(env: &Env, c: &Ctx, gsi: u32, count: u64) -> Result<RustIrqfdDelivery, String> {
@@ -170,35 +103,26 @@ fn route_msi_delivery(env: &Env) -> TestResult {
     let c = env.open()?;
     let e = new_eventfd()?;
     ok("assign(gsi 1)", c.assign(&e, 1))?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     one_kind(env, &c, 1, 1, 0, None, "before any SET_ROUTE")?;
 
     route(&c, 1, RA)?;
-    expect_full(
-        &c,
-        1,
-        RustIrqfdGsiStats {
-            injected: 1,
-            raised: 1,
-            delivered: 1,
-            ..st(1)
-        },
-    )
-    .map_err(|m| format!("SET_ROUTE changed the counters: {m}"))?;
+    expect_full(&c, 1, gsi_stats!(1, injected: 1, raised: 1, delivered: 1))
+        .map_err(|m| format!("SET_ROUTE changed the counters: {m}"))?;
     expect_nothing(&c, "after SET_ROUTE (a route update injects nothing)")?;
-    sig(env, &c, &e, 1, 2)?;
+    inject(env, &c, &e, 1, 2)?;
     one_kind(env, &c, 1, 1, 0, Some(RA), "after SET_ROUTE(A)")?;
 
     route(&c, 1, RB)?;
-    sig(env, &c, &e, 1, 3)?;
+    inject(env, &c, &e, 1, 3)?;
     one_kind(env, &c, 1, 1, 0, Some(RB), "after SET_ROUTE(B)")?;
 
     unroute(&c, 1)?;
-    sig(env, &c, &e, 1, 4)?;
+    inject(env, &c, &e, 1, 4)?;
     one_kind(env, &c, 1, 1, 0, None, "after the route was cleared")?;
 
     route(&c, 1, RD)?;
-    sig(env, &c, &e, 1, 5)?;
+    inject(env, &c, &e, 1, 5)?;
     one_kind(
         env,
         &c,
@@ -208,17 +132,8 @@ fn route_msi_delivery(env: &Env) -> TestResult {
         Some(RD),
         "after SET_ROUTE(addr 4, data 0xffffffff) of a cleared route",
     )?;
-    expect_full(
-        &c,
-        1,
-        RustIrqfdGsiStats {
-            injected: 5,
-            raised: 5,
-            delivered: 5,
-            ..st(1)
-        },
-    )?;
-    expect_full(&c, 0, st(0))
+    expect_full(&c, 1, gsi_stats!(1, injected: 5, raised: 5, delivered: 5))?;
+    expect_full(&c, 0, gsi_stats!(0))
 }
 
 /// A route update changes the route of that GSI only, with no reassign (no
@@ -238,7 +153,7 @@ fn route_update_in_place(env: &Env) -> TestResult {
     let mut n = [0u64; 4];
     let mut check = |c: &Ctx, g: u32, want: Option<Route>, what: &str| -> TestResult {
         n[g as usize] += 1;
-        sig(env, c, &e[g as usize], g, n[g as usize])?;
+        inject(env, c, &e[g as usize], g, n[g as usize])?;
         one_kind(env, c, g, 1, 0, want, &format!("of gsi {g} {what}")).map(|_| ())
     };
     check(&c, 1, Some(RA), "routed to A")?;
@@ -281,21 +196,15 @@ fn route_kept_by_raised_record(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     route(&c, 1, RA)?;
     ok("assign(gsi 1)", c.assign(&e, 1))?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     route(&c, 1, RB)?;
-    sig(env, &c, &e, 1, 2)?;
+    inject(env, &c, &e, 1, 2)?;
     unroute(&c, 1)?;
-    sig(env, &c, &e, 1, 3)?;
+    inject(env, &c, &e, 1, 3)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            pending: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, coalesced: 2, pending: 1),
     )?;
     let d = one_kind(
         env,
@@ -307,24 +216,18 @@ fn route_kept_by_raised_record(env: &Env) -> TestResult {
         "raised with route A, then coalesced under B and no route",
     )?;
     eq("seq", d.seq, 1)?;
-    sig(env, &c, &e, 1, 4)?;
+    inject(env, &c, &e, 1, 4)?;
     one_kind(env, &c, 1, 1, 0, None, "raised after the clear")?;
     route(&c, 1, RB)?;
-    sig(env, &c, &e, 1, 5)?;
-    sig(env, &c, &e, 1, 6)?;
+    inject(env, &c, &e, 1, 5)?;
+    inject(env, &c, &e, 1, 6)?;
     route(&c, 1, RA)?;
     let d = one_kind(env, &c, 1, 2, 0, Some(RB), "raised under B, read after A")?;
     eq("seq of the last record", d.seq, 3)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 6,
-            raised: 3,
-            coalesced: 3,
-            delivered: 3,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 6, raised: 3, coalesced: 3, delivered: 3),
     )
 }
 
@@ -343,36 +246,18 @@ fn masked_latch(env: &Env) -> TestResult {
     ok("assign(gsi 1)", c.assign(&e, 1))?;
     ok("assign(gsi 2)", c.assign(&f, 2))?;
     mask(&c, 1, true)?;
-    expect_full(&c, 1, RustIrqfdGsiStats { masked: 1, ..st(1) })?;
+    expect_full(&c, 1, gsi_stats!(1, masked: 1))?;
     for i in 1..=3 {
-        sig(env, &c, &e, 1, i)?;
-        expect_full(
-            &c,
-            1,
-            RustIrqfdGsiStats {
-                injected: i,
-                latched: i,
-                masked: 1,
-                ..st(1)
-            },
-        )
-        .map_err(|m| format!("after {i} signal(s) on the masked gsi: {m}"))?;
+        inject(env, &c, &e, 1, i)?;
+        expect_full(&c, 1, gsi_stats!(1, injected: i, latched: i, masked: 1))
+            .map_err(|m| format!("after {i} signal(s) on the masked gsi: {m}"))?;
     }
     expect_nothing(&c, "after 3 injections into a masked gsi")?;
 
     // Another gsi is not masked.
-    sig(env, &c, &f, 2, 1)?;
+    inject(env, &c, &f, 2, 1)?;
     one_kind(env, &c, 2, 1, 0, None, "of gsi 2 while gsi 1 is masked")?;
-    expect_full(
-        &c,
-        1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            latched: 3,
-            masked: 1,
-            ..st(1)
-        },
-    )?;
+    expect_full(&c, 1, gsi_stats!(1, injected: 3, latched: 3, masked: 1))?;
 
     // The record gets the route of the unmask.
     route(&c, 1, RB)?;
@@ -380,13 +265,7 @@ fn masked_latch(env: &Env) -> TestResult {
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            pending: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, coalesced: 2, pending: 1),
     )
     .map_err(|m| format!("after the unmask: {m}"))?;
     let d = one_kind(
@@ -400,18 +279,12 @@ fn masked_latch(env: &Env) -> TestResult {
     )?;
     eq("seq of the unmask's record", d.seq, 2)?;
 
-    sig(env, &c, &e, 1, 4)?;
+    inject(env, &c, &e, 1, 4)?;
     one_kind(env, &c, 1, 1, 0, Some(RB), "after the unmask")?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 4,
-            raised: 2,
-            coalesced: 2,
-            delivered: 2,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 4, raised: 2, coalesced: 2, delivered: 2),
     )
 }
 
@@ -425,46 +298,27 @@ fn unmask_merges_pending(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     route(&c, 1, RA)?;
     ok("assign(gsi 1)", c.assign(&e, 1))?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     mask(&c, 1, true)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 1,
-            raised: 1,
-            pending: 1,
-            masked: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 1, raised: 1, pending: 1, masked: 1),
     )
     .map_err(|m| format!("mask with a record pending: {m}"))?;
-    sig(env, &c, &e, 1, 2)?;
-    sig(env, &c, &e, 1, 3)?;
+    inject(env, &c, &e, 1, 2)?;
+    inject(env, &c, &e, 1, 3)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            pending: 1,
-            latched: 2,
-            masked: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, pending: 1, latched: 2, masked: 1),
     )?;
     route(&c, 1, RB)?;
     mask(&c, 1, false)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            pending: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, coalesced: 2, pending: 1),
     )
     .map_err(|m| format!("unmask with a record pending (a merge): {m}"))?;
     let d = one_kind(
@@ -479,12 +333,12 @@ fn unmask_merges_pending(env: &Env) -> TestResult {
     eq("seq", d.seq, 1)?;
 
     // A record pending when masked stays readable while masked.
-    sig(env, &c, &e, 1, 4)?;
+    inject(env, &c, &e, 1, 4)?;
     mask(&c, 1, true)?;
     let d = one_kind(env, &c, 1, 1, 0, Some(RB), "read while masked")?;
     eq("seq", d.seq, 2)?;
-    sig(env, &c, &e, 1, 5)?;
-    sig(env, &c, &e, 1, 6)?;
+    inject(env, &c, &e, 1, 5)?;
+    inject(env, &c, &e, 1, 6)?;
     expect_nothing(&c, "masked, after the pending record was read")?;
     route(&c, 1, RA)?;
     mask(&c, 1, false)?;
@@ -493,13 +347,7 @@ fn unmask_merges_pending(env: &Env) -> TestResult {
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 6,
-            raised: 3,
-            coalesced: 3,
-            delivered: 3,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 6, raised: 3, coalesced: 3, delivered: 3),
     )
 }
 
@@ -511,30 +359,20 @@ fn mask_unmask_idempotent(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     ok("assign(gsi 1)", c.assign(&e, 1))?;
     mask(&c, 1, false)?;
-    expect_full(&c, 1, st(1)).map_err(|m| format!("unmask of a gsi never masked: {m}"))?;
+    expect_full(&c, 1, gsi_stats!(1)).map_err(|m| format!("unmask of a gsi never masked: {m}"))?;
     expect_nothing(&c, "after the unmask of a gsi never masked")?;
 
     mask(&c, 1, true)?;
     mask(&c, 1, true)?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     mask(&c, 1, true)?;
-    let latched = RustIrqfdGsiStats {
-        injected: 1,
-        latched: 1,
-        masked: 1,
-        ..st(1)
-    };
+    let latched = gsi_stats!(1, injected: 1, latched: 1, masked: 1);
     expect_full(&c, 1, latched).map_err(|m| format!("mask of a masked gsi: {m}"))?;
     mask(&c, 1, false)?;
     mask(&c, 1, false)?;
     one_kind(env, &c, 1, 1, 0, None, "of the unmask")?;
     expect_nothing(&c, "after a second unmask")?;
-    let after = RustIrqfdGsiStats {
-        injected: 1,
-        raised: 1,
-        delivered: 1,
-        ..st(1)
-    };
+    let after = gsi_stats!(1, injected: 1, raised: 1, delivered: 1);
     expect_full(&c, 1, after).map_err(|m| format!("unmask of an unmasked gsi: {m}"))?;
 
     mask(&c, 1, true)?;
@@ -649,61 +487,41 @@ fn resample_level_ack(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     let r = new_eventfd()?;
     ok("assign(gsi 1, RESAMPLE)", c.assign_resample(&e, 1, &r))?;
-    expect_full(&c, 1, st(1))?;
-    sig(env, &c, &e, 1, 1)?;
+    expect_full(&c, 1, gsi_stats!(1))?;
+    inject(env, &c, &e, 1, 1)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 1,
-            raised: 1,
-            pending: 1,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 1, raised: 1, pending: 1, asserted: 1),
     )?;
-    sig(env, &c, &e, 1, 2)?;
+    inject(env, &c, &e, 1, 2)?;
     let d = one_kind(env, &c, 1, 2, DELIVERY_LEVEL, None, "of the level line")?;
     eq("seq", d.seq, 1)?;
-    sig(env, &c, &e, 1, 3)?;
+    inject(env, &c, &e, 1, 3)?;
     expect_nothing(&c, "after a signal on the asserted line, its record read")?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            delivered: 1,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, coalesced: 2, delivered: 1, asserted: 1),
     )?;
     std::thread::sleep(QUIET);
     expect_signalled(&r, 0, "the resamplefd before any ACK")?;
 
-    ack(&c, 1, 1, "of the asserted line")?;
+    expect_ack(&c, 1, 1, "of the asserted line")?;
     expect_signalled(&r, 1, "the resamplefd after the ACK")?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            delivered: 1,
-            acks: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 3, raised: 1, coalesced: 2, delivered: 1, acks: 1),
     )?;
-    sig(env, &c, &e, 1, 4)?;
+    inject(env, &c, &e, 1, 4)?;
     let d = one_kind(env, &c, 1, 1, DELIVERY_LEVEL, None, "after the ACK")?;
     eq("seq", d.seq, 2)?;
-    ack(&c, 1, 1, "of the line asserted again")?;
+    expect_ack(&c, 1, 1, "of the line asserted again")?;
     expect_signalled(&r, 1, "the resamplefd after the second ACK")?;
 
     route(&c, 1, RA)?;
-    sig(env, &c, &e, 1, 5)?;
+    inject(env, &c, &e, 1, 5)?;
     one_kind(
         env,
         &c,
@@ -713,20 +531,13 @@ fn resample_level_ack(env: &Env) -> TestResult {
         Some(RA),
         "of the routed level line",
     )?;
-    ack(&c, 1, 1, "of the routed level line")?;
-    ack(&c, 1, 0, "of the deasserted line")?;
+    expect_ack(&c, 1, 1, "of the routed level line")?;
+    expect_ack(&c, 1, 0, "of the deasserted line")?;
     expect_signalled(&r, 1, "the resamplefd after an ACK and an ACK of nothing")?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 5,
-            raised: 3,
-            coalesced: 2,
-            delivered: 3,
-            acks: 3,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 5, raised: 3, coalesced: 2, delivered: 3, acks: 3),
     )?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))
 }
@@ -736,12 +547,7 @@ fn resample_level_ack(env: &Env) -> TestResult {
 /// deassigned, the other still holds the line and an ACK signals it alone.
 fn resample_shared_resampler(env: &Env) -> TestResult {
     let c = env.open()?;
-    let (e1, r1, e2, r2) = (
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-    );
+    let [e1, r1, e2, r2] = new_eventfds()?;
     ok(
         "assign(eventfd 1, gsi 1, RESAMPLE)",
         c.assign_resample(&e1, 1, &r1),
@@ -750,39 +556,31 @@ fn resample_shared_resampler(env: &Env) -> TestResult {
         "assign(eventfd 2, gsi 1, RESAMPLE)",
         c.assign_resample(&e2, 1, &r2),
     )?;
-    sig(env, &c, &e1, 1, 1)?;
+    inject(env, &c, &e1, 1, 1)?;
     one_kind(env, &c, 1, 1, DELIVERY_LEVEL, None, "of eventfd 1")?;
-    sig(env, &c, &e2, 1, 2)?;
+    inject(env, &c, &e2, 1, 2)?;
     expect_nothing(&c, "after eventfd 2's signal on the asserted line")?;
-    ack(&c, 1, 2, "with two resample irqfds")?;
+    expect_ack(&c, 1, 2, "with two resample irqfds")?;
     expect_signalled(&r1, 1, "resamplefd 1")?;
     expect_signalled(&r2, 1, "resamplefd 2")?;
 
-    sig(env, &c, &e2, 1, 3)?;
+    inject(env, &c, &e2, 1, 3)?;
     one_kind(env, &c, 1, 1, DELIVERY_LEVEL, None, "of eventfd 2")?;
-    ack(&c, 1, 2, "asserted by eventfd 2")?;
+    expect_ack(&c, 1, 2, "asserted by eventfd 2")?;
     expect_signalled(&r1, 1, "resamplefd 1 (its irqfd did not assert)")?;
     expect_signalled(&r2, 1, "resamplefd 2")?;
 
-    sig(env, &c, &e2, 1, 4)?;
+    inject(env, &c, &e2, 1, 4)?;
     ok("deassign(eventfd 1)", c.deassign(&e1, 1))?;
     let s = stats(&c, 1)?;
     eq("asserted after deassigning one of two", s.asserted, 1)?;
-    ack(&c, 1, 1, "with one resample irqfd left")?;
+    expect_ack(&c, 1, 1, "with one resample irqfd left")?;
     expect_signalled(&r1, 0, "resamplefd 1 (deassigned)")?;
     expect_signalled(&r2, 1, "resamplefd 2")?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 4,
-            raised: 3,
-            coalesced: 1,
-            delivered: 2,
-            pending: 1,
-            acks: 3,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 4, raised: 3, coalesced: 1, delivered: 2, pending: 1, acks: 3),
     )?;
     ok("deassign(eventfd 2)", c.deassign(&e2, 1))
 }
@@ -793,15 +591,15 @@ fn resample_shared_resampler(env: &Env) -> TestResult {
 /// resample irqfd only, and an edge injection never asserts the line.
 fn resample_edge_ignores_asserted(env: &Env) -> TestResult {
     let c = env.open()?;
-    let (e, r, f) = (new_eventfd()?, new_eventfd()?, new_eventfd()?);
+    let [e, r, f] = new_eventfds()?;
     ok(
         "assign(level eventfd, gsi 1, RESAMPLE)",
         c.assign_resample(&e, 1, &r),
     )?;
     ok("assign(edge eventfd, gsi 1)", c.assign(&f, 1))?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     one_kind(env, &c, 1, 1, DELIVERY_LEVEL, None, "of the level irqfd")?;
-    sig(env, &c, &f, 1, 2)?;
+    inject(env, &c, &f, 1, 2)?;
     one_kind(
         env,
         &c,
@@ -814,28 +612,22 @@ fn resample_edge_ignores_asserted(env: &Env) -> TestResult {
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 2,
-            raised: 2,
-            delivered: 2,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 2, raised: 2, delivered: 2, asserted: 1),
     )?;
-    ack(&c, 1, 1, "with one resample and one edge irqfd")?;
+    expect_ack(&c, 1, 1, "with one resample and one edge irqfd")?;
     expect_signalled(&r, 1, "the resamplefd")?;
 
-    sig(env, &c, &f, 1, 3)?;
+    inject(env, &c, &f, 1, 3)?;
     one_kind(env, &c, 1, 1, 0, None, "of the edge irqfd, line deasserted")?;
     eq(
         "asserted after an edge injection",
         stats(&c, 1)?.asserted,
         0,
     )?;
-    ack(&c, 1, 0, "after an edge injection only")?;
+    expect_ack(&c, 1, 0, "after an edge injection only")?;
 
-    sig(env, &c, &e, 1, 4)?;
-    sig(env, &c, &f, 1, 5)?;
+    inject(env, &c, &e, 1, 4)?;
+    inject(env, &c, &f, 1, 5)?;
     one_kind(
         env,
         &c,
@@ -848,17 +640,9 @@ fn resample_edge_ignores_asserted(env: &Env) -> TestResult {
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 5,
-            raised: 4,
-            coalesced: 1,
-            delivered: 4,
-            acks: 1,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 5, raised: 4, coalesced: 1, delivered: 4, acks: 1, asserted: 1),
     )?;
-    ack(&c, 1, 1, "at the end")?;
+    expect_ack(&c, 1, 1, "at the end")?;
     expect_signalled(&r, 1, "the resamplefd at the end")
 }
 
@@ -867,15 +651,15 @@ fn resample_edge_ignores_asserted(env: &Env) -> TestResult {
 /// an ACK that deasserted, and on a GSI with only an edge irqfd.
 fn ack_unasserted_returns_zero(env: &Env) -> TestResult {
     let c = env.open()?;
-    ack(&c, 0, 0, "on a fresh context")?;
-    let (e, r, f) = (new_eventfd()?, new_eventfd()?, new_eventfd()?);
+    expect_ack(&c, 0, 0, "on a fresh context")?;
+    let [e, r, f] = new_eventfds()?;
     ok("assign(gsi 1, RESAMPLE)", c.assign_resample(&e, 1, &r))?;
-    ack(&c, 1, 0, "of a resample irqfd's line before any signal")?;
+    expect_ack(&c, 1, 0, "of a resample irqfd's line before any signal")?;
     expect_signalled(&r, 0, "the resamplefd")?;
-    sig(env, &c, &e, 1, 1)?;
-    ack(&c, 1, 1, "of the asserted line")?;
-    ack(&c, 1, 0, "right after the ACK that deasserted")?;
-    ack(&c, 1, 0, "once more")?;
+    inject(env, &c, &e, 1, 1)?;
+    expect_ack(&c, 1, 1, "of the asserted line")?;
+    expect_ack(&c, 1, 0, "right after the ACK that deasserted")?;
+    expect_ack(&c, 1, 0, "once more")?;
     expect_signalled(
         &r,
         1,
@@ -884,18 +668,9 @@ fn ack_unasserted_returns_zero(env: &Env) -> TestResult {
     eq("acks", stats(&c, 1)?.acks, 1)?;
 
     ok("assign(edge eventfd, gsi 0)", c.assign(&f, 0))?;
-    sig(env, &c, &f, 0, 1)?;
-    ack(&c, 0, 0, "of a gsi with an edge irqfd only")?;
-    expect_full(
-        &c,
-        0,
-        RustIrqfdGsiStats {
-            injected: 1,
-            raised: 1,
-            pending: 1,
-            ..st(0)
-        },
-    )
+    inject(env, &c, &f, 0, 1)?;
+    expect_ack(&c, 0, 0, "of a gsi with an edge irqfd only")?;
+    expect_full(&c, 0, gsi_stats!(0, injected: 1, raised: 1, pending: 1))
 }
 
 /// The irqfd keeps its own reference to the resamplefd: closing the
@@ -915,7 +690,7 @@ fn resamplefd_close_keeps_irqfd(env: &Env) -> TestResult {
         0,
     )?;
     for i in 1..=3 {
-        sig(env, &c, &e, 1, i)?;
+        inject(env, &c, &e, 1, i)?;
         one_kind(
             env,
             &c,
@@ -925,7 +700,7 @@ fn resamplefd_close_keeps_irqfd(env: &Env) -> TestResult {
             None,
             &format!("#{i} after close(resamplefd)"),
         )?;
-        ack(&c, 1, 1, "with the resamplefd closed by userspace")?;
+        expect_ack(&c, 1, 1, "with the resamplefd closed by userspace")?;
     }
     expect_nr_irqfds(&c, 1, "after the ACKs")?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))?;
@@ -942,12 +717,7 @@ fn resamplefd_close_keeps_irqfd(env: &Env) -> TestResult {
 /// edge irqfd), it is not.
 fn resample_last_leave_deasserts(env: &Env) -> TestResult {
     let c = env.open()?;
-    let (e1, r1, e2, r2) = (
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-        new_eventfd()?,
-    );
+    let [e1, r1, e2, r2] = new_eventfds()?;
     ok(
         "assign(eventfd 1, gsi 1, RESAMPLE)",
         c.assign_resample(&e1, 1, &r1),
@@ -956,7 +726,7 @@ fn resample_last_leave_deasserts(env: &Env) -> TestResult {
         "assign(eventfd 2, gsi 1, RESAMPLE)",
         c.assign_resample(&e2, 1, &r2),
     )?;
-    sig(env, &c, &e1, 1, 1)?;
+    inject(env, &c, &e1, 1, 1)?;
     ok("deassign(eventfd 1)", c.deassign(&e1, 1))?;
     eq(
         "asserted after the asserting irqfd left, another still bound",
@@ -975,16 +745,16 @@ fn resample_last_leave_deasserts(env: &Env) -> TestResult {
     )?;
     expect_signalled(&r1, 0, "resamplefd 1 (deassert without a signal)")?;
     expect_signalled(&r2, 0, "resamplefd 2 (deassert without a signal)")?;
-    ack(&c, 1, 0, "after the last resample irqfd left")?;
+    expect_ack(&c, 1, 0, "after the last resample irqfd left")?;
 
     // By EPOLLHUP, with an edge irqfd left on the gsi.
-    let (e3, r3, f) = (new_eventfd()?, new_eventfd()?, new_eventfd()?);
+    let [e3, r3, f] = new_eventfds()?;
     ok("assign(edge eventfd, gsi 1)", c.assign(&f, 1))?;
     ok(
         "assign(eventfd 3, gsi 1, RESAMPLE)",
         c.assign_resample(&e3, 1, &r3),
     )?;
-    sig(env, &c, &e3, 1, 2)?;
+    inject(env, &c, &e3, 1, 2)?;
     eq("asserted", stats(&c, 1)?.asserted, 1)?;
     ok("close(eventfd 3)", sys::close(e3))?;
     wait_until(env, "the EPOLLHUP shutdown of eventfd 3's irqfd", || {
@@ -1000,9 +770,9 @@ fn resample_last_leave_deasserts(env: &Env) -> TestResult {
         0,
     )?;
     expect_signalled(&r3, 0, "resamplefd 3")?;
-    ack(&c, 1, 0, "with only an edge irqfd left")?;
+    expect_ack(&c, 1, 0, "with only an edge irqfd left")?;
     drain(&c)?;
-    sig(env, &c, &f, 1, 3)?;
+    inject(env, &c, &f, 1, 3)?;
     one_kind(env, &c, 1, 1, 0, None, "of the edge irqfd left")?;
     Ok(())
 }
@@ -1019,11 +789,11 @@ fn resamplefd_is_fd(env: &Env) -> TestResult {
         "assign(gsi 1, RESAMPLE, resamplefd = fd)",
         c.assign_resample(&e, 1, &e),
     )?;
-    sig(env, &c, &e, 1, 1)?;
+    inject(env, &c, &e, 1, 1)?;
     let d = one_kind(env, &c, 1, 1, DELIVERY_LEVEL, None, "of the first signal")?;
     eq("seq", d.seq, 1)?;
     for i in 1..=3u64 {
-        ack(&c, 1, 1, &format!("#{i}"))?;
+        expect_ack(&c, 1, 1, &format!("#{i}"))?;
         wait_injected(env, &c, 1, i + 1)
             .map_err(|m| format!("the ACK's signal on the irqfd's own eventfd: {m}"))?;
         let d = one_kind(
@@ -1041,30 +811,15 @@ fn resamplefd_is_fd(env: &Env) -> TestResult {
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 4,
-            raised: 4,
-            delivered: 4,
-            acks: 3,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 4, raised: 4, delivered: 4, acks: 3, asserted: 1),
     )?;
     // A signal on the asserted line: coalesced, and nothing more.
-    sig(env, &c, &e, 1, 5)?;
+    inject(env, &c, &e, 1, 5)?;
     std::thread::sleep(QUIET);
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 5,
-            raised: 4,
-            coalesced: 1,
-            delivered: 4,
-            acks: 3,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 5, raised: 4, coalesced: 1, delivered: 4, acks: 3, asserted: 1),
     )
     .map_err(|m| format!("a signal on the asserted line must only coalesce: {m}"))?;
     expect_nothing(&c, "after the signal on the asserted line")?;
@@ -1074,7 +829,7 @@ fn resamplefd_is_fd(env: &Env) -> TestResult {
 
 /// The irqfd's eventfd counter was consumed by its wakeups.
 fn fails_eagain(e: &OwnedFd) -> TestResult {
-    crate::harness::fails(
+    fails(
         "read(eventfd) (the irqfd consumed every signal, the ACKs' too)",
         sys::eventfd_read(e.as_fd()),
         libc::EAGAIN,
@@ -1090,41 +845,25 @@ fn resample_masked_latch(env: &Env) -> TestResult {
     let r = new_eventfd()?;
     ok("assign(gsi 1, RESAMPLE)", c.assign_resample(&e, 1, &r))?;
     mask(&c, 1, true)?;
-    sig(env, &c, &e, 1, 1)?;
-    ack(
+    inject(env, &c, &e, 1, 1)?;
+    expect_ack(
         &c,
         1,
         0,
         "of a masked line holding a latched level injection",
     )?;
-    sig(env, &c, &e, 1, 2)?;
-    expect_full(
-        &c,
-        1,
-        RustIrqfdGsiStats {
-            injected: 2,
-            latched: 2,
-            masked: 1,
-            ..st(1)
-        },
-    )?;
+    inject(env, &c, &e, 1, 2)?;
+    expect_full(&c, 1, gsi_stats!(1, injected: 2, latched: 2, masked: 1))?;
     expect_nothing(&c, "while masked")?;
     mask(&c, 1, false)?;
     expect_full(
         &c,
         1,
-        RustIrqfdGsiStats {
-            injected: 2,
-            raised: 1,
-            coalesced: 1,
-            pending: 1,
-            asserted: 1,
-            ..st(1)
-        },
+        gsi_stats!(1, injected: 2, raised: 1, coalesced: 1, pending: 1, asserted: 1),
     )
     .map_err(|m| format!("unmask of a latch of level injections: {m}"))?;
     one_kind(env, &c, 1, 2, DELIVERY_LEVEL, None, "raised by the unmask")?;
-    ack(&c, 1, 1, "after the unmask")?;
+    expect_ack(&c, 1, 1, "after the unmask")?;
     expect_signalled(&r, 1, "the resamplefd")?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))
 }
@@ -1133,18 +872,13 @@ fn resample_masked_latch(env: &Env) -> TestResult {
 mod tests {
     use super::*;
 
-    /// The routes of the tests are valid (nonzero, 4-byte aligned) and A
-    /// and B differ in every byte of both fields, so that a mix of the two
-    /// shows whichever bytes it mixes.
+    /// The routes of the tests are valid (nonzero, 4-byte aligned); A and
+    /// B are checked with their definition.
     #[test]
-    fn routes_valid_and_distinct() {
+    fn routes_valid() {
         for (a, _) in [RA, RB, RC, RD] {
             assert!(a != 0 && a & 3 == 0, "{a:#x}");
         }
-        let (x, y) = (RA.0.to_ne_bytes(), RB.0.to_ne_bytes());
-        assert!(x.iter().zip(&y).all(|(a, b)| a != b));
-        let (x, y) = (RA.1.to_ne_bytes(), RB.1.to_ne_bytes());
-        assert!(x.iter().zip(&y).all(|(a, b)| a != b));
     }
 
     #[test]
