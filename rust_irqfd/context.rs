@@ -48,20 +48,77 @@ pub(crate) type Resamplers<S> = RBTree<u32, KVec<Arc<Irqfd<S>>>>;
 
 /// The active irqfds of a context, keyed by their eventfd.
 ///
+/// Only the methods below change it, so that the tree and its counts stay in step; outside this
+/// file, an irqfd can only be taken out ([`Irqfds::take`]).
+///
 /// # Invariants
 ///
 /// * Every irqfd in `tree` belongs to the context that holds this (`irqfd.ctx`), under the key
 ///   of its eventfd ([`EventFd::key`]); an irqfd is in this tree or in none.
 /// * `active` is the number of entries of `tree`.
-/// * `assigning` counts the assigns that passed the limit check and have not yet put their
-///   irqfd into `tree` or failed; `active + assigning <= max_irqfds` of the context.
+/// * `assigning` counts the places held by [`Irqfds::reserve`] for assigns that have not yet
+///   put their irqfd into `tree` ([`Irqfds::insert`]) or failed ([`Irqfds::unreserve`]);
+///   `active + assigning` never exceeds the context's `max_irqfds`, which `reserve` is given.
 pub(crate) struct Irqfds<S: Sink> {
-    pub(crate) tree: RBTree<usize, Arc<Irqfd<S>>>,
-    pub(crate) active: u32,
+    tree: RBTree<usize, Arc<Irqfd<S>>>,
+    active: u32,
     assigning: u32,
 }
 
 impl<S: Sink> Irqfds<S> {
+    /// No irqfds, and no place held.
+    fn new() -> Self {
+        // INVARIANT: An empty tree, and nothing counted.
+        Self {
+            tree: RBTree::new(),
+            active: 0,
+            assigning: 0,
+        }
+    }
+
+    /// Number of active irqfds.
+    fn len(&self) -> u32 {
+        self.active
+    }
+
+    /// Holds a place for one more irqfd, or `ENOSPC` if `max` are active or held already.
+    fn reserve(&mut self, max: u32) -> Result {
+        if self.active + self.assigning >= max {
+            return Err(ENOSPC);
+        }
+        // INVARIANT: Checked against the limit just above; given back by `insert` or `unreserve`.
+        self.assigning += 1;
+        Ok(())
+    }
+
+    /// Gives back a place [`Irqfds::reserve`] held, for an assign that failed.
+    fn unreserve(&mut self) {
+        // INVARIANT: The place is free again.
+        self.assigning -= 1;
+    }
+
+    /// Puts `irqfd`, an irqfd of the context that holds `self`, into the tree in the place
+    /// [`Irqfds::reserve`] held for it, with the node `node`.
+    ///
+    /// Returns the irqfd that had the same eventfd, if any: it is out of the tree now, and its
+    /// shutdown the caller's. (An eventfd takes one irqfd at a time, so there is none.)
+    fn insert(
+        &mut self,
+        node: RBTreeNodeReservation<usize, Arc<Irqfd<S>>>,
+        irqfd: Arc<Irqfd<S>>,
+    ) -> Option<Arc<Irqfd<S>>> {
+        let key = irqfd.waiter.eventfd().key();
+        // INVARIANT: The held place becomes an entry of the tree, under the irqfd's eventfd key;
+        // the caller promises that it is an irqfd of this context. If it replaced one, the tree
+        // did not grow.
+        self.assigning -= 1;
+        let replaced = self.tree.insert(node.into_node(key, irqfd));
+        if replaced.is_none() {
+            self.active += 1;
+        }
+        replaced.map(|old| old.to_key_value().1)
+    }
+
     /// Takes `irqfd` out of the tree if it is there (active). Whoever gets it back owns its
     /// shutdown.
     pub(crate) fn take(&mut self, irqfd: &Irqfd<S>) -> Option<Arc<Irqfd<S>>> {
@@ -72,12 +129,45 @@ impl<S: Sink> Irqfds<S> {
         }
     }
 
+    /// Takes the irqfd that binds `eventfd` to `gsi` out of the tree, if there is one.
+    fn take_bound(&mut self, eventfd: &EventFd, gsi: u32) -> Option<Arc<Irqfd<S>>> {
+        // The key is ours while we hold the eventfd: it cannot name another one.
+        let key = eventfd.key();
+        if self.tree.get(&key).is_some_and(|irqfd| irqfd.gsi == gsi) {
+            self.remove(key)
+        } else {
+            None
+        }
+    }
+
+    /// Takes every irqfd out of the tree and hands them over, with their shutdowns.
+    fn take_all(&mut self) -> RBTree<usize, Arc<Irqfd<S>>> {
+        // INVARIANT: The tree is empty now.
+        self.active = 0;
+        core::mem::replace(&mut self.tree, RBTree::new())
+    }
+
     /// Takes the irqfd of the eventfd `key` out of the tree, if there is one.
     fn remove(&mut self, key: usize) -> Option<Arc<Irqfd<S>>> {
         let irqfd = self.tree.remove(&key)?;
         // INVARIANT: One entry fewer in the tree.
         self.active -= 1;
         Some(irqfd)
+    }
+
+    /// Appends to `out`, until it is full, the fdinfo of the active irqfds whose key is `from`
+    /// or more, in key order. Returns the key to go on from if some did not fit.
+    fn infos(&mut self, from: usize, out: &mut KVec<IrqfdInfo>) -> Option<usize> {
+        // The mutable cursor only because the shared one cannot move; nothing is changed.
+        let mut cursor = self.tree.cursor_lower_bound_mut(&from);
+        while let Some(c) = cursor {
+            let (&key, irqfd) = c.current();
+            if out.push_within_capacity(irqfd.info()).is_err() {
+                return Some(key);
+            }
+            cursor = c.move_next();
+        }
+        None
     }
 }
 
@@ -118,28 +208,27 @@ struct AssignSlot<'a, S: Sink> {
 impl<'a, S: Sink> AssignSlot<'a, S> {
     /// Reserves a place, or `ENOSPC` if the context holds `max_irqfds` already.
     fn reserve(ctx: &'a Context<S>) -> Result<Self> {
-        let mut irqfds = ctx.irqfds.lock();
-        if irqfds.active + irqfds.assigning >= ctx.max_irqfds {
-            return Err(ENOSPC);
-        }
-        // INVARIANT: Checked against the limit just above; given back by `commit` or `drop`.
-        irqfds.assigning += 1;
+        ctx.irqfds.lock().reserve(ctx.max_irqfds)?;
         Ok(Self { ctx })
     }
 
-    /// The irqfd is going into the tree: the reserved place becomes an active one.
-    fn commit(self, irqfds: &mut Irqfds<S>) {
-        // INVARIANT: The caller inserts the irqfd into the tree under the same lock.
-        irqfds.assigning -= 1;
-        irqfds.active += 1;
+    /// Puts `irqfd` into `irqfds`, the context's, in the reserved place (see [`Irqfds::insert`]).
+    fn commit(
+        self,
+        irqfds: &mut Irqfds<S>,
+        node: RBTreeNodeReservation<usize, Arc<Irqfd<S>>>,
+        irqfd: Arc<Irqfd<S>>,
+    ) -> Option<Arc<Irqfd<S>>> {
+        // The place is taken, not given back.
         core::mem::forget(self);
+        irqfds.insert(node, irqfd)
     }
 }
 
 impl<S: Sink> Drop for AssignSlot<'_, S> {
     fn drop(&mut self) {
-        // INVARIANT: The assign failed: its place is free again.
-        self.ctx.irqfds.lock().assigning -= 1;
+        // The assign failed.
+        self.ctx.irqfds.lock().unreserve();
     }
 }
 
@@ -158,14 +247,7 @@ impl<S: Sink> Context<S> {
                 sink <- sink,
                 routes <- routes,
                 resamplers <- new_mutex!(RBTree::new(), "Context::resamplers"),
-                irqfds <- new_spinlock_irq!(
-                    Irqfds {
-                        tree: RBTree::new(),
-                        active: 0,
-                        assigning: 0,
-                    },
-                    "Context::irqfds"
-                ),
+                irqfds <- new_spinlock_irq!(Irqfds::new(), "Context::irqfds"),
                 cleanup,
                 deferred_only,
                 max_irqfds,
@@ -177,7 +259,7 @@ impl<S: Sink> Context<S> {
 
     /// Number of active irqfds.
     pub(crate) fn nr_irqfds(&self) -> u32 {
-        self.irqfds.lock().active
+        self.irqfds.lock().len()
     }
 
     /// Calls `f` with the binding and counters of every active irqfd, in eventfd order.
@@ -187,33 +269,15 @@ impl<S: Sink> Context<S> {
     pub(crate) fn for_each_irqfd(&self, mut f: impl FnMut(&IrqfdInfo)) -> Result {
         const CHUNK: usize = 32;
         let mut chunk = KVec::with_capacity(CHUNK, GFP_KERNEL)?;
-        let mut from = 0usize;
-        loop {
+        let mut from = Some(0usize);
+        while let Some(key) = from {
             chunk.clear();
-            let mut more = false;
-            let mut irqfds = self.irqfds.lock();
-            // The mutable cursor only because the shared one cannot move; nothing is changed.
-            let mut cursor = irqfds.tree.cursor_lower_bound_mut(&from);
-            while let Some(c) = cursor {
-                let (&key, irqfd) = c.current();
-                if chunk.push_within_capacity(irqfd.info()).is_err() {
-                    more = true;
-                    break;
-                }
-                match key.checked_add(1) {
-                    Some(next) => from = next,
-                    None => break,
-                }
-                cursor = c.move_next();
-            }
-            drop(irqfds);
+            from = self.irqfds.lock().infos(key, &mut chunk);
             for info in chunk.iter() {
                 f(info);
             }
-            if !more {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// Binds the eventfd `fd` to `gsi`, level-triggered with resamplefd `resample` if given,
@@ -234,7 +298,6 @@ impl<S: Sink> Context<S> {
         let file = LocalFile::fget(fd)?;
         let eventfd = EventFd::from_file(&file)?;
         let resample = resample.map(EventFd::fdget).transpose()?;
-        let key = eventfd.key();
         let slot = AssignSlot::reserve(self)?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let irqfd = Arc::pin_init(
@@ -267,19 +330,15 @@ impl<S: Sink> Context<S> {
 
         let assigned = irqfd.clone();
         let mut irqfds = self.irqfds.lock();
-        slot.commit(&mut irqfds);
-        // INVARIANT: The irqfd goes into the tree of its own context (`irqfd.ctx` is `self`)
-        // under its eventfd's key; `commit` counted it. No other active irqfd has this key: the
-        // eventfd takes one irqfd at a time (registration fails with `EBUSY` otherwise), and an
-        // irqfd leaves the tree before its shutdown unregisters it.
-        let replaced = irqfds.tree.insert(node.into_node(key, irqfd));
-        if let Some(old) = replaced {
+        // The irqfd goes into the tree of its own context (`irqfd.ctx` is `self`). No other
+        // active irqfd has its eventfd: the eventfd takes one irqfd at a time (registration fails
+        // with `EBUSY` otherwise), and an irqfd leaves the tree before its shutdown unregisters
+        // it.
+        if let Some(old) = slot.commit(&mut irqfds, node, irqfd) {
             // Unreachable (see above); should it happen, shut the displaced irqfd down rather
             // than lose it.
             kernel::warn_on!(true);
-            // INVARIANT: The tree did not grow: `commit` counted one too many.
-            irqfds.active -= 1;
-            shutdown::queue_shutdown(self, old.to_key_value().1);
+            shutdown::queue_shutdown(self, old);
         }
         drop(irqfds);
         drop(file);
@@ -343,12 +402,8 @@ impl<S: Sink> Context<S> {
         }
         let mut irqfds = self.irqfds.lock();
         for (eventfd, gsi) in eventfds.iter() {
-            // The key is ours while we hold the eventfd: it cannot name another one.
-            let key = eventfd.key();
-            if irqfds.tree.get(&key).is_some_and(|i| i.gsi == *gsi) {
-                if let Some(irqfd) = irqfds.remove(key) {
-                    shutdown::queue_shutdown(self, irqfd);
-                }
+            if let Some(irqfd) = irqfds.take_bound(eventfd, *gsi) {
+                shutdown::queue_shutdown(self, irqfd);
             }
         }
         drop(irqfds);
@@ -439,11 +494,7 @@ impl<S: Sink> Context<S> {
     /// Called once, from the release of the context's file. Once it returns no irqfd holds a
     /// reference to the context, so the file's is the last one.
     pub(crate) fn release(&self) {
-        let mut irqfds = self.irqfds.lock();
-        let mut tree = core::mem::replace(&mut irqfds.tree, RBTree::new());
-        // INVARIANT: The tree is empty now.
-        irqfds.active = 0;
-        drop(irqfds);
+        let mut tree = self.irqfds.lock().take_all();
         // Every irqfd taken out is ours to shut down: an EPOLLHUP from now on finds it inactive.
         // Queued outside the lock, so that 65536 of them do not keep interrupts off.
         while let Some(cursor) = tree.cursor_front_mut() {
