@@ -2,6 +2,9 @@
 
 //! The misc device: each open is a context; ioctls decode the ABI; `read(2)` returns deliveries.
 //!
+//! This file is the only one that speaks the ABI ([`crate::uapi`]): the rest of the module works
+//! in its own types, which are converted here on the way in and out.
+//!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use core::mem::size_of;
@@ -32,7 +35,10 @@ use kernel::{
 use crate::{
     context::Context,
     fsext,
-    irqchip::IrqChip,
+    irqchip::{
+        IrqChip,
+        Record, //
+    },
     route::Route,
     sink::Sink,
     uapi::{
@@ -50,6 +56,44 @@ use crate::{
 
 /// Most records one `read(2)` returns.
 const READ_BATCH: usize = 64;
+
+/// The route `RUST_IRQFD_SET_ROUTE` asks for, or `EINVAL` if it is not one.
+fn route_from_args(r: &RouteArgs) -> Result<Route> {
+    if r.pad != 0 {
+        return Err(EINVAL);
+    }
+    match r.flags {
+        0 if r.msi_addr == 0 && r.msi_data == 0 => Ok(Route::Line),
+        // An MSI address is a nonzero, dword-aligned bus address.
+        uapi::ROUTE_MSI if r.msi_addr != 0 && r.msi_addr & 3 == 0 => Ok(Route::Msi {
+            addr: r.msi_addr,
+            data: r.msi_data,
+        }),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The record `read(2)` hands out for `record`.
+fn delivery(record: &Record) -> Delivery {
+    let (msi_flag, msi_addr, msi_data) = match record.route {
+        Route::Line => (0, 0, 0),
+        Route::Msi { addr, data } => (uapi::DELIVERY_MSI, addr, data),
+    };
+    let level_flag = if record.level {
+        uapi::DELIVERY_LEVEL
+    } else {
+        0
+    };
+    Delivery {
+        seq: record.seq,
+        gsi: record.gsi,
+        flags: msi_flag | level_flag,
+        count: record.count,
+        msi_addr,
+        msi_data,
+        pad: 0,
+    }
+}
 
 /// An open `/dev/rust_irqfd`: one context with the virtual interrupt controller as its sink.
 pub(crate) struct IrqfdDevice {
@@ -155,7 +199,7 @@ impl IrqfdDevice {
     }
 
     fn set_route(&self, args: &RouteArgs) -> Result {
-        self.ctx.set_route(args.gsi, Route::from_uapi(args)?)
+        self.ctx.set_route(args.gsi, route_from_args(args)?)
     }
 
     fn set_mask(&self, args: &MaskArgs) -> Result {
@@ -244,8 +288,9 @@ impl MiscDevice for IrqfdDevice {
                 Err(_) => break,
             }
             nonblock = true;
-            for r in &records {
-                let bytes = r.as_bytes();
+            for record in &records {
+                let delivery = delivery(record);
+                let bytes = delivery.as_bytes();
                 if iov.copy_to_iter(bytes) < bytes.len() {
                     break 'batches;
                 }

@@ -19,6 +19,9 @@
 //!
 //! All state sits behind one IRQ-safe spinlock, so injection works from the eventfd wait-queue
 //! callback, which runs with interrupts off, possibly in hard-IRQ context.
+//!
+//! The controller knows nothing of the ABI: records and counters leave it as [`Record`] and
+//! [`LineStats`], which [`crate::device`] turns into the structs userspace reads.
 
 use kernel::{
     new_condvar,
@@ -37,8 +40,7 @@ use crate::{
         Injection,
         Sink,
         WouldBlock, //
-    },
-    uapi, //
+    }, //
 };
 
 /// Counters, state and pending record of one GSI.
@@ -119,6 +121,19 @@ impl State {
         }
         Injected::Raised
     }
+}
+
+/// A record taken off the FIFO: an interrupt raised on a GSI, with the injections merged into it.
+pub(crate) struct Record {
+    /// Context-wide sequence number, from 1, in raise order.
+    pub(crate) seq: u64,
+    pub(crate) gsi: u32,
+    /// Injections merged into it, at least 1.
+    pub(crate) count: u64,
+    /// The route it was raised with.
+    pub(crate) route: Route,
+    /// Raised by a level injection.
+    pub(crate) level: bool,
 }
 
 /// Counters of one GSI, as `RUST_IRQFD_GSI_STATS` reports them.
@@ -208,7 +223,7 @@ impl IrqChip {
     ///
     /// `out` must have room for `max` records (it is not grown under the lock). Fails with
     /// `EAGAIN` when `nonblock` and nothing is pending, or `ERESTARTSYS` on a signal.
-    pub(crate) fn pop(&self, out: &mut KVec<uapi::Delivery>, max: usize, nonblock: bool) -> Result {
+    pub(crate) fn pop(&self, out: &mut KVec<Record>, max: usize, nonblock: bool) -> Result {
         let mut guard = self.state.lock();
         while guard.len == 0 {
             if nonblock {
@@ -226,23 +241,12 @@ impl IrqChip {
             let Some(line) = usize::try_from(gsi).ok().and_then(|i| st.lines.get_mut(i)) else {
                 break;
             };
-            let (msi_flag, msi_addr, msi_data) = match line.pending_route {
-                Route::Line => (0, 0, 0),
-                Route::Msi { addr, data } => (uapi::DELIVERY_MSI, addr, data),
-            };
-            let level_flag = if line.pending_level {
-                uapi::DELIVERY_LEVEL
-            } else {
-                0
-            };
-            let record = uapi::Delivery {
+            let record = Record {
                 seq: line.pending_seq,
                 gsi,
-                flags: msi_flag | level_flag,
                 count: line.pending_count,
-                msi_addr,
-                msi_data,
-                pad: 0,
+                route: line.pending_route,
+                level: line.pending_level,
             };
             if out.push_within_capacity(record).is_err() {
                 break;

@@ -48,8 +48,6 @@ use kernel::{
     }, //
 };
 
-use crate::uapi;
-
 /// What a GSI is routed to.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -58,24 +56,6 @@ pub(crate) enum Route {
     Line,
     /// An MSI message.
     Msi { addr: u64, data: u32 },
-}
-
-impl Route {
-    /// The route `RUST_IRQFD_SET_ROUTE` asks for, or `EINVAL` if it is not one.
-    pub(crate) fn from_uapi(r: &uapi::RouteArgs) -> Result<Self> {
-        if r.pad != 0 {
-            return Err(EINVAL);
-        }
-        match r.flags {
-            0 if r.msi_addr == 0 && r.msi_data == 0 => Ok(Route::Line),
-            // An MSI address is a nonzero, dword-aligned bus address.
-            uapi::ROUTE_MSI if r.msi_addr != 0 && r.msi_addr & 3 == 0 => Ok(Route::Msi {
-                addr: r.msi_addr,
-                data: r.msi_data,
-            }),
-            _ => Err(EINVAL),
-        }
-    }
 }
 
 /// The route of one GSI, readable at any time without a lock.
