@@ -2,13 +2,14 @@
 /*
  * c_irqfd: the C reference of rust_irqfd.
  *
- * Binds an eventfd to a line (GSI) of a small virtual interrupt controller so
- * that signalling the eventfd injects an interrupt without going through
- * userspace. The irqfd part follows the design of virt/kvm/eventfd.c: a
- * priority, exclusive wait-queue entry on the eventfd, an "active" state that
- * is simply membership of the context's irqfds (an rbtree keyed by eventfd,
- * where KVM has a list), deferred shutdown on the context's own ordered
- * workqueue, and deassign/release that flush that workqueue.
+ * Binds an eventfd to a line (GSI) of a small virtual interrupt controller
+ * (irqchip.c) so that signalling the eventfd injects an interrupt without
+ * going through userspace. The irqfd part follows the design of
+ * virt/kvm/eventfd.c: a priority, exclusive wait-queue entry on the eventfd,
+ * an "active" state that is simply membership of the context's irqfds (an
+ * rbtree keyed by eventfd, where KVM has a list), deferred shutdown on the
+ * context's own ordered workqueue, and deassign/release that flush that
+ * workqueue.
  *
  * Each open of /dev/c_irqfd is a context (the stand-in for a VM). See
  * Documentation/rust_irqfd.rst for the ABI and its semantics.
@@ -54,6 +55,8 @@
 
 #include <linux/rust_irqfd.h>
 
+#include "irqchip.h"
+
 #define C_IRQFD_MAX_GSIS	65536U
 #define C_IRQFD_MAX_IRQFDS	BIT(20)
 
@@ -71,58 +74,6 @@ MODULE_PARM_DESC(max_irqfds, "Most irqfds one context may hold (1..1048576); ENO
 static bool deferred_only;
 module_param(deferred_only, bool, 0444);
 MODULE_PARM_DESC(deferred_only, "Always inject from the work item, never from the wakeup");
-
-/*
- * Where a GSI's interrupts go: nowhere in particular (a plain line, flags 0,
- * msi_addr and msi_data 0) or an MSI message (flags RUST_IRQFD_ROUTE_MSI).
- */
-struct c_irqfd_route {
-	u64 msi_addr;
-	u32 msi_data;
-	u32 flags;		/* RUST_IRQFD_ROUTE_* */
-};
-
-/* State of one line of the virtual interrupt controller. */
-struct c_irqfd_line {
-	/* The pending record, if any. */
-	u64 seq;
-	u64 count;		/* injections in it; 0: none pending */
-	u64 msi_addr;		/* the route it was raised with */
-	u32 msi_data;
-	u32 flags;		/* RUST_IRQFD_DELIVERY_* */
-
-	u64 injected;
-	u64 raised;
-	u64 coalesced;
-	u64 delivered;
-	u64 latched;		/* injections held by the mask latch */
-	u64 acks;		/* RUST_IRQFD_ACKs that deasserted the line */
-	bool masked;
-	bool latched_level;	/* the latch holds a level injection */
-	bool asserted;		/* a level injection holds it until an ACK */
-};
-
-/*
- * The virtual interrupt controller: per GSI, a counting pending record, an
- * MSI-X style mask with its pending latch, and the level of the line for the
- * resample irqfds; and a FIFO of the GSIs whose record is pending, in the
- * order the records were raised. A GSI is in the FIFO at most once, so a ring
- * of nr_gsis entries never overflows.
- *
- * Injection can come from the eventfd wakeup, i.e. from hard-IRQ context:
- * @lock must always be taken with interrupts disabled. The controller knows
- * nothing of routes: whoever injects hands it the route to raise with.
- */
-struct c_irqfd_irqchip {
-	spinlock_t lock;	/* protects all below but nr_gsis and readers */
-	u32 nr_gsis;
-	struct c_irqfd_line *lines;
-	u32 *fifo;
-	u32 fifo_head;
-	u32 fifo_len;		/* WRITE_ONCE under @lock, READ_ONCE by readers */
-	u64 next_seq;
-	wait_queue_head_t readers;
-};
 
 /* One open of the device: the stand-in for a struct kvm. */
 struct c_irqfd_ctx {
@@ -222,256 +173,6 @@ struct c_irqfd {
 	struct list_head resampler_link;
 };
 
-/* --- virtual interrupt controller --- */
-
-static int irqchip_init(struct c_irqfd_irqchip *chip, u32 nr)
-{
-	spin_lock_init(&chip->lock);
-	init_waitqueue_head(&chip->readers);
-	chip->nr_gsis = nr;
-	chip->next_seq = 1;
-
-	chip->lines = kvzalloc_objs(*chip->lines, nr, GFP_KERNEL_ACCOUNT);
-	if (!chip->lines)
-		return -ENOMEM;
-
-	chip->fifo = kvzalloc_objs(*chip->fifo, nr, GFP_KERNEL_ACCOUNT);
-	if (!chip->fifo) {
-		kvfree(chip->lines);
-		return -ENOMEM;
-	}
-
-	return 0;
-}
-
-static void irqchip_destroy(struct c_irqfd_irqchip *chip)
-{
-	kvfree(chip->fifo);
-	kvfree(chip->lines);
-}
-
-static bool irqchip_has_pending(struct c_irqfd_irqchip *chip)
-{
-	return READ_ONCE(chip->fifo_len) != 0;
-}
-
-/* What became of one injection. */
-enum c_irqfd_inject {
-	C_IRQFD_RAISED,		/* it raised a new record */
-	C_IRQFD_COALESCED,	/* merged into a pending record or asserted line */
-	C_IRQFD_LATCHED,	/* held by the mask latch */
-};
-
-/*
- * Hand @k injections to @gsi, unmasked, as of now: raise a record with @route,
- * or merge them into the one pending (which keeps the route and flags it was
- * raised with). Level injections (@level, from a resample irqfd) assert the
- * line, and are absorbed by it while it stays asserted, i.e. until the guest
- * acks it; edges ignore the level of the line.
- */
-static enum c_irqfd_inject irqchip_deliver(struct c_irqfd_irqchip *chip,
-					   u32 gsi,
-					   const struct c_irqfd_route *route,
-					   bool level, u64 k)
-{
-	struct c_irqfd_line *line = &chip->lines[gsi];
-	u32 tail;
-
-	lockdep_assert_held(&chip->lock);
-
-	if (level) {
-		if (line->asserted) {
-			/* The guest has yet to ack the last one. */
-			line->coalesced += k;
-			if (line->count)
-				line->count += k;
-			return C_IRQFD_COALESCED;
-		}
-		line->asserted = true;
-	}
-
-	if (line->count) {
-		line->count += k;
-		line->coalesced += k;
-		return C_IRQFD_COALESCED;
-	}
-
-	line->seq = chip->next_seq++;
-	line->count = k;
-	line->raised++;
-	line->coalesced += k - 1;
-
-	line->flags = level ? RUST_IRQFD_DELIVERY_LEVEL : 0;
-	if (route->flags & RUST_IRQFD_ROUTE_MSI) {
-		line->flags |= RUST_IRQFD_DELIVERY_MSI;
-		line->msi_addr = route->msi_addr;
-		line->msi_data = route->msi_data;
-	} else {
-		line->msi_addr = 0;
-		line->msi_data = 0;
-	}
-
-	tail = chip->fifo_head + chip->fifo_len;
-	if (tail >= chip->nr_gsis)
-		tail -= chip->nr_gsis;
-	chip->fifo[tail] = gsi;
-	WRITE_ONCE(chip->fifo_len, chip->fifo_len + 1);
-
-	return C_IRQFD_RAISED;
-}
-
-/*
- * A reader only sleeps while the FIFO is empty, so only a new record can be
- * something it waits for; a coalesced or latched injection cannot.
- */
-static void irqchip_wake_readers(struct c_irqfd_irqchip *chip)
-{
-	wake_up_interruptible(&chip->readers);
-}
-
-/*
- * Inject once into @gsi, with @route (the route the injecting irqfd read) and
- * as a level injection if @level. Into a masked GSI, it only sets the pending
- * latch. Safe in any context, hard IRQ included.
- */
-static enum c_irqfd_inject irqchip_set_irq(struct c_irqfd_irqchip *chip,
-					   u32 gsi,
-					   const struct c_irqfd_route *route,
-					   bool level)
-{
-	struct c_irqfd_line *line = &chip->lines[gsi];
-	enum c_irqfd_inject ret;
-	unsigned long flags;
-
-	spin_lock_irqsave(&chip->lock, flags);
-
-	line->injected++;
-	if (line->masked) {
-		line->latched++;
-		line->latched_level |= level;
-		ret = C_IRQFD_LATCHED;
-	} else {
-		ret = irqchip_deliver(chip, gsi, route, level, 1);
-	}
-
-	spin_unlock_irqrestore(&chip->lock, flags);
-
-	if (ret == C_IRQFD_RAISED)
-		irqchip_wake_readers(chip);
-
-	return ret;
-}
-
-/* Mask @gsi: the record it may have pending is left alone. */
-static void irqchip_mask(struct c_irqfd_irqchip *chip, u32 gsi)
-{
-	spin_lock_irq(&chip->lock);
-	chip->lines[gsi].masked = true;
-	spin_unlock_irq(&chip->lock);
-}
-
-/*
- * Unmask @gsi. What the latch holds is delivered all at once, as if it were
- * being injected only now: with @route, the GSI's route at the time of the
- * unmask, and as level injections (asserting the line) if a level injection
- * is among it.
- */
-static void irqchip_unmask(struct c_irqfd_irqchip *chip, u32 gsi,
-			   const struct c_irqfd_route *route)
-{
-	struct c_irqfd_line *line = &chip->lines[gsi];
-	enum c_irqfd_inject ret = C_IRQFD_LATCHED;
-
-	spin_lock_irq(&chip->lock);
-
-	if (line->masked) {
-		line->masked = false;
-		if (line->latched) {
-			ret = irqchip_deliver(chip, gsi, route,
-					      line->latched_level,
-					      line->latched);
-			line->latched = 0;
-			line->latched_level = false;
-		}
-	}
-
-	spin_unlock_irq(&chip->lock);
-
-	if (ret == C_IRQFD_RAISED)
-		irqchip_wake_readers(chip);
-}
-
-/*
- * The guest's EOI for @gsi: deassert the line. Returns whether it was
- * asserted, i.e. whether the resample irqfds are to be told.
- */
-static bool irqchip_ack(struct c_irqfd_irqchip *chip, u32 gsi)
-{
-	struct c_irqfd_line *line = &chip->lines[gsi];
-	bool asserted;
-
-	spin_lock_irq(&chip->lock);
-	asserted = line->asserted;
-	if (asserted) {
-		line->asserted = false;
-		line->acks++;
-	}
-	spin_unlock_irq(&chip->lock);
-
-	return asserted;
-}
-
-/* The last resample irqfd of @gsi is gone: nobody is left to ack the line. */
-/*
- * The last resample irqfd of @gsi is gone: nobody is left to resample the
- * line, so it is deasserted, and a level injection still held by the mask
- * latch goes out as an edge at the unmask rather than assert it again.
- */
-static void irqchip_deassert(struct c_irqfd_irqchip *chip, u32 gsi)
-{
-	spin_lock_irq(&chip->lock);
-	chip->lines[gsi].asserted = false;
-	chip->lines[gsi].latched_level = false;
-	spin_unlock_irq(&chip->lock);
-}
-
-/* Move up to @max of the oldest pending records into @recs. */
-static unsigned int irqchip_pop(struct c_irqfd_irqchip *chip,
-				struct rust_irqfd_delivery *recs,
-				unsigned int max)
-{
-	struct c_irqfd_line *line;
-	unsigned int n = 0;
-	u32 gsi;
-
-	spin_lock_irq(&chip->lock);
-
-	while (n < max && chip->fifo_len) {
-		gsi = chip->fifo[chip->fifo_head];
-		line = &chip->lines[gsi];
-
-		if (++chip->fifo_head == chip->nr_gsis)
-			chip->fifo_head = 0;
-		WRITE_ONCE(chip->fifo_len, chip->fifo_len - 1);
-
-		recs[n++] = (struct rust_irqfd_delivery) {
-			.seq = line->seq,
-			.gsi = gsi,
-			.flags = line->flags,
-			.count = line->count,
-			.msi_addr = line->msi_addr,
-			.msi_data = line->msi_data,
-		};
-
-		line->count = 0;
-		line->delivered++;
-	}
-
-	spin_unlock_irq(&chip->lock);
-
-	return n;
-}
-
 /* --- irqfd --- */
 
 #ifdef IRQFD_TEST_HOOKS
@@ -548,8 +249,8 @@ static void irqfd_set_irq(struct c_irqfd *irqfd,
 {
 	atomic64_inc(path);
 
-	switch (irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi, route,
-				!!irqfd->resampler)) {
+	switch (c_irqchip_set_irq(&irqfd->ctx->irqchip, irqfd->gsi, route,
+				  !!irqfd->resampler)) {
 	case C_IRQFD_COALESCED:
 		atomic64_inc(&irqfd->stats.coalesced);
 		break;
@@ -646,7 +347,7 @@ static void irqfd_resampler_shutdown(struct c_irqfd *irqfd)
 	if (list_empty(&resampler->list)) {
 		list_del_rcu(&resampler->link);
 		synchronize_srcu_expedited(&ctx->irq_srcu);
-		irqchip_deassert(&ctx->irqchip, resampler->gsi);
+		c_irqchip_deassert(&ctx->irqchip, resampler->gsi);
 		kfree(resampler);
 	} else {
 		synchronize_srcu_expedited(&ctx->irq_srcu);
@@ -1294,7 +995,6 @@ static int c_irqfd_gsi_stats(struct c_irqfd_ctx *ctx,
 {
 	struct c_irqfd_irqchip *chip = &ctx->irqchip;
 	struct rust_irqfd_gsi_stats stats;
-	struct c_irqfd_line *line;
 
 	if (copy_from_user(&stats, argp, sizeof(stats)))
 		return -EFAULT;
@@ -1302,19 +1002,8 @@ static int c_irqfd_gsi_stats(struct c_irqfd_ctx *ctx,
 	if (stats.gsi >= chip->nr_gsis || stats.pad)
 		return -EINVAL;
 
-	line = &chip->lines[array_index_nospec(stats.gsi, chip->nr_gsis)];
-
-	spin_lock_irq(&chip->lock);
-	stats.injected = line->injected;
-	stats.raised = line->raised;
-	stats.coalesced = line->coalesced;
-	stats.delivered = line->delivered;
-	stats.pending = line->count ? 1 : 0;
-	stats.latched = line->latched;
-	stats.acks = line->acks;
-	stats.masked = line->masked;
-	stats.asserted = line->asserted;
-	spin_unlock_irq(&chip->lock);
+	c_irqchip_get_stats(chip, array_index_nospec(stats.gsi, chip->nr_gsis),
+			    &stats);
 
 	if (copy_to_user(argp, &stats, sizeof(stats)))
 		return -EFAULT;
@@ -1408,9 +1097,9 @@ static int c_irqfd_set_mask(struct c_irqfd_ctx *ctx,
 
 	mutex_lock(&ctx->route_lock);
 	if (args.flags & RUST_IRQFD_MASK_MASKED)
-		irqchip_mask(&ctx->irqchip, gsi);
+		c_irqchip_mask(&ctx->irqchip, gsi);
 	else
-		irqchip_unmask(&ctx->irqchip, gsi, &ctx->routes[gsi]);
+		c_irqchip_unmask(&ctx->irqchip, gsi, &ctx->routes[gsi]);
 	mutex_unlock(&ctx->route_lock);
 
 	return 0;
@@ -1443,7 +1132,7 @@ static long c_irqfd_ack(struct c_irqfd_ctx *ctx,
 	 * them all. Deasserting once per irqfd could lose an assertion that
 	 * came in between.
 	 */
-	if (!irqchip_ack(&ctx->irqchip, gsi))
+	if (!c_irqchip_ack(&ctx->irqchip, gsi))
 		return 0;
 
 	idx = srcu_read_lock(&ctx->irq_srcu);
@@ -1520,13 +1209,13 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 	want = min_t(size_t, count / rsz, chip->nr_gsis);
 
 	for (;;) {
-		n = irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
+		n = c_irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
 		if (n)
 			break;
 		if (file->f_flags & O_NONBLOCK)
 			return -EAGAIN;
 		ret = wait_event_interruptible(chip->readers,
-					       irqchip_has_pending(chip));
+					       c_irqchip_has_pending(chip));
 		if (ret)
 			return ret;
 	}
@@ -1538,7 +1227,7 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 		want -= n;
 		if (!want)
 			break;
-		n = irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
+		n = c_irqchip_pop(chip, recs, min_t(size_t, want, C_IRQFD_READ_BATCH));
 		if (!n)
 			break;
 	}
@@ -1554,7 +1243,7 @@ static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 	/* Empty after the release's flush; destroying it would drain it anyway. */
 	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
-	irqchip_destroy(&ctx->irqchip);
+	c_irqchip_destroy(&ctx->irqchip);
 	kvfree(ctx->routes);
 	mutex_destroy(&ctx->route_lock);
 	mutex_destroy(&ctx->irqfds.resampler_lock);
@@ -1583,7 +1272,7 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 		goto fail_ctx;
 	}
 
-	ret = irqchip_init(&ctx->irqchip, nr_gsis);
+	ret = c_irqchip_init(&ctx->irqchip, nr_gsis);
 	if (ret)
 		goto fail_routes;
 
@@ -1602,7 +1291,7 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 fail_srcu:
 	cleanup_srcu_struct(&ctx->irq_srcu);
 fail_irqchip:
-	irqchip_destroy(&ctx->irqchip);
+	c_irqchip_destroy(&ctx->irqchip);
 fail_routes:
 	kvfree(ctx->routes);
 fail_ctx:
