@@ -11,6 +11,7 @@
 #   the deferred pass; default:
 #   deferred_only=1 and a 20 ms test_inject_delay_us, so that an injection is
 #   still queued or running when a test tears its irqfd down),
+#   NORMAL_ARGS (selftest arguments of the normal pass only; default none),
 #   DEFERRED_ARGS (selftest arguments of the deferred pass; default: the tests
 #   tagged inject, those that exercise injection, since the rest does not
 #   depend on the mode)
@@ -22,6 +23,7 @@ PASSES=${PASSES:-"normal deferred"}
 TEST_ARGS=${TEST_ARGS:-}
 MODULE_PARAMS=${MODULE_PARAMS-"max_irqfds=4096"}
 DEFERRED_PARAMS=${DEFERRED_PARAMS-"deferred_only=1 test_inject_delay_us=20000"}
+NORMAL_ARGS=${NORMAL_ARGS:-}
 DEFERRED_ARGS=${DEFERRED_ARGS-"--tag inject"}
 
 kmsg() { echo "rust_irqfd_test: $*" > /dev/kmsg 2>/dev/null; }
@@ -43,7 +45,7 @@ if [ -f /lib/modules/irqfd_hardirq.ko ]; then
 fi
 
 for pass in $PASSES; do
-	param=$MODULE_PARAMS extra=
+	param=$MODULE_PARAMS extra=$NORMAL_ARGS
 	[ "$pass" = deferred ] && param="$MODULE_PARAMS $DEFERRED_PARAMS" extra=$DEFERRED_ARGS
 	for m in $DEVICES; do
 		# shellcheck disable=SC2086
