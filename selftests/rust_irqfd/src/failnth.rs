@@ -229,8 +229,8 @@ fn failed_site(log: &[String]) -> Option<String> {
 /// Most passes of one sweep before its outcome is taken as it is.
 const MAX_PASSES: u32 = 4;
 
-/// Sweeps `call` over n = 1, 2, ...: the errno of every injected failure
-/// must be in `clean`, and `after_failure` must hold after it. A call that
+/// Sweeps `call` over n = 1, 2, ...: every injected failure must fail it
+/// with `ENOMEM`, and `after_failure` must hold after it. A call that
 /// succeeds although its n-th allocation was failed (someone inside the
 /// kernel fell back gracefully: kmemleak's metadata allocation, the memcg
 /// accounting vector of a fresh slab) is undone with `undo` and the sweep
@@ -241,17 +241,15 @@ fn sweep(
     fi: &mut FailNth,
     mut call: impl FnMut() -> SysResult<()>,
     undo: impl FnMut() -> TestResult,
-    clean: &[i32],
     after_failure: impl FnMut(u32) -> TestResult,
 ) -> Result<u32, String> {
-    sweep_tagged(
-        what,
-        fi,
-        || (call(), String::new()),
-        undo,
-        clean,
-        after_failure,
-    )
+    sweep_tagged(what, fi, || (call(), String::new()), undo, after_failure)
+}
+
+/// Undoes, by `how` (a deassign, an unmask, ...), a call that went through
+/// although one of its allocations was failed.
+fn undo(how: &str, r: SysResult<()>) -> TestResult {
+    ok(&format!("{how} to undo a call that went through"), r)
 }
 
 /// [`sweep`] of a call that says where it failed (a batch: the entry), so
@@ -273,7 +271,6 @@ fn sweep_tagged(
     fi: &mut FailNth,
     mut call: impl FnMut() -> (SysResult<()>, String),
     mut undo: impl FnMut() -> TestResult,
-    clean: &[i32],
     mut after_failure: impl FnMut(u32) -> TestResult,
 ) -> Result<u32, String> {
     let mut sites = std::collections::BTreeSet::new();
@@ -288,7 +285,6 @@ fn sweep_tagged(
             fi,
             &mut call,
             &mut undo,
-            clean,
             &mut after_failure,
             &mut sites,
         )?;
@@ -316,7 +312,6 @@ fn sweep_pass(
     fi: &mut FailNth,
     call: &mut impl FnMut() -> (SysResult<()>, String),
     undo: &mut impl FnMut() -> TestResult,
-    clean: &[i32],
     after_failure: &mut impl FnMut(u32) -> TestResult,
     sites: &mut std::collections::BTreeSet<String>,
 ) -> Result<u32, String> {
@@ -331,7 +326,7 @@ fn sweep_pass(
             Ok(()) if !fired => return Ok(unknown),
             Ok(()) => undo()?,
             Err(e) => {
-                ensure(fired && clean.contains(&e.0), || {
+                ensure(fired && e.0 == libc::ENOMEM, || {
                     format!("{what}: with allocation {n} failed (injected: {fired}): {e}")
                 })?;
                 match fi.failed_site() {
@@ -359,13 +354,7 @@ fn failnth_assign(env: &Env) -> Ran {
         "assign",
         &mut fi,
         || c.assign(&e, 0),
-        || {
-            ok(
-                "deassign to undo a call that went through",
-                c.deassign(&e, 0),
-            )
-        },
-        &[libc::ENOMEM],
+        || undo("deassign", c.deassign(&e, 0)),
         |n| expect_nr_irqfds(&c, 0, &format!("after failing allocation {n} of assign")),
     )?;
     drop(fi);
@@ -385,35 +374,24 @@ fn failnth_assign(env: &Env) -> Ran {
 fn failnth_batch_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
-    let efds = (0..4)
-        .map(|_| new_eventfd())
-        .collect::<Result<Vec<_>, _>>()?;
+    let efds: [OwnedFd; 4] = new_eventfds()?;
     let entries = crate::batch::entries(&efds);
     let run = |c: &Ctx| {
         let (r, index) = crate::batch::batch(c, &entries, 4, 0, 0);
         (r.map(drop), format!("entry {index}"))
     };
+    let what = "batch assign";
     let points = sweep_tagged(
-        "batch assign",
+        what,
         &mut fi,
         || run(&c),
         || {
             for (i, e) in efds.iter().enumerate() {
-                ok(
-                    "deassign to undo a call that went through",
-                    c.deassign(e, i as u32),
-                )?;
+                undo("deassign", c.deassign(e, i as u32))?;
             }
             Ok(())
         },
-        &[libc::ENOMEM],
-        |n| {
-            expect_nr_irqfds(
-                &c,
-                0,
-                &format!("after failing allocation {n} of a batch assign"),
-            )
-        },
+        |n| expect_nr_irqfds(&c, 0, &format!("after failing allocation {n} of a {what}")),
     )?;
     drop(fi);
     println!("# batch assign of 4: {points} failure points");
@@ -467,13 +445,7 @@ fn failnth_resample_assign(env: &Env) -> Ran {
         what,
         &mut fi,
         || c.assign_resample(&e1, G, &r1),
-        || {
-            ok(
-                "deassign to undo a call that went through",
-                c.deassign(&e1, G),
-            )
-        },
-        &[libc::ENOMEM],
+        || undo("deassign", c.deassign(&e1, G)),
         |n| {
             let when = format!("after failing allocation {n} of a {what}");
             expect_nr_irqfds(&c, 0, &when)?;
@@ -495,13 +467,7 @@ fn failnth_resample_assign(env: &Env) -> Ran {
         what,
         &mut fi,
         || c.assign_resample(&e2, G, &r2),
-        || {
-            ok(
-                "deassign to undo a call that went through",
-                c.deassign(&e2, G),
-            )
-        },
-        &[libc::ENOMEM],
+        || undo("deassign", c.deassign(&e2, G)),
         |n| {
             let when = format!("after failing allocation {n} of a {what}");
             expect_nr_irqfds(&c, 1, &when)?;
@@ -593,13 +559,7 @@ fn failnth_set_route(env: &Env) -> Ran {
             what,
             &mut fi,
             || set(new),
-            || {
-                ok(
-                    "restore the route to undo a call that went through",
-                    set(old),
-                )
-            },
-            &[libc::ENOMEM],
+            || undo("restore the route", set(old)),
             |n| {
                 let when = format!("after failing allocation {n} of {what}");
                 expect_nr_irqfds(&c, 2, &when)?;
@@ -622,14 +582,11 @@ fn failnth_set_route(env: &Env) -> Ran {
 /// `want` injections.
 fn latch(env: &Env, c: &Ctx, efd: &OwnedFd, gsi: u32, want: u64) -> TestResult {
     signal(efd)?;
-    wait_until(
-        env,
-        &format!("{want} injection(s) latched on gsi {gsi}"),
-        || {
-            let s = stats(c, gsi)?;
-            Ok((s.latched >= want, format!("{s:?}")))
-        },
-    )
+    let what = format!("{want} injection(s) latched on gsi {gsi}");
+    wait_until(env, &what, || {
+        let s = stats(c, gsi)?;
+        Ok((s.latched >= want, format!("{s:?}")))
+    })
 }
 
 /// (`masked`, `latched`) of `gsi` must be as given.
@@ -657,13 +614,7 @@ fn failnth_set_mask(env: &Env) -> Ran {
         what,
         &mut fi,
         || c.set_mask(G, true),
-        || {
-            ok(
-                "unmask to undo a call that went through",
-                c.set_mask(G, false),
-            )
-        },
-        &[libc::ENOMEM],
+        || undo("unmask", c.set_mask(G, false)),
         |n| {
             let when = format!("after failing allocation {n} of {what}");
             expect_mask(&c, G, 0, 0, &when)?;
@@ -683,15 +634,11 @@ fn failnth_set_mask(env: &Env) -> Ran {
         || c.set_mask(G, false),
         || {
             // The latch went out as a record: mask and latch two again.
-            ok(
-                "mask again to undo a call that went through",
-                c.set_mask(G, true),
-            )?;
+            undo("mask again", c.set_mask(G, true))?;
             drain(&c)?;
             latch(env, &c, &e, G, 1)?;
             latch(env, &c, &e, G, 2)
         },
-        &[libc::ENOMEM],
         |n| {
             let when = format!("after failing allocation {n} of {what}");
             expect_mask(&c, G, 1, 2, &when)?;
@@ -707,6 +654,16 @@ fn failnth_set_mask(env: &Env) -> Ran {
     Ok(ok("close(context)", c.close())?)
 }
 
+/// (`asserted`, `acks`) of `gsi` must be as given.
+fn expect_acks(c: &Ctx, gsi: u32, asserted: u32, acks: u64, when: &str) -> TestResult {
+    let s = stats(c, gsi)?;
+    eq(
+        &format!("gsi {gsi} (asserted, acks) {when}"),
+        (s.asserted, s.acks),
+        (asserted, acks),
+    )
+}
+
 /// ACK swept on a line that two resample irqfds share and one of them holds
 /// asserted, then on the deasserted line. After an injected failure:
 /// `ENOMEM`, the line still asserted, `acks` unchanged, and no resamplefd
@@ -716,14 +673,15 @@ fn failnth_ack(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let [e1, r1, e2, r2] = new_eventfds()?;
-    ok(
-        "assign(eventfd 1, RESAMPLE)",
-        c.assign_resample(&e1, G, &r1),
-    )?;
-    ok(
-        "assign(eventfd 2, RESAMPLE)",
-        c.assign_resample(&e2, G, &r2),
-    )?;
+    for (i, (e, r)) in [(&e1, &r1), (&e2, &r2)].into_iter().enumerate() {
+        let what = format!("assign(eventfd {}, RESAMPLE)", i + 1);
+        ok(&what, c.assign_resample(e, G, r))?;
+    }
+    // How many times each resamplefd was signalled since the last look.
+    let signalled = |n1: u64, n2: u64, when: &str| -> TestResult {
+        expect_signalled_when(&r1, n1, "resamplefd 1", when)?;
+        expect_signalled_when(&r2, n2, "resamplefd 2", when)
+    };
     assert_line(env, &c, &e1, G)?;
     let got = std::cell::Cell::new(None);
     // ACKs that went through before the last one (undone by the sweep).
@@ -737,35 +695,20 @@ fn failnth_ack(env: &Env) -> Ran {
         || {
             // The ACK went through: assert the line again.
             acked.set(acked.get() + 1);
-            let when = "after an ACK that went through";
-            expect_signalled_when(&r1, 1, "resamplefd 1", when)?;
-            expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
+            signalled(1, 1, "after an ACK that went through")?;
             assert_line(env, &c, &e1, G)
         },
-        &[libc::ENOMEM],
         |n| {
             let when = format!("after failing allocation {n} of {what}");
-            let s = stats(&c, G)?;
-            eq(
-                &format!("gsi {G} (asserted, acks) {when}"),
-                (s.asserted, s.acks),
-                (1, acked.get()),
-            )?;
-            expect_signalled_when(&r1, 0, "resamplefd 1", &when)?;
-            expect_signalled_when(&r2, 0, "resamplefd 2", &when)
+            expect_acks(&c, G, 1, acked.get(), &when)?;
+            signalled(0, 0, &when)
         },
     )?;
     println!("# {what}: {points} failure points");
     let when = "after the ACK that succeeded";
     eq(&format!("ACK's return {when}"), got.get(), Some(2))?;
-    expect_signalled_when(&r1, 1, "resamplefd 1", when)?;
-    expect_signalled_when(&r2, 1, "resamplefd 2", when)?;
-    let s = stats(&c, G)?;
-    eq(
-        &format!("gsi {G} (asserted, acks) {when}"),
-        (s.asserted, s.acks),
-        (0, acked.get() + 1),
-    )?;
+    signalled(1, 1, when)?;
+    expect_acks(&c, G, 0, acked.get() + 1, when)?;
 
     let what = "ack (line not asserted)";
     got.set(None);
@@ -774,7 +717,6 @@ fn failnth_ack(env: &Env) -> Ran {
         &mut fi,
         || c.ack(G).map(|n| got.set(Some(n))),
         || Ok(()),
-        &[libc::ENOMEM],
         |n| expect_line(&c, G, 0, &format!("after failing allocation {n} of {what}")),
     )?;
     println!("# {what}: {points} failure points");
@@ -784,8 +726,7 @@ fn failnth_ack(env: &Env) -> Ran {
     // Still usable: eventfd 2 asserts the line, an ACK signals both again.
     assert_line(env, &c, &e2, G)?;
     expect_ack(&c, G, 2, "of the line asserted again")?;
-    expect_signalled_when(&r1, 1, "resamplefd 1", "at the end")?;
-    expect_signalled_when(&r2, 1, "resamplefd 2", "at the end")?;
+    signalled(1, 1, "at the end")?;
     ok("deassign(eventfd 1)", c.deassign(&e1, G))?;
     ok("deassign(eventfd 2)", c.deassign(&e2, G))?;
     expect_line(&c, G, 0, "after both deassigns")?;
