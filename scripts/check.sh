@@ -48,7 +48,10 @@ step module-build "$TOPDIR/scripts/build.sh" modules
 step module-clippy env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" clippy
 step module-build-test-hooks env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules
 step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict --quiet \
-	--ignore SPDX_LICENSE_TAG -f "$TOPDIR/c_irqfd/c_irqfd.c"
+	--ignore SPDX_LICENSE_TAG -f "$TOPDIR"/c_irqfd/*.[ch]
+# Every planted bug's patch still applies to the sources (make mutants
+# builds and runs them; this only proves they are not stale).
+step mutants-apply "$TOPDIR/scripts/mutants.sh" --check
 # What the VM runs, static (musl) and in release, from the same workspace.
 step selftest-build musl_build -p rust_irqfd_test
 # The vmm crate's integration tests, built for the guest: there they find
