@@ -17,7 +17,8 @@ use crate::abi::{
 use crate::dev::{msi_route, no_route, Ctx};
 use crate::harness::{
     check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, gsi_stats, inject,
-    new_eventfd, ok, one_record, read_n, signal, stats, test, Env, Needs, Test, TestResult,
+    new_eventfd, ok, one_record, read_n, signal, signal_one, stats, test, Env, Needs, Test,
+    TestResult,
 };
 use crate::sys::{self, BadAddr, GuardPage, SysResult};
 
@@ -357,8 +358,7 @@ fn irqfd_errors(env: &Env) -> TestResult {
     expect_nr_irqfds(&oc, 1, "of the other context after the refused requests")?;
     // The refused requests left the eventfd free: it binds and works.
     ok("assign(gsi 0) after the table", c.assign(&e, 0))?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     ok("deassign(gsi 0)", c.deassign(&e, 0))?;
     // And as a resample irqfd, with the resamplefd of the refused rows
     // (none of them kept a reference that would make it busy or signal it).
@@ -656,8 +656,7 @@ fn set_mask_errors(env: &Env) -> TestResult {
     expect_full(&c, 0, gsi_stats!(0))?;
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     ok("deassign(gsi 0)", c.deassign(&e, 0))
 }
 
@@ -746,8 +745,7 @@ fn read_nonblock_eagain(env: &Env) -> TestResult {
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;
     expect_nothing(&c, "after assign, before any signal")?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     expect_nothing(&c, "after the record was read")?;
     // O_NONBLOCK set later with fcntl counts too.
     let b = ok(

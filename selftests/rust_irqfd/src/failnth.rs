@@ -25,8 +25,8 @@ use crate::dev::Ctx;
 use crate::harness::{
     assert_line, check_record_any, drain, ensure, eq, expect_ack, expect_line, expect_nothing,
     expect_nr_irqfds, expect_signalled_when, new_eventfd, new_eventfds, ok, one_record, read_n,
-    signal, skip, stats, test, wait_until, Env, Needs, Ran, Route, Stop, Test, TestResult, G, RA,
-    RB,
+    signal, signal_one, skip, stats, test, wait_until, Env, Needs, Ran, Route, Stop, Test,
+    TestResult, G, RA, RB,
 };
 use crate::sys::{self, SysResult};
 
@@ -363,8 +363,7 @@ fn failnth_assign(env: &Env) -> Ran {
         "assign allocated nothing that could fail".into()
     })?;
     expect_nr_irqfds(&c, 1, "after the assign that succeeded")?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     ok("deassign", c.deassign(&e, 0))?;
     Ok(ok("close(context)", c.close())?)
 }
@@ -504,8 +503,7 @@ fn failnth_resample_assign(env: &Env) -> Ran {
     expect_nr_irqfds(&c, 0, "after both deassigns")?;
     // And an edge irqfd delivers as always.
     ok("assign(edge)", c.assign(&e1, 0))?;
-    signal(&e1)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e1, 0)?;
     ok("deassign(edge)", c.deassign(&e1, 0))?;
     Ok(ok("close(context)", c.close())?)
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use crate::abi::{INFO_DEFERRED_ONLY, RUST_IRQFD_ABI_VERSION};
 use crate::dev::Ctx;
 use crate::harness::{
-    check_record, drain, ensure, eq, expect_nothing, expect_nr_irqfds, expect_stats, fails, inject,
-    new_eventfd, ok, one_record, read_n, signal, stats, test, try_read, wait_injected,
-    wait_nr_irqfds, wait_until, Counters, Env, Needs, Test, TestResult,
+    check_record, drain, ensure, eq, expect_full, expect_nothing, expect_nr_irqfds, expect_stats,
+    fails, gsi_stats, inject, new_eventfd, ok, one_record, read_n, signal, signal_one, stats, test,
+    try_read, wait_injected, wait_nr_irqfds, wait_until, Counters, Env, Needs, Test, TestResult,
 };
 use crate::sys;
 
@@ -151,8 +151,7 @@ fn ebusy_same_context(env: &Env) -> TestResult {
     )?;
     expect_nr_irqfds(&c, 1, "after the refused assigns")?;
     // The refused assigns did not disturb the bound one.
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     ok("deassign(gsi 0)", c.deassign(&e, 0))?;
     expect_nr_irqfds(&c, 0, "after deassign")
 }
@@ -181,12 +180,10 @@ fn ebusy_other_context(env: &Env) -> TestResult {
     // eventfd matches nothing of B's and leaves A's irqfd working.
     ok("B: deassign(A's eventfd, gsi 0)", b.deassign(&e, 0))?;
     expect_nr_irqfds(&a, 1, "of A after B's deassign of its eventfd")?;
-    signal(&e)?;
-    one_record(env, &a, 0, 1)?;
+    signal_one(env, &a, &e, 0)?;
     ok("A: deassign(gsi 0)", a.deassign(&e, 0))?;
     ok("B: assign(gsi 0) after A deassigned", b.assign(&e, 0))?;
-    signal(&e)?;
-    one_record(env, &b, 0, 1)?;
+    signal_one(env, &b, &e, 0)?;
     expect_nothing(&a, "on A (no longer bound)")
 }
 
@@ -239,8 +236,7 @@ fn deassign_nothing_matched(env: &Env) -> TestResult {
         c.deassign(&e, 0),
     )?;
     expect_nr_irqfds(&other, 1, "of the other context after our deassign")?;
-    signal(&e)?;
-    one_record(env, &other, 0, 1)?;
+    signal_one(env, &other, &e, 0)?;
     Ok(())
 }
 
@@ -252,8 +248,7 @@ fn deassign_wrong_gsi(env: &Env) -> TestResult {
     ok("assign(gsi 1)", c.assign(&e, 1))?;
     ok("deassign(gsi 2)", c.deassign(&e, 2))?;
     expect_nr_irqfds(&c, 1, "after deassign with the wrong gsi")?;
-    signal(&e)?;
-    one_record(env, &c, 1, 1)?;
+    signal_one(env, &c, &e, 1)?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))?;
     expect_nr_irqfds(&c, 0, "after deassign with the right gsi")
 }
@@ -267,8 +262,7 @@ fn signal_delivers(env: &Env) -> TestResult {
     expect_stats(&c, 0, zero())?;
     expect_nothing(&c, "before any signal")?;
 
-    signal(&e)?;
-    let d = one_record(env, &c, 0, 1)?;
+    let d = signal_one(env, &c, &e, 0)?;
     eq("seq of the first record", d.seq, 1)?;
     expect_stats(&c, 0, delivered(1))?;
     fails(
@@ -277,8 +271,7 @@ fn signal_delivers(env: &Env) -> TestResult {
         libc::EAGAIN,
     )?;
 
-    signal(&e)?;
-    let d = one_record(env, &c, 0, 1)?;
+    let d = signal_one(env, &c, &e, 0)?;
     eq("seq of the second record", d.seq, 2)?;
     expect_stats(&c, 0, delivered(2))?;
     expect_nothing(&c, "after both records were read")?;
@@ -314,44 +307,25 @@ fn coalescing(env: &Env) -> TestResult {
         return eq("seq", d.seq, 1);
     }
     wait_injected(env, &c, 0, 3)?;
-    expect_stats(
+    expect_full(
         &c,
         0,
-        Counters {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            delivered: 0,
-            pending: 1,
-        },
+        gsi_stats!(0, injected: 3, raised: 1, coalesced: 2, pending: 1),
     )?;
     let d = one_record(env, &c, 0, 3)?;
     eq("seq of the coalesced record", d.seq, 1)?;
-    expect_stats(
+    expect_full(
         &c,
         0,
-        Counters {
-            injected: 3,
-            raised: 1,
-            coalesced: 2,
-            delivered: 1,
-            pending: 0,
-        },
+        gsi_stats!(0, injected: 3, raised: 1, coalesced: 2, delivered: 1),
     )?;
 
-    signal(&e)?;
-    let d = one_record(env, &c, 0, 1)?;
+    let d = signal_one(env, &c, &e, 0)?;
     eq("seq of the record after the read", d.seq, 2)?;
-    expect_stats(
+    expect_full(
         &c,
         0,
-        Counters {
-            injected: 4,
-            raised: 2,
-            coalesced: 2,
-            delivered: 2,
-            pending: 0,
-        },
+        gsi_stats!(0, injected: 4, raised: 2, coalesced: 2, delivered: 2),
     )
 }
 
@@ -408,8 +382,7 @@ fn pending_at_assign(env: &Env) -> TestResult {
         ok("read(eventfd)", sys::eventfd_read(e.as_fd()))?,
         1,
     )?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     expect_stats(&c, 0, delivered(2))
 }
 
@@ -424,35 +397,22 @@ fn several_irqfds_one_gsi(env: &Env) -> TestResult {
     expect_nr_irqfds(&c, 2, "after two assigns to gsi 3")?;
     inject(env, &c, &e1, 3, 1)?;
     inject(env, &c, &e2, 3, 2)?;
-    expect_stats(
+    expect_full(
         &c,
         3,
-        Counters {
-            injected: 2,
-            raised: 1,
-            coalesced: 1,
-            delivered: 0,
-            pending: 1,
-        },
+        gsi_stats!(3, injected: 2, raised: 1, coalesced: 1, pending: 1),
     )?;
     one_record(env, &c, 3, 2)?;
 
     ok("deassign(eventfd 1, gsi 3)", c.deassign(&e1, 3))?;
     expect_nr_irqfds(&c, 1, "after deassigning one")?;
-    signal(&e2)?;
-    one_record(env, &c, 3, 1)?;
+    signal_one(env, &c, &e2, 3)?;
     signal(&e1)?;
     expect_nothing(&c, "after signalling the deassigned eventfd")?;
-    expect_stats(
+    expect_full(
         &c,
         3,
-        Counters {
-            injected: 3,
-            raised: 2,
-            coalesced: 1,
-            delivered: 2,
-            pending: 0,
-        },
+        gsi_stats!(3, injected: 3, raised: 2, coalesced: 1, delivered: 2),
     )
 }
 
@@ -513,8 +473,7 @@ fn epollhup_deactivates(env: &Env) -> TestResult {
     let f = new_eventfd()?;
     ok("assign(new eventfd, gsi 0)", c.assign(&f, 0))?;
     expect_nr_irqfds(&c, 1, "after binding the new eventfd")?;
-    signal(&f)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &f, 0)?;
     Ok(())
 }
 
@@ -531,8 +490,7 @@ fn hup_on_last_close_only(env: &Env) -> TestResult {
     ok("assign(gsi 0)", c.assign(&e, 0))?;
     ok("close(eventfd), a dup still open", sys::close(e))?;
     // Still bound: a signal through the dup is delivered.
-    signal(&dup)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &dup, 0)?;
     expect_nr_irqfds(&c, 1, "while a dup is open")?;
     ok("close(dup)", sys::close(dup))?;
     wait_nr_irqfds(env, &c, 0, "nr_irqfds to drop to 0 after the last close")
@@ -551,8 +509,7 @@ fn close_context_releases(env: &Env) -> TestResult {
             &format!("context {i}: assign(eventfd of the closed context, gsi 0)"),
             next.assign(&e, 0),
         )?;
-        signal(&e)?;
-        let d = one_record(env, &next, 0, 1)?;
+        let d = signal_one(env, &next, &e, 0)?;
         eq(&format!("context {i}: seq"), d.seq, 1)?;
         prev = next;
     }

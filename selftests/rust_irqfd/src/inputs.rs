@@ -8,8 +8,8 @@ use std::os::unix::net::UnixDatagram;
 
 use crate::abi::{RustIrqfd, FLAG_DEASSIGN, RUST_IRQFD_IRQFD};
 use crate::harness::{
-    eq, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal, test, wait_nr_irqfds, Env,
-    Needs, Test, TestResult,
+    eq, expect_nr_irqfds, fails, new_eventfd, ok, one_record, signal_one, test, wait_nr_irqfds,
+    Env, Needs, Test, TestResult,
 };
 use crate::sys::{self, Received};
 
@@ -60,8 +60,7 @@ fn efd_semaphore_accepted(env: &Env) -> TestResult {
         sys::eventfd(0, libc::EFD_SEMAPHORE | libc::EFD_NONBLOCK),
     )?;
     ok("assign(semaphore eventfd, gsi 0)", c.assign(&e, 0))?;
-    signal(&e)?;
-    one_record(env, &c, 0, 1)?;
+    signal_one(env, &c, &e, 0)?;
     ok("write(eventfd, 3)", sys::eventfd_signal(e.as_fd(), 3))?;
     one_record(env, &c, 0, 1)?;
     ok("deassign", c.deassign(&e, 0))?;
@@ -146,8 +145,7 @@ fn context_shared_with_forked_child(env: &Env) -> TestResult {
         .map_err(|e| format!("fork: {}", os_error(e)))?;
     eq("child's assign (exit status)", wait_child(pid)?, 0)?;
     expect_nr_irqfds(&c, 1, "in the parent after the child assigned and exited")?;
-    signal(&e)?;
-    one_record(env, &c, 3, 1)?;
+    signal_one(env, &c, &e, 3)?;
     fails(
         "assign of the same eventfd again in the parent",
         c.assign(&e, 3),

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Assertions on what `read(2)` of a context gives: its delivery records.
 
+use std::os::fd::AsFd;
+
 use crate::abi::{RustIrqfdDelivery, DELIVERY_LEVEL, DELIVERY_MSI};
 use crate::dev::Ctx;
 
-use super::{ensure, eq, wait_until, Env, TestResult};
+use super::{ensure, eq, signal, wait_until, Env, TestResult};
 
 /// One non-blocking read of up to `max` records: `Ok(vec![])` on `EAGAIN`.
 pub fn try_read(ctx: &Ctx, max: usize) -> Result<Vec<RustIrqfdDelivery>, String> {
@@ -94,4 +96,16 @@ pub fn one_record(env: &Env, ctx: &Ctx, gsi: u32, count: u64) -> Result<RustIrqf
     eq("record gsi", d.gsi, gsi)?;
     eq("record count", d.count, count)?;
     Ok(d)
+}
+
+/// Signals `efd`, bound to `gsi`, and reads the one record (count 1) that
+/// this raises; returns it.
+pub fn signal_one(
+    env: &Env,
+    ctx: &Ctx,
+    efd: impl AsFd,
+    gsi: u32,
+) -> Result<RustIrqfdDelivery, String> {
+    signal(efd)?;
+    one_record(env, ctx, gsi, 1)
 }
