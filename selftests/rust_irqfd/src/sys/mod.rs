@@ -218,7 +218,7 @@ pub fn fd_u32(fd: impl AsFd) -> u32 {
     fd.as_fd().as_raw_fd() as u32
 }
 
-// --- For the race scenarios (races.rs, stress.rs) ---
+// --- For the race scenarios (races/, stress/) ---
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: another descriptor for the same open file.
 pub fn dup(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
