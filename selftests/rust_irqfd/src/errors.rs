@@ -166,12 +166,16 @@ fn irqfd_errors(env: &Env) -> TestResult {
         ..Default::default()
     };
     let d = FLAG_DEASSIGN;
-    let rs = FLAG_RESAMPLE;
     let rv = sys::fd_u32(&r);
-    // A resample request with `resamplefd`.
+    // A request with `resamplefd`; a RESAMPLE assign; flag bit 2 added.
     let rreq = |fd: u32, gsi: u32, flags: u32, resamplefd: u32| RustIrqfd {
         resamplefd,
         ..req(fd, gsi, flags)
+    };
+    let rs = |fd: u32, gsi: u32, resamplefd: u32| rreq(fd, gsi, FLAG_RESAMPLE, resamplefd);
+    let flag2 = |r: RustIrqfd| RustIrqfd {
+        flags: r.flags | 1 << 2,
+        ..r
     };
     let padded = |i: usize, r: RustIrqfd| RustIrqfd { pad: pad(i), ..r };
     let pipe_fd = sys::fd_u32(&other.pipe.0);
@@ -179,7 +183,7 @@ fn irqfd_errors(env: &Env) -> TestResult {
     let (memfd, devnull) = (sys::fd_u32(&other.memfd), sys::fd_u32(&other.devnull));
     let (own, busy) = (sys::fd_u32(&c), sys::fd_u32(&bound));
 
-    let rows: Vec<(&str, RustIrqfd, i32)> = vec![
+    let flags_pad = [
         // 1. unknown flag bits
         ("assign: flag bit 2", req(ev, 0, 1 << 2), EINVAL),
         ("assign: flag bit 31", req(ev, 0, 1 << 31), EINVAL),
@@ -208,105 +212,69 @@ fn irqfd_errors(env: &Env) -> TestResult {
             padded(3, req(bad_fd, 0, d)),
             EINVAL,
         ),
-        // 3. RESAMPLE with a bad resamplefd, and where its check comes
-        //    (after flags, pad, gsi and fd; before EBUSY).
+    ];
+    // 3. RESAMPLE with a bad resamplefd, and where its check comes (after
+    //    flags, pad, gsi and fd; before EBUSY): `assign: RESAMPLE, ...`.
+    let resample = [
+        ("resamplefd -1", rs(ev, 0, bad_fd), EBADF),
+        ("resamplefd 0x7fffffff", rs(ev, 0, 0x7fff_ffff), EBADF),
+        ("a closed resamplefd", rs(ev, 0, closed), EBADF),
+        ("resamplefd a pipe", rs(ev, 0, pipe_fd), EINVAL),
+        ("resamplefd a pipe's write end", rs(ev, 0, pipe_w), EINVAL),
+        ("resamplefd a memfd", rs(ev, 0, memfd), EINVAL),
+        ("resamplefd /dev/null", rs(ev, 0, devnull), EINVAL),
+        ("resamplefd the context's own fd", rs(ev, 0, own), EINVAL),
         (
-            "assign: RESAMPLE, resamplefd -1",
-            rreq(ev, 0, rs, bad_fd),
+            "flag bit 2, a valid resamplefd",
+            flag2(rs(ev, 0, rv)),
+            EINVAL,
+        ),
+        (
+            "flag bit 2 and resamplefd -1 (flags checked before resamplefd)",
+            flag2(rs(ev, 0, bad_fd)),
+            EINVAL,
+        ),
+        (
+            "pad[0] = 1 and resamplefd -1 (pad checked before resamplefd)",
+            padded(0, rs(ev, 0, bad_fd)),
+            EINVAL,
+        ),
+        ("gsi = nr_gsis, a valid resamplefd", rs(ev, n, rv), EINVAL),
+        (
+            "gsi = nr_gsis and resamplefd -1 (gsi checked before resamplefd)",
+            rs(ev, n, bad_fd),
+            EINVAL,
+        ),
+        ("fd -1, a valid resamplefd", rs(bad_fd, 0, rv), EBADF),
+        (
+            "fd -1 and resamplefd a pipe (fd checked before resamplefd)",
+            rs(bad_fd, 0, pipe_fd),
             EBADF,
         ),
         (
-            "assign: RESAMPLE, resamplefd 0x7fffffff",
-            rreq(ev, 0, rs, 0x7fff_ffff),
-            EBADF,
-        ),
-        (
-            "assign: RESAMPLE, a closed resamplefd",
-            rreq(ev, 0, rs, closed),
-            EBADF,
-        ),
-        (
-            "assign: RESAMPLE, resamplefd a pipe",
-            rreq(ev, 0, rs, pipe_fd),
+            "fd a pipe and resamplefd -1 (fd checked before resamplefd)",
+            rs(pipe_fd, 0, bad_fd),
             EINVAL,
         ),
         (
-            "assign: RESAMPLE, resamplefd a pipe's write end",
-            rreq(ev, 0, rs, pipe_w),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, resamplefd a memfd",
-            rreq(ev, 0, rs, memfd),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, resamplefd /dev/null",
-            rreq(ev, 0, rs, devnull),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, resamplefd the context's own fd",
-            rreq(ev, 0, rs, own),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, flag bit 2, a valid resamplefd",
-            rreq(ev, 0, rs | 1 << 2, rv),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, flag bit 2 and resamplefd -1 (flags checked before resamplefd)",
-            rreq(ev, 0, rs | 1 << 2, bad_fd),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, pad[0] = 1 and resamplefd -1 (pad checked before resamplefd)",
-            padded(0, rreq(ev, 0, rs, bad_fd)),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, gsi = nr_gsis, a valid resamplefd",
-            rreq(ev, n, rs, rv),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, gsi = nr_gsis and resamplefd -1 (gsi checked before resamplefd)",
-            rreq(ev, n, rs, bad_fd),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, fd -1, a valid resamplefd",
-            rreq(bad_fd, 0, rs, rv),
-            EBADF,
-        ),
-        (
-            "assign: RESAMPLE, fd -1 and resamplefd a pipe (fd checked before resamplefd)",
-            rreq(bad_fd, 0, rs, pipe_fd),
-            EBADF,
-        ),
-        (
-            "assign: RESAMPLE, fd a pipe and resamplefd -1 (fd checked before resamplefd)",
-            rreq(pipe_fd, 0, rs, bad_fd),
-            EINVAL,
-        ),
-        (
-            "assign: RESAMPLE, an eventfd bound in another context, a valid resamplefd",
-            rreq(busy, 0, rs, rv),
+            "an eventfd bound in another context, a valid resamplefd",
+            rs(busy, 0, rv),
             EBUSY,
         ),
         (
-            "assign: RESAMPLE, an eventfd bound in another context and resamplefd -1 \
+            "an eventfd bound in another context and resamplefd -1 \
              (resamplefd checked before EBUSY)",
-            rreq(busy, 0, rs, bad_fd),
+            rs(busy, 0, bad_fd),
             EBADF,
         ),
         (
-            "assign: RESAMPLE, an eventfd bound in another context and resamplefd a pipe \
+            "an eventfd bound in another context and resamplefd a pipe \
              (resamplefd checked before EBUSY)",
-            rreq(busy, 0, rs, pipe_fd),
+            rs(busy, 0, pipe_fd),
             EINVAL,
         ),
+    ];
+    let gsi_fd = [
         // 4. gsi range
         ("assign: gsi = nr_gsis", req(ev, n, 0), EINVAL),
         ("assign: gsi = 0xffffffff", req(ev, u32::MAX, 0), EINVAL),
@@ -351,6 +319,12 @@ fn irqfd_errors(env: &Env) -> TestResult {
             OK,
         ),
     ];
+    let rows: Vec<(String, RustIrqfd, i32)> = flags_pad
+        .into_iter()
+        .map(|(what, rq, errno)| (what.to_string(), rq, errno))
+        .chain(resample.map(|(what, rq, errno)| (format!("assign: RESAMPLE, {what}"), rq, errno)))
+        .chain(gsi_fd.map(|(what, rq, errno)| (what.to_string(), rq, errno)))
+        .collect();
 
     table(&rows, |rq| c.irqfd(rq))?;
 
