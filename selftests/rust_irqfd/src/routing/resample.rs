@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use super::{Kind, Steps, EDGE, LEVEL, QUIET};
 use crate::abi::DELIVERY_LEVEL;
+use crate::dev::Ctx;
 use crate::harness::{
     drain, eq, expect_ack, expect_nothing, expect_nr_irqfds, expect_signalled, fails, gsi_stats,
     mask, new_eventfd, new_eventfds, ok, route, stats, wait_injected, wait_until, Env, TestResult,
@@ -61,21 +62,24 @@ pub(super) fn resample_level_ack(env: &Env) -> TestResult {
     ok("deassign(gsi 1)", c.deassign(&e, 1))
 }
 
+/// Two resample irqfds bound to gsi 1: eventfd 1 with resamplefd 1, and
+/// eventfd 2 with resamplefd 2, in that order.
+fn two_resample_irqfds(c: &Ctx) -> Result<[OwnedFd; 4], String> {
+    let [e1, r1, e2, r2] = new_eventfds()?;
+    for (i, (e, r)) in [(&e1, &r1), (&e2, &r2)].into_iter().enumerate() {
+        let what = format!("assign(eventfd {}, gsi 1, RESAMPLE)", i + 1);
+        ok(&what, c.assign_resample(e, 1, r))?;
+    }
+    Ok([e1, r1, e2, r2])
+}
+
 /// Two resample irqfds on one GSI share its resampler: either one asserts
 /// the line, and one ACK signals both resamplefds and returns 2. With one
 /// deassigned, the other still holds the line and an ACK signals it alone.
 pub(super) fn resample_shared_resampler(env: &Env) -> TestResult {
     let c = env.open()?;
     let t = Steps { env, c: &c };
-    let [e1, r1, e2, r2] = new_eventfds()?;
-    ok(
-        "assign(eventfd 1, gsi 1, RESAMPLE)",
-        c.assign_resample(&e1, 1, &r1),
-    )?;
-    ok(
-        "assign(eventfd 2, gsi 1, RESAMPLE)",
-        c.assign_resample(&e2, 1, &r2),
-    )?;
+    let [e1, r1, e2, r2] = two_resample_irqfds(&c)?;
     t.sig(&e1, 1, 1)?;
     t.one(1, 1, LEVEL, "of eventfd 1")?;
     t.sig(&e2, 1, 2)?;
@@ -212,15 +216,7 @@ pub(super) fn resamplefd_close_keeps_irqfd(env: &Env) -> TestResult {
 pub(super) fn resample_last_leave_deasserts(env: &Env) -> TestResult {
     let c = env.open()?;
     let t = Steps { env, c: &c };
-    let [e1, r1, e2, r2] = new_eventfds()?;
-    ok(
-        "assign(eventfd 1, gsi 1, RESAMPLE)",
-        c.assign_resample(&e1, 1, &r1),
-    )?;
-    ok(
-        "assign(eventfd 2, gsi 1, RESAMPLE)",
-        c.assign_resample(&e2, 1, &r2),
-    )?;
+    let [e1, r1, e2, r2] = two_resample_irqfds(&c)?;
     t.sig(&e1, 1, 1)?;
     ok("deassign(eventfd 1)", c.deassign(&e1, 1))?;
     eq(
