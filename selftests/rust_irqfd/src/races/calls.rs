@@ -137,15 +137,6 @@ pub(super) fn open_devnull() -> Result<OwnedFd, String> {
     )
 }
 
-/// The counter of an eventfd only this scenario reads (0 on `EAGAIN`).
-pub(super) fn take_count(efd: &OwnedFd, what: &str) -> Result<u64, String> {
-    match sys::eventfd_read(efd.as_fd()) {
-        Ok(n) => Ok(n),
-        Err(e) if e.0 == libc::EAGAIN => Ok(0),
-        Err(e) => Err(format!("read({what}): expected a count or EAGAIN, got {e}")),
-    }
-}
-
 /// A flooding writer: writes 1 to `efd` until the budget is over; every
 /// write must succeed (`what` names it in a failure).
 pub(super) fn flood(w: &mut Worker<'_>, efd: BorrowedFd<'_>, what: &str) -> TestResult {

@@ -108,8 +108,8 @@ pub const TESTS: &[Test] = &[
     race!(race_r23_assign_error_paths, assign::r23, []),
 ];
 
-/// The first GSI the scenarios use; they use `G .. G + 4`.
-const G: u32 = 1;
+// The first GSI the scenarios use (`harness::G`); they use `G .. G + 4`.
+use crate::harness::G;
 /// GSIs a context needs for the scenarios.
 const NEED_GSIS: u32 = 8;
 

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::calls::{must, pause, take_count};
+use super::calls::{must, pause};
 use super::oracle::{final_checks, injected, reader, wait_nr, Acct, Kind, I1_WINDOW};
 use super::G;
 use crate::dev::Ctx;
-use crate::harness::{ensure, new_eventfd, ok, stats, wait_until, TestResult};
+use crate::harness::{ensure, new_eventfd, ok, stats, take_count, wait_until, TestResult};
 use crate::stress::{flush_cleanup, lock, Run, Tally, Worker};
 use crate::sys;
 
