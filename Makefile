@@ -16,10 +16,10 @@
 #
 # Variables: KDIR (a Rust-enabled, built tree; default: the project's own, cached
 # in $RUST_IRQFD_CACHE, default ~/.cache/rust_irqfd), LLVM (default -19),
-# MUTANT (compile one planted bug in), TEST_HOOKS=1 (the test-only knobs),
-# VM_TIMEOUT (seconds).
+# TEST_HOOKS=1 (the test-only knobs), VM_TIMEOUT (seconds), MUTANTS (make
+# mutants: only these planted bugs).
 
-export KDIR LLVM MUTANT TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS
+export KDIR LLVM MUTANTS TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS
 
 .PHONY: all modules clippy fmt fmtcheck check run samples run-irqfd-watch run-msix-routes \
 	run-level-resample stress fuzz mutants bench kernel toolchain clean help
