@@ -5,7 +5,8 @@
 //! C header: [`rust_irqfd/shim.h`](../shim.h)
 //!
 //! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
-//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`] and [`crate::test_hooks`]) call them.
+//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`], [`crate::seqcount`] and
+//! [`crate::test_hooks`]) call them.
 
 use kernel::{
     bindings,
@@ -38,6 +39,33 @@ extern "C" {
     pub(crate) fn rust_irqfd_alloc_ordered_workqueue(
         name: *const c_char,
     ) -> *mut bindings::workqueue_struct;
+
+    /// `seqcount_spinlock_init(s, lock)`: an even sequence, tied to `lock`, whose writers must hold
+    /// it (lockdep checks that). Every seqcount initialised here has the one lockdep class of the
+    /// shim's call site.
+    pub(crate) fn rust_irqfd_seqcount_spinlock_init(
+        s: *mut bindings::seqcount_spinlock_t,
+        lock: *mut bindings::spinlock_t,
+    );
+
+    /// `read_seqcount_begin(s)`: waits for an even sequence and returns it, with `smp_rmb()`
+    /// after. On PREEMPT_RT an odd sequence makes it take and release `s`'s lock instead of
+    /// spinning.
+    pub(crate) fn rust_irqfd_read_seqcount_begin(s: *mut bindings::seqcount_spinlock_t) -> c_uint;
+
+    /// `read_seqcount_retry(s, start)`: `smp_rmb()`, then whether the sequence moved from `start`
+    /// (the reads since `read_seqcount_begin()` may be torn and must be retried).
+    pub(crate) fn rust_irqfd_read_seqcount_retry(
+        s: *mut bindings::seqcount_spinlock_t,
+        start: c_uint,
+    ) -> bool;
+
+    /// `write_seqcount_begin(s)`: asserts (lockdep) that `s`'s lock is held, makes the sequence
+    /// odd, then `smp_wmb()`.
+    pub(crate) fn rust_irqfd_write_seqcount_begin(s: *mut bindings::seqcount_spinlock_t);
+
+    /// `write_seqcount_end(s)`: `smp_wmb()`, then makes the sequence even again.
+    pub(crate) fn rust_irqfd_write_seqcount_end(s: *mut bindings::seqcount_spinlock_t);
 }
 
 #[cfg(test_hooks)]

@@ -22,30 +22,25 @@
 //! its cell, so an update is O(1) whatever the number of irqfds bound to the GSI, and an irqfd
 //! can never see a route that was not computed yet (the cell exists before any irqfd does).
 //!
-//! The seqcount is written here with the kernel's atomics rather than with `seqcount_t`, which
-//! has no Rust abstraction; every field is an atomic, so a racing read is never undefined
-//! behaviour, only retried. Writers are serialised by an IRQ-safe spinlock: interrupts must be
-//! off while the sequence is odd, or a reader in an interrupt on the writer's CPU would spin
+//! The seqcount is the kernel's `seqcount_spinlock_t` ([`crate::seqcount`]): its barriers, its
+//! lockdep check that a writer holds the lock, its PREEMPT_RT handling of a preempted writer. The
+//! route's fields are atomics, so a racing read is never undefined behaviour, only retried.
+//! Writers hold the table's IRQ-safe spinlock, and can write only through its guard: interrupts
+//! are off while the sequence is odd, or a reader in an interrupt on the writer's CPU would spin
 //! forever.
 
 use kernel::{
-    new_spinlock_irq,
     prelude::*,
-    processor::cpu_relax,
-    sync::{
-        atomic::{
-            Acquire,
-            Atomic,
-            Relaxed,
-            Release, //
-        },
-        barrier::{
-            smp_mb,
-            Read,
-            Write, //
-        },
-        SpinLockIrq,
+    static_lock_class,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
     }, //
+};
+
+use crate::seqcount::{
+    SeqTable,
+    WriteSection, //
 };
 
 /// What a GSI is routed to.
@@ -58,15 +53,13 @@ pub(crate) enum Route {
     Msi { addr: u64, data: u32 },
 }
 
-/// The route of one GSI, readable at any time without a lock.
+/// The route of one GSI, as its slot of [`Routes`]' table holds it.
 ///
 /// # Invariants
 ///
-/// * `seq` is odd exactly while a writer is between [`RouteCell::write`]'s two increments;
-///   writers are serialised by [`Routes::lock`], with interrupts off.
-/// * When `seq` is even, `msi`, `addr` and `data` hold one route written whole.
+/// The fields change only inside a write section of the slot's seqcount ([`RouteCell::store`]
+/// takes the proof); outside one, `msi`, `addr` and `data` hold one route written whole.
 struct RouteCell {
-    seq: Atomic<u32>,
     msi: Atomic<u32>,
     addr: Atomic<u64>,
     data: Atomic<u32>,
@@ -74,105 +67,92 @@ struct RouteCell {
 
 impl RouteCell {
     fn new() -> Self {
-        // INVARIANT: Even sequence, and the fields hold `Route::Line`.
+        // INVARIANT: The fields hold `Route::Line`.
         Self {
-            seq: Atomic::new(0),
             msi: Atomic::new(0),
             addr: Atomic::new(0),
             data: Atomic::new(0),
         }
     }
 
-    /// `read_seqcount_begin()` .. `read_seqcount_retry()`: a whole route, never a torn one.
-    fn read(&self) -> Route {
-        loop {
-            let seq = self.seq.load(Acquire);
-            if seq & 1 == 0 {
-                let msi = self.msi.load(Relaxed);
-                let addr = self.addr.load(Relaxed);
-                let data = self.data.load(Relaxed);
-                // Order the field loads before the second load of the sequence.
-                smp_mb(Read);
-                if self.seq.load(Relaxed) == seq {
-                    return if msi != 0 {
-                        Route::Msi { addr, data }
-                    } else {
-                        Route::Line
-                    };
-                }
-            }
-            cpu_relax();
+    /// The fields, as a route. Whole when no write section overlaps the call: the seqcount
+    /// ([`SeqTable::read`]) or the table's lock makes sure of it.
+    fn load(&self) -> Route {
+        let msi = self.msi.load(Relaxed);
+        let addr = self.addr.load(Relaxed);
+        let data = self.data.load(Relaxed);
+        if msi != 0 {
+            Route::Msi { addr, data }
+        } else {
+            Route::Line
         }
     }
 
-    /// `write_seqcount_begin()` .. `write_seqcount_end()`. The caller holds [`Routes::lock`].
-    fn write(&self, route: Route) {
+    /// Writes `route`, inside a write section of the cell's seqcount (the seqcount's barriers
+    /// order these stores between its two updates of the sequence).
+    fn store(&self, route: Route, _section: &WriteSection<'_>) {
         let (msi, addr, data) = match route {
             Route::Line => (0, 0, 0),
             Route::Msi { addr, data } => (1, addr, data),
         };
-        let seq = self.seq.load(Relaxed);
-        // INVARIANT: Odd from here until the fields are written; the caller's lock keeps other
-        // writers out and interrupts off.
-        self.seq.store(seq.wrapping_add(1), Relaxed);
-        // Order the odd sequence before the field stores.
-        smp_mb(Write);
+        // INVARIANT: Inside a write section: readers overlapping it retry.
         self.msi.store(msi, Relaxed);
         self.addr.store(addr, Relaxed);
         crate::test_hooks::route_delay();
         self.data.store(data, Relaxed);
-        // INVARIANT: Even again, the fields hold `route` whole; the release orders them before.
-        self.seq.store(seq.wrapping_add(2), Release);
     }
 }
 
 /// The routes of a context's GSIs.
 #[pin_data]
 pub(crate) struct Routes {
-    cells: KVVec<RouteCell>,
-    /// Serialises writers of `cells`, with interrupts off (see [`RouteCell`]'s invariants).
-    /// `RUST_IRQFD_SET_MASK` holds it too, so that an unmask raises with a route that no update
-    /// is changing at that moment.
+    /// A cell per GSI, under its seqcount. The table's lock serialises writers, with interrupts
+    /// off; `RUST_IRQFD_SET_MASK` holds it too, so that an unmask raises with a route that no
+    /// update is changing at that moment.
     #[pin]
-    lock: SpinLockIrq<()>,
+    table: SeqTable<RouteCell>,
 }
 
 impl Routes {
     /// `nr_gsis` GSIs, none routed.
     pub(crate) fn new(nr_gsis: u32) -> Result<impl PinInit<Self, Error>> {
         let n = usize::try_from(nr_gsis)?;
-        let mut cells = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..n {
-            cells.push(RouteCell::new(), GFP_KERNEL_ACCOUNT)?;
-        }
         Ok(try_pin_init!(Self {
-            cells,
-            lock <- new_spinlock_irq!((), "Routes::lock"),
+            table <- SeqTable::new(
+                n,
+                |_| RouteCell::new(),
+                GFP_KERNEL_ACCOUNT,
+                c"Routes::lock",
+                static_lock_class!(),
+            ),
         }))
     }
 
-    /// The route of `gsi` now; `Route::Line` for a GSI out of range (assign rules that out).
+    /// The route of `gsi` now, whole; `Route::Line` for a GSI out of range (assign rules that
+    /// out). Lock-free: the wakeup calls it with interrupts off, possibly in hard IRQ.
     pub(crate) fn get(&self, gsi: u32) -> Route {
         usize::try_from(gsi)
             .ok()
-            .and_then(|i| self.cells.get(i))
-            .map_or(Route::Line, RouteCell::read)
+            .and_then(|i| self.table.read(i, RouteCell::load))
+            .unwrap_or(Route::Line)
     }
 
     /// Routes `gsi` to `route` in place; `EINVAL` for a GSI out of range.
     pub(crate) fn set(&self, gsi: u32, route: Route) -> Result {
-        let cell = usize::try_from(gsi)
-            .ok()
-            .and_then(|i| self.cells.get(i))
-            .ok_or(EINVAL)?;
-        let _serialised = self.lock.lock();
-        cell.write(route);
-        Ok(())
+        let i = usize::try_from(gsi).map_err(|_| EINVAL)?;
+        let mut writer = self.table.lock();
+        writer
+            .write(i, |cell, section| cell.store(route, section))
+            .ok_or(EINVAL)
     }
 
     /// Runs `f` with `gsi`'s route while no update can change it.
     pub(crate) fn with_stable<R>(&self, gsi: u32, f: impl FnOnce(Route) -> R) -> R {
-        let _serialised = self.lock.lock();
-        f(self.get(gsi))
+        let writer = self.table.lock();
+        let route = usize::try_from(gsi)
+            .ok()
+            .and_then(|i| writer.get(i))
+            .map_or(Route::Line, RouteCell::load);
+        f(route)
     }
 }

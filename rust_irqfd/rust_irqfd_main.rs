@@ -19,6 +19,7 @@ mod irqchip;
 mod irqfd;
 mod params;
 mod route;
+mod seqcount;
 mod shutdown;
 mod sink;
 mod test_hooks;

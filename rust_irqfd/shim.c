@@ -25,3 +25,29 @@ struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name)
 {
 	return alloc_ordered_workqueue("%s", 0, name);
 }
+
+void rust_irqfd_seqcount_spinlock_init(seqcount_spinlock_t *s,
+				       spinlock_t *lock)
+{
+	seqcount_spinlock_init(s, lock);
+}
+
+unsigned int rust_irqfd_read_seqcount_begin(seqcount_spinlock_t *s)
+{
+	return read_seqcount_begin(s);
+}
+
+bool rust_irqfd_read_seqcount_retry(seqcount_spinlock_t *s, unsigned int start)
+{
+	return read_seqcount_retry(s, start);
+}
+
+void rust_irqfd_write_seqcount_begin(seqcount_spinlock_t *s)
+{
+	write_seqcount_begin(s);
+}
+
+void rust_irqfd_write_seqcount_end(seqcount_spinlock_t *s)
+{
+	write_seqcount_end(s);
+}

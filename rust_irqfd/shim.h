@@ -7,6 +7,8 @@
 #define RUST_IRQFD_SHIM_H
 
 #include <linux/poll.h>
+#include <linux/seqlock.h>
+#include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -15,6 +17,18 @@ void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
 void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt);
 struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
+
+/*
+ * seqcount_spinlock_t, for route.rs through seqcount.rs. The init macro gives
+ * every seqcount initialised here one lockdep class (its static key is this
+ * call site's); write_seqcount_begin() asserts that @s's lock is held.
+ */
+void rust_irqfd_seqcount_spinlock_init(seqcount_spinlock_t *s,
+				       spinlock_t *lock);
+unsigned int rust_irqfd_read_seqcount_begin(seqcount_spinlock_t *s);
+bool rust_irqfd_read_seqcount_retry(seqcount_spinlock_t *s, unsigned int start);
+void rust_irqfd_write_seqcount_begin(seqcount_spinlock_t *s);
+void rust_irqfd_write_seqcount_end(seqcount_spinlock_t *s);
 
 /* test_hooks.c, in TEST_HOOKS=1 builds only. */
 unsigned int rust_irqfd_test_inject_delay_us(void);
