@@ -30,7 +30,7 @@ MUTANT_DEFERRED_ARGS="--tag inject+!race+!heavy --tag core"
 . "$(dirname "$0")/common.sh"
 
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
-ALL="$ALL route_torn resample_in_wakeup resampler_early_put"
+ALL="$ALL route_torn route_unlocked resample_in_wakeup resampler_early_put"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
 
