@@ -162,7 +162,7 @@ impl IrqfdDevice {
         } else {
             self.ctx.assign_batch(&entries)
         };
-        run.map_err(|(i, e)| (u32::try_from(i).ok(), e))
+        run.map_err(|(i, e)| (i.and_then(|i| u32::try_from(i).ok()), e))
     }
 
     fn info(&self) -> Info {
