@@ -145,17 +145,23 @@ impl IrqfdDevice {
         let addr = usize::try_from(batch.entries).map_err(|_| (None, EFAULT))?;
         let mut reader = UserSlice::new(UserPtr::from_addr(addr), len).reader();
         let mut entries = KVec::with_capacity(nr, GFP_KERNEL).map_err(|e| (None, e.into()))?;
+        // The whole array is read before any entry is checked: `entries` and `nr` are the
+        // header's, so an array that cannot be read whole is a bad header (`EFAULT`, no entry at
+        // fault), even past an entry that is bad itself.
+        let mut bad = None;
         for i in 0..batch.nr {
             let e = reader.read::<IrqfdArgs>().map_err(|e| (None, e))?;
             // Each entry is plain: the batch's flags say what to do.
-            if e.flags != 0 || e.pad.iter().any(|&b| b != 0) {
-                return Err((Some(i), EINVAL));
-            }
-            if batch.flags == 0 && e.gsi >= self.ctx.sink.nr_gsis() {
-                return Err((Some(i), EINVAL));
+            let plain = e.flags == 0 && e.pad.iter().all(|&b| b == 0);
+            let in_range = batch.flags != 0 || e.gsi < self.ctx.sink.nr_gsis();
+            if bad.is_none() && !(plain && in_range) {
+                bad = Some(i);
             }
             // Cannot fail: the capacity is `nr`.
             let _ = entries.push_within_capacity((e.fd, e.gsi));
+        }
+        if let Some(i) = bad {
+            return Err((Some(i), EINVAL));
         }
         let run = if batch.flags & uapi::FLAG_DEASSIGN != 0 {
             self.ctx.deassign_batch(&entries)
