@@ -7,7 +7,10 @@
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
-use core::mem::size_of;
+use core::mem::{
+    offset_of,
+    size_of, //
+};
 use kernel::{
     fs::{
         File,
@@ -117,16 +120,29 @@ impl IrqfdDevice {
 
     /// `RUST_IRQFD_IRQFD_BATCH`: decodes the batch, runs it, and reports `error_index` back
     /// (also on failure).
+    ///
+    /// `error_index` is `nr` unless an entry is at fault, and it is written before anything is
+    /// done: a caller whose `error_index` cannot be written gets `EFAULT` with nothing done, never
+    /// `EFAULT` after a batch that went through (an assign batch is all or nothing). Only that
+    /// field is written, as in the C reference.
     fn irqfd_batch(&self, user: UserPtr) -> Result {
-        let (mut reader, mut writer) = UserSlice::new(user, size_of::<Batch>()).reader_writer();
-        let mut batch = reader.read::<Batch>()?;
-        let result = self.run_batch(&batch);
-        batch.error_index = match &result {
-            Err((Some(i), _)) => *i,
-            _ => batch.nr,
+        let batch = UserSlice::new(user, size_of::<Batch>())
+            .reader()
+            .read::<Batch>()?;
+        let error_index = user.wrapping_byte_add(offset_of!(Batch, error_index));
+        let report = |index: u32| {
+            UserSlice::new(error_index, size_of::<u32>())
+                .writer()
+                .write(&index)
         };
-        writer.write(&batch)?;
-        result.map_err(|(_, e)| e)
+        report(batch.nr)?;
+        match self.run_batch(&batch) {
+            Ok(()) => Ok(()),
+            Err((None, e)) => Err(e),
+            // The batch left nothing done (refused, or rolled back): if the index cannot be
+            // written either, `EFAULT` says so, as it would for the header.
+            Err((Some(i), e)) => report(i).and(Err(e)),
+        }
     }
 
     /// The batch itself; the index of the entry at fault, if one is, with the error.
