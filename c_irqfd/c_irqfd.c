@@ -950,19 +950,30 @@ out:
 	return ret;
 }
 
+/*
+ * error_index is nr unless an entry is at fault, and it is written before
+ * anything is done: a caller whose error_index cannot be written gets EFAULT
+ * with nothing done, never EFAULT after a batch that went through (an assign
+ * batch is all or nothing). Only an entry at fault is written a second time,
+ * once the batch has left nothing done.
+ */
 static int c_irqfd_irqfd_batch(struct c_irqfd_ctx *ctx,
 			       struct rust_irqfd_batch __user *argp)
 {
 	struct rust_irqfd_batch batch;
+	u32 bad;
 	int ret;
 
 	if (copy_from_user(&batch, argp, sizeof(batch)))
 		return -EFAULT;
 
-	batch.error_index = batch.nr;
-	ret = c_irqfd_run_batch(ctx, &batch, &batch.error_index);
+	if (put_user(batch.nr, &argp->error_index))
+		return -EFAULT;
 
-	if (put_user(batch.error_index, &argp->error_index))
+	bad = batch.nr;
+	ret = c_irqfd_run_batch(ctx, &batch, &bad);
+
+	if (bad != batch.nr && put_user(bad, &argp->error_index))
 		return -EFAULT;
 	return ret;
 }
