@@ -299,8 +299,9 @@ impl MiscDevice for IrqfdDevice {
         let mut records = KVec::with_capacity(READ_BATCH, GFP_KERNEL)?;
         let mut copied = 0;
         // As many whole records as fit, in batches: only the first wait may block. Records are
-        // popped before they are copied; any a fault keeps from reaching userspace are lost, and
-        // `EFAULT` is returned if none reached it.
+        // popped before they are copied; those a fault keeps from reaching userspace are put back,
+        // pending again, and the whole records copied before the fault are the result (`EFAULT`
+        // if there are none).
         'batches: while iov.len() >= record {
             records.clear();
             let max = (iov.len() / record).min(READ_BATCH);
@@ -310,10 +311,11 @@ impl MiscDevice for IrqfdDevice {
                 Err(_) => break,
             }
             nonblock = true;
-            for record in &records {
+            for (i, record) in records.iter().enumerate() {
                 let delivery = delivery(record);
                 let bytes = delivery.as_bytes();
                 if iov.copy_to_iter(bytes) < bytes.len() {
+                    me.ctx.sink.put_back(records.get(i..).unwrap_or_default());
                     break 'batches;
                 }
                 copied += bytes.len();
