@@ -1194,9 +1194,10 @@ static long c_irqfd_ioctl(struct file *file, unsigned int cmd,
 
 /*
  * Hand out the oldest pending records, as many whole ones as fit in the
- * buffer; block (unless O_NONBLOCK) while there are none. Records are copied
- * out of the lock in batches; a record that has been popped is delivered
- * even if copying it to userspace then faults.
+ * buffer; block (unless O_NONBLOCK) while there are none. Records are popped
+ * under the irqchip lock in batches and copied out after; when the copy
+ * faults, the whole records that reached userspace are the result (-EFAULT
+ * if none did) and the others are put back, pending again.
  */
 static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 			    loff_t *ppos)
@@ -1206,7 +1207,8 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 	struct rust_irqfd_delivery recs[C_IRQFD_READ_BATCH];
 	const size_t rsz = sizeof(recs[0]);
 	size_t want, done = 0;
-	unsigned int n;
+	unsigned int n, copied;
+	unsigned long left;
 	int ret;
 
 	if (count < rsz)
@@ -1232,9 +1234,13 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 	}
 
 	for (;;) {
-		if (copy_to_user(buf + done, recs, n * rsz))
+		left = copy_to_user(buf + done, recs, n * rsz);
+		copied = (n * rsz - left) / rsz;
+		done += copied * rsz;
+		if (copied < n) {
+			c_irqchip_put_back(chip, recs + copied, n - copied);
 			break;
-		done += n * rsz;
+		}
 		want -= n;
 		if (!want)
 			break;
