@@ -422,14 +422,29 @@ static void irqfd_shutdown(struct work_struct *work)
 
 /*
  * Active means "in the context's tree". Only irqfds.lock makes the answer
- * stable; the lockless read in the EPOLLIN path may see an irqfd that is just
- * being deactivated as still active, which is harmless (the shutdown unhooks
- * it under the wait-queue lock that path holds). An irqfd is never put back in
- * the tree, so "inactive" is final.
+ * stable. An irqfd is never put back in the tree, so "inactive" is final.
  */
 static bool irqfd_is_active(struct c_irqfd *irqfd)
 {
+	lockdep_assert_held(&irqfd->ctx->irqfds.lock);
+
 	return !RB_EMPTY_NODE(&irqfd->node);
+}
+
+/*
+ * irqfd_is_active() for the EPOLLIN path of the wakeup, which cannot take
+ * irqfds.lock. The node's parent-and-colour word, which RB_EMPTY_NODE()
+ * reads, is written under that lock by rb_add(), by the rebalancing of other
+ * insertions and erasures, and by irqfd_deactivate(): read it once, marked,
+ * as KVM's list_empty() reads its list head. A node in the tree never points
+ * at itself, so a stale value still says "active", which is harmless here: an
+ * irqfd that is just being deactivated may inject once more, before its
+ * shutdown unhooks it under the wait-queue lock this path holds.
+ */
+static bool irqfd_is_active_lockless(struct c_irqfd *irqfd)
+{
+	return READ_ONCE(irqfd->node.__rb_parent_color) !=
+	       (unsigned long)&irqfd->node;
 }
 
 /* The tree of active irqfds is ordered by eventfd_ctx address. */
@@ -467,7 +482,8 @@ static void irqfd_deactivate(struct c_irqfd *irqfd)
 	lockdep_assert_held(&ctx->irqfds.lock);
 
 	rb_erase(&irqfd->node, &ctx->irqfds.tree);
-	RB_CLEAR_NODE(&irqfd->node);
+	/* RB_CLEAR_NODE(), marked for irqfd_is_active_lockless(). */
+	WRITE_ONCE(irqfd->node.__rb_parent_color, (unsigned long)&irqfd->node);
 	ctx->irqfds.nr_active--;
 
 	queue_work(ctx->cleanup_wq, &irqfd->shutdown);
@@ -506,7 +522,7 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		 * gets no more route updates, and its copy of the route may
 		 * be stale (the work item reads the context's table).
 		 */
-		if (deferred_only || unlikely(!irqfd_is_active(irqfd))) {
+		if (deferred_only || unlikely(!irqfd_is_active_lockless(irqfd))) {
 			schedule_work(&irqfd->inject);
 		} else {
 			irqfd_read_route(irqfd, &route);
