@@ -5,7 +5,8 @@
 //! C header: [`rust_irqfd/shim.h`](../shim.h)
 //!
 //! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
-//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`] and [`crate::test_hooks`]) call them.
+//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`], [`crate::nospec`] and
+//! [`crate::test_hooks`]) call them.
 
 use kernel::{
     bindings,
@@ -38,6 +39,10 @@ extern "C" {
     pub(crate) fn rust_irqfd_alloc_ordered_workqueue(
         name: *const c_char,
     ) -> *mut bindings::workqueue_struct;
+
+    /// `array_index_nospec(index, size)`: `index` if it is below `size`, else 0, computed
+    /// without a branch that speculation could run past.
+    pub(crate) fn rust_irqfd_array_index_nospec(index: c_ulong, size: c_ulong) -> c_ulong;
 }
 
 #[cfg(test_hooks)]

@@ -34,6 +34,7 @@ use kernel::{
 };
 
 use crate::{
+    nospec,
     route::Route,
     sink::{
         Injected,
@@ -241,9 +242,15 @@ impl IrqChip {
         }))
     }
 
+    /// The index of `gsi`'s line, `None` if there is none. Clamped against speculation
+    /// ([`nospec::index`]): every GSI that reaches the controller came from userspace.
+    fn line_index(&self, gsi: u32) -> Option<usize> {
+        nospec::index(gsi, usize::try_from(self.nr_gsis).ok()?)
+    }
+
     /// Runs `f` on the state and the line of `gsi`, and wakes readers if it raised a record.
     fn with_line(&self, gsi: u32, f: impl FnOnce(&mut State, usize) -> Injected) -> Injected {
-        let Ok(index) = usize::try_from(gsi) else {
+        let Some(index) = self.line_index(gsi) else {
             return Injected::Dropped;
         };
         let mut guard = self.state.lock();
@@ -331,7 +338,7 @@ impl IrqChip {
 
     /// The counters of `gsi`, `EINVAL` if out of range.
     pub(crate) fn stats(&self, gsi: u32) -> Result<LineStats> {
-        let index = usize::try_from(gsi)?;
+        let index = self.line_index(gsi).ok_or(EINVAL)?;
         let guard = self.state.lock();
         let line = guard.lines.get(index).ok_or(EINVAL)?;
         Ok(LineStats {
@@ -399,7 +406,7 @@ impl Sink for IrqChip {
     }
 
     fn ack(&self, gsi: u32) -> Result<bool> {
-        let index = usize::try_from(gsi)?;
+        let index = self.line_index(gsi).ok_or(EINVAL)?;
         let mut guard = self.state.lock();
         let line = guard.lines.get_mut(index).ok_or(EINVAL)?;
         let was = line.asserted;
@@ -411,7 +418,7 @@ impl Sink for IrqChip {
     }
 
     fn deassert(&self, gsi: u32) {
-        let Ok(index) = usize::try_from(gsi) else {
+        let Some(index) = self.line_index(gsi) else {
             return;
         };
         if let Some(line) = self.state.lock().lines.get_mut(index) {

@@ -48,6 +48,8 @@ use kernel::{
     }, //
 };
 
+use crate::nospec;
+
 /// What a GSI is routed to.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -151,20 +153,20 @@ impl Routes {
         }))
     }
 
+    /// The cell of `gsi`, `None` if there is none. The index is clamped against speculation
+    /// ([`nospec::index`]): every GSI that reaches the routes came from userspace.
+    fn cell(&self, gsi: u32) -> Option<&RouteCell> {
+        self.cells.get(nospec::index(gsi, self.cells.len())?)
+    }
+
     /// The route of `gsi` now; `Route::Line` for a GSI out of range (assign rules that out).
     pub(crate) fn get(&self, gsi: u32) -> Route {
-        usize::try_from(gsi)
-            .ok()
-            .and_then(|i| self.cells.get(i))
-            .map_or(Route::Line, RouteCell::read)
+        self.cell(gsi).map_or(Route::Line, RouteCell::read)
     }
 
     /// Routes `gsi` to `route` in place; `EINVAL` for a GSI out of range.
     pub(crate) fn set(&self, gsi: u32, route: Route) -> Result {
-        let cell = usize::try_from(gsi)
-            .ok()
-            .and_then(|i| self.cells.get(i))
-            .ok_or(EINVAL)?;
+        let cell = self.cell(gsi).ok_or(EINVAL)?;
         let _serialised = self.lock.lock();
         cell.write(route);
         Ok(())

@@ -25,3 +25,9 @@ struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name)
 {
 	return alloc_ordered_workqueue("%s", 0, name);
 }
+
+unsigned long rust_irqfd_array_index_nospec(unsigned long index,
+					    unsigned long size)
+{
+	return array_index_nospec(index, size);
+}

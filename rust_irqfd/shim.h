@@ -6,6 +6,7 @@
 #ifndef RUST_IRQFD_SHIM_H
 #define RUST_IRQFD_SHIM_H
 
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -15,6 +16,8 @@ void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
 void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt);
 struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
+unsigned long rust_irqfd_array_index_nospec(unsigned long index,
+					    unsigned long size);
 
 /* test_hooks.c, in TEST_HOOKS=1 builds only. */
 unsigned int rust_irqfd_test_inject_delay_us(void);
