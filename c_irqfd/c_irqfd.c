@@ -658,7 +658,12 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	}
 
 	irqfd->ctx = ctx;
-	irqfd->gsi = args->gsi;
+	/*
+	 * Checked by the caller, and clamped here, where it is kept: it indexes
+	 * ctx->routes in this very call (c_irqfd_register()), and the irqchip's
+	 * lines at every injection.
+	 */
+	irqfd->gsi = array_index_nospec(args->gsi, ctx->irqchip.nr_gsis);
 	irqfd->fd = args->fd;
 	irqfd->eventfd = eventfd;
 	seqcount_spinlock_init(&irqfd->route_sc, &ctx->irqfds.lock);
