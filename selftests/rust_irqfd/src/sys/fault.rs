@@ -148,6 +148,19 @@ impl TailGuard {
         Ok(())
     }
 
+    /// `read(fd, buffer, n)`, where `n` may reach past the buffer into the
+    /// guard page (`EINVAL` here if it reaches past that too).
+    pub fn read(&mut self, fd: BorrowedFd<'_>, n: usize) -> SysResult<usize> {
+        if n > self.len + PAGE {
+            return Err(Errno(libc::EINVAL));
+        }
+        // SAFETY: the kernel writes at most `n` bytes from `start`: into the
+        // buffer, exclusively borrowed, and then the guard page, where it
+        // faults.
+        let ret = unsafe { libc::read(fd.as_raw_fd(), self.start().cast(), n) };
+        check(ret as libc::c_long).map(|r| r as usize)
+    }
+
     /// `ioctl(fd, cmd, buffer)`: the argument is the buffer, and the size
     /// `cmd` encodes may reach past it into the guard page (`EINVAL` here
     /// if it reaches past that too).
@@ -276,5 +289,21 @@ mod tests {
         assert_eq!(t.put(0, 0u8), Err(Errno(libc::EACCES)));
         assert_eq!(t.ioctl(r.as_fd(), fionread), Err(Errno(libc::EFAULT)));
         assert_eq!(t.bytes(), 5i32.to_ne_bytes());
+    }
+
+    /// A read(2) into a tail-guarded buffer fills it up to the guard page,
+    /// and one that must copy past it faults.
+    #[test]
+    fn tail_guard_read() {
+        let mut t = TailGuard::new(8).unwrap();
+        let e = eventfd(0, libc::EFD_NONBLOCK).unwrap();
+        eventfd_signal(e.as_fd(), 3).unwrap();
+        assert_eq!(t.read(e.as_fd(), 8), Ok(8));
+        assert_eq!(t.bytes(), 3u64.to_ne_bytes());
+        assert_eq!(t.read(e.as_fd(), 8 + PAGE + 1), Err(Errno(libc::EINVAL)));
+        // The eventfd's 8 bytes reach the guard page: the copy faults.
+        let mut short = TailGuard::new(5).unwrap();
+        eventfd_signal(e.as_fd(), 1).unwrap();
+        assert_eq!(short.read(e.as_fd(), 8), Err(Errno(libc::EFAULT)));
     }
 }
