@@ -422,14 +422,29 @@ static void irqfd_shutdown(struct work_struct *work)
 
 /*
  * Active means "in the context's tree". Only irqfds.lock makes the answer
- * stable; the lockless read in the EPOLLIN path may see an irqfd that is just
- * being deactivated as still active, which is harmless (the shutdown unhooks
- * it under the wait-queue lock that path holds). An irqfd is never put back in
- * the tree, so "inactive" is final.
+ * stable. An irqfd is never put back in the tree, so "inactive" is final.
  */
 static bool irqfd_is_active(struct c_irqfd *irqfd)
 {
+	lockdep_assert_held(&irqfd->ctx->irqfds.lock);
+
 	return !RB_EMPTY_NODE(&irqfd->node);
+}
+
+/*
+ * irqfd_is_active() for the EPOLLIN path of the wakeup, which cannot take
+ * irqfds.lock. The node's parent-and-colour word, which RB_EMPTY_NODE()
+ * reads, is written under that lock by rb_add(), by the rebalancing of other
+ * insertions and erasures, and by irqfd_deactivate(): read it once, marked,
+ * as KVM's list_empty() reads its list head. A node in the tree never points
+ * at itself, so a stale value still says "active", which is harmless here: an
+ * irqfd that is just being deactivated may inject once more, before its
+ * shutdown unhooks it under the wait-queue lock this path holds.
+ */
+static bool irqfd_is_active_lockless(struct c_irqfd *irqfd)
+{
+	return READ_ONCE(irqfd->node.__rb_parent_color) !=
+	       (unsigned long)&irqfd->node;
 }
 
 /* The tree of active irqfds is ordered by eventfd_ctx address. */
@@ -467,7 +482,8 @@ static void irqfd_deactivate(struct c_irqfd *irqfd)
 	lockdep_assert_held(&ctx->irqfds.lock);
 
 	rb_erase(&irqfd->node, &ctx->irqfds.tree);
-	RB_CLEAR_NODE(&irqfd->node);
+	/* RB_CLEAR_NODE(), marked for irqfd_is_active_lockless(). */
+	WRITE_ONCE(irqfd->node.__rb_parent_color, (unsigned long)&irqfd->node);
 	ctx->irqfds.nr_active--;
 
 	queue_work(ctx->cleanup_wq, &irqfd->shutdown);
@@ -506,7 +522,7 @@ static int irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 		 * gets no more route updates, and its copy of the route may
 		 * be stale (the work item reads the context's table).
 		 */
-		if (deferred_only || unlikely(!irqfd_is_active(irqfd))) {
+		if (deferred_only || unlikely(!irqfd_is_active_lockless(irqfd))) {
 			schedule_work(&irqfd->inject);
 		} else {
 			irqfd_read_route(irqfd, &route);
@@ -642,7 +658,12 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	}
 
 	irqfd->ctx = ctx;
-	irqfd->gsi = args->gsi;
+	/*
+	 * Checked by the caller, and clamped here, where it is kept: it indexes
+	 * ctx->routes in this very call (c_irqfd_register()), and the irqchip's
+	 * lines at every injection.
+	 */
+	irqfd->gsi = array_index_nospec(args->gsi, ctx->irqchip.nr_gsis);
 	irqfd->fd = args->fd;
 	irqfd->eventfd = eventfd;
 	seqcount_spinlock_init(&irqfd->route_sc, &ctx->irqfds.lock);
@@ -950,19 +971,30 @@ out:
 	return ret;
 }
 
+/*
+ * error_index is nr unless an entry is at fault, and it is written before
+ * anything is done: a caller whose error_index cannot be written gets EFAULT
+ * with nothing done, never EFAULT after a batch that went through (an assign
+ * batch is all or nothing). Only an entry at fault is written a second time,
+ * once the batch has left nothing done.
+ */
 static int c_irqfd_irqfd_batch(struct c_irqfd_ctx *ctx,
 			       struct rust_irqfd_batch __user *argp)
 {
 	struct rust_irqfd_batch batch;
+	u32 bad;
 	int ret;
 
 	if (copy_from_user(&batch, argp, sizeof(batch)))
 		return -EFAULT;
 
-	batch.error_index = batch.nr;
-	ret = c_irqfd_run_batch(ctx, &batch, &batch.error_index);
+	if (put_user(batch.nr, &argp->error_index))
+		return -EFAULT;
 
-	if (put_user(batch.error_index, &argp->error_index))
+	bad = batch.nr;
+	ret = c_irqfd_run_batch(ctx, &batch, &bad);
+
+	if (bad != batch.nr && put_user(bad, &argp->error_index))
 		return -EFAULT;
 	return ret;
 }
@@ -1183,9 +1215,10 @@ static long c_irqfd_ioctl(struct file *file, unsigned int cmd,
 
 /*
  * Hand out the oldest pending records, as many whole ones as fit in the
- * buffer; block (unless O_NONBLOCK) while there are none. Records are copied
- * out of the lock in batches; a record that has been popped is delivered
- * even if copying it to userspace then faults.
+ * buffer; block (unless O_NONBLOCK) while there are none. Records are popped
+ * under the irqchip lock in batches and copied out after; when the copy
+ * faults, the whole records that reached userspace are the result (-EFAULT
+ * if none did) and the others are put back, pending again.
  */
 static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 			    loff_t *ppos)
@@ -1195,7 +1228,8 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 	struct rust_irqfd_delivery recs[C_IRQFD_READ_BATCH];
 	const size_t rsz = sizeof(recs[0]);
 	size_t want, done = 0;
-	unsigned int n;
+	unsigned int n, copied;
+	unsigned long left;
 	int ret;
 
 	if (count < rsz)
@@ -1221,9 +1255,13 @@ static ssize_t c_irqfd_read(struct file *file, char __user *buf, size_t count,
 	}
 
 	for (;;) {
-		if (copy_to_user(buf + done, recs, n * rsz))
+		left = copy_to_user(buf + done, recs, n * rsz);
+		copied = (n * rsz - left) / rsz;
+		done += copied * rsz;
+		if (copied < n) {
+			c_irqchip_put_back(chip, recs + copied, n - copied);
 			break;
-		done += n * rsz;
+		}
 		want -= n;
 		if (!want)
 			break;

@@ -258,6 +258,80 @@ unsigned int c_irqchip_pop(struct c_irqfd_irqchip *chip,
 	return n;
 }
 
+/* Index @i of the FIFO ring, for @i < 2 * nr_gsis. */
+static u32 irqchip_ring(struct c_irqfd_irqchip *chip, u32 i)
+{
+	return i >= chip->nr_gsis ? i - chip->nr_gsis : i;
+}
+
+/* The seq of the record @pos places from the head of the FIFO. */
+static u64 irqchip_seq_at(struct c_irqfd_irqchip *chip, u32 pos)
+{
+	return chip->lines[chip->fifo[irqchip_ring(chip, chip->fifo_head + pos)]].seq;
+}
+
+/*
+ * Put back @n records that c_irqchip_pop() took but read(2) could not hand to
+ * userspace (the copy to its buffer faulted), so that none is lost: each is
+ * pending again, in its place in raise order, or, if its GSI raised a new
+ * record since, merged into that one as a coalesced injection would be. The
+ * counters read as if the records had never been taken (a merged one as if
+ * it had been coalesced).
+ */
+void c_irqchip_put_back(struct c_irqfd_irqchip *chip,
+			const struct rust_irqfd_delivery *recs, unsigned int n)
+{
+	const struct rust_irqfd_delivery *rec;
+	struct c_irqfd_line *line;
+	bool queued = false;
+	u32 older, pos, head;
+
+	spin_lock_irq(&chip->lock);
+
+	/* Newest first, so that each goes in front of the one put back before. */
+	while (n--) {
+		rec = &recs[n];
+		line = &chip->lines[rec->gsi];
+
+		line->delivered--;
+		if (line->count) {
+			/* The record is no more: its injections are coalesced. */
+			line->count += rec->count;
+			line->raised--;
+			line->coalesced++;
+			continue;
+		}
+
+		line->seq = rec->seq;
+		line->count = rec->count;
+		line->flags = rec->flags;
+		line->msi_addr = rec->msi_addr;
+		line->msi_data = rec->msi_data;
+
+		/*
+		 * After the older records at the head (another reader's, put
+		 * back before), if any. The GSI was not in the FIFO, so the
+		 * ring has room for it.
+		 */
+		for (older = 0; older < chip->fifo_len; older++)
+			if (irqchip_seq_at(chip, older) > rec->seq)
+				break;
+		head = irqchip_ring(chip, chip->fifo_head + chip->nr_gsis - 1);
+		for (pos = 0; pos < older; pos++)
+			chip->fifo[irqchip_ring(chip, head + pos)] =
+				chip->fifo[irqchip_ring(chip, head + pos + 1)];
+		chip->fifo[irqchip_ring(chip, head + older)] = rec->gsi;
+		chip->fifo_head = head;
+		WRITE_ONCE(chip->fifo_len, chip->fifo_len + 1);
+		queued = true;
+	}
+
+	spin_unlock_irq(&chip->lock);
+
+	if (queued)
+		irqchip_wake_readers(chip);
+}
+
 /* The counters and state of @gsi, into @stats (RUST_IRQFD_GSI_STATS). */
 void c_irqchip_get_stats(struct c_irqfd_irqchip *chip, u32 gsi,
 			 struct rust_irqfd_gsi_stats *stats)

@@ -90,6 +90,8 @@ void c_irqchip_deassert(struct c_irqfd_irqchip *chip, u32 gsi);
 bool c_irqchip_has_pending(struct c_irqfd_irqchip *chip);
 unsigned int c_irqchip_pop(struct c_irqfd_irqchip *chip,
 			   struct rust_irqfd_delivery *recs, unsigned int max);
+void c_irqchip_put_back(struct c_irqfd_irqchip *chip,
+			const struct rust_irqfd_delivery *recs, unsigned int n);
 void c_irqchip_get_stats(struct c_irqfd_irqchip *chip, u32 gsi,
 			 struct rust_irqfd_gsi_stats *stats);
 

@@ -347,12 +347,14 @@ impl<S: Sink> Context<S> {
 
     /// Binds each `(fd, gsi)` of `entries`, all or nothing: on the first failure, every irqfd
     /// bound so far is shut down again (waited for), and the index of the failed entry comes
-    /// back with its error.
+    /// back with its error. A failure that is no entry's (out of memory for the rollback list)
+    /// comes back without an index.
     pub(crate) fn assign_batch(
         self: &Arc<Self>,
         entries: &[(u32, u32)],
-    ) -> Result<(), (usize, Error)> {
-        let mut done = KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (0, e.into()))?;
+    ) -> Result<(), (Option<usize>, Error)> {
+        let mut done =
+            KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (None, e.into()))?;
         for (i, &(fd, gsi)) in entries.iter().enumerate() {
             match self.assign(fd, gsi, None) {
                 Ok(irqfd) => {
@@ -361,7 +363,7 @@ impl<S: Sink> Context<S> {
                 }
                 Err(e) => {
                     self.unassign(&done);
-                    return Err((i, e));
+                    return Err((Some(i), e));
                 }
             }
         }
@@ -391,12 +393,16 @@ impl<S: Sink> Context<S> {
 
     /// Unbinds the irqfds binding each `(fd, gsi)` of `entries`, if any, and waits once until
     /// they are all shut down. Every descriptor is checked first: on a bad one nothing is
-    /// unbound, and its index comes back with the error.
-    pub(crate) fn deassign_batch(&self, entries: &[(u32, u32)]) -> Result<(), (usize, Error)> {
+    /// unbound, and its index comes back with the error. A failure that is no entry's (out of
+    /// memory) comes back without an index.
+    pub(crate) fn deassign_batch(
+        &self,
+        entries: &[(u32, u32)],
+    ) -> Result<(), (Option<usize>, Error)> {
         let mut eventfds =
-            KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (0, e.into()))?;
+            KVec::with_capacity(entries.len(), GFP_KERNEL).map_err(|e| (None, e.into()))?;
         for (i, &(fd, gsi)) in entries.iter().enumerate() {
-            let eventfd = EventFd::fdget(fd).map_err(|e| (i, e))?;
+            let eventfd = EventFd::fdget(fd).map_err(|e| (Some(i), e))?;
             // Cannot fail: the capacity is `entries.len()`.
             let _ = eventfds.push_within_capacity((eventfd, gsi));
         }

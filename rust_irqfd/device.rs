@@ -7,7 +7,10 @@
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
-use core::mem::size_of;
+use core::mem::{
+    offset_of,
+    size_of, //
+};
 use kernel::{
     fs::{
         File,
@@ -117,16 +120,29 @@ impl IrqfdDevice {
 
     /// `RUST_IRQFD_IRQFD_BATCH`: decodes the batch, runs it, and reports `error_index` back
     /// (also on failure).
+    ///
+    /// `error_index` is `nr` unless an entry is at fault, and it is written before anything is
+    /// done: a caller whose `error_index` cannot be written gets `EFAULT` with nothing done, never
+    /// `EFAULT` after a batch that went through (an assign batch is all or nothing). Only that
+    /// field is written, as in the C reference.
     fn irqfd_batch(&self, user: UserPtr) -> Result {
-        let (mut reader, mut writer) = UserSlice::new(user, size_of::<Batch>()).reader_writer();
-        let mut batch = reader.read::<Batch>()?;
-        let result = self.run_batch(&batch);
-        batch.error_index = match &result {
-            Err((Some(i), _)) => *i,
-            _ => batch.nr,
+        let batch = UserSlice::new(user, size_of::<Batch>())
+            .reader()
+            .read::<Batch>()?;
+        let error_index = user.wrapping_byte_add(offset_of!(Batch, error_index));
+        let report = |index: u32| {
+            UserSlice::new(error_index, size_of::<u32>())
+                .writer()
+                .write(&index)
         };
-        writer.write(&batch)?;
-        result.map_err(|(_, e)| e)
+        report(batch.nr)?;
+        match self.run_batch(&batch) {
+            Ok(()) => Ok(()),
+            Err((None, e)) => Err(e),
+            // The batch left nothing done (refused, or rolled back): if the index cannot be
+            // written either, `EFAULT` says so, as it would for the header.
+            Err((Some(i), e)) => report(i).and(Err(e)),
+        }
     }
 
     /// The batch itself; the index of the entry at fault, if one is, with the error.
@@ -145,24 +161,30 @@ impl IrqfdDevice {
         let addr = usize::try_from(batch.entries).map_err(|_| (None, EFAULT))?;
         let mut reader = UserSlice::new(UserPtr::from_addr(addr), len).reader();
         let mut entries = KVec::with_capacity(nr, GFP_KERNEL).map_err(|e| (None, e.into()))?;
+        // The whole array is read before any entry is checked: `entries` and `nr` are the
+        // header's, so an array that cannot be read whole is a bad header (`EFAULT`, no entry at
+        // fault), even past an entry that is bad itself.
+        let mut bad = None;
         for i in 0..batch.nr {
             let e = reader.read::<IrqfdArgs>().map_err(|e| (None, e))?;
             // Each entry is plain: the batch's flags say what to do.
-            if e.flags != 0 || e.pad.iter().any(|&b| b != 0) {
-                return Err((Some(i), EINVAL));
-            }
-            if batch.flags == 0 && e.gsi >= self.ctx.sink.nr_gsis() {
-                return Err((Some(i), EINVAL));
+            let plain = e.flags == 0 && e.pad.iter().all(|&b| b == 0);
+            let in_range = batch.flags != 0 || e.gsi < self.ctx.sink.nr_gsis();
+            if bad.is_none() && !(plain && in_range) {
+                bad = Some(i);
             }
             // Cannot fail: the capacity is `nr`.
             let _ = entries.push_within_capacity((e.fd, e.gsi));
+        }
+        if let Some(i) = bad {
+            return Err((Some(i), EINVAL));
         }
         let run = if batch.flags & uapi::FLAG_DEASSIGN != 0 {
             self.ctx.deassign_batch(&entries)
         } else {
             self.ctx.assign_batch(&entries)
         };
-        run.map_err(|(i, e)| (u32::try_from(i).ok(), e))
+        run.map_err(|(i, e)| (i.and_then(|i| u32::try_from(i).ok()), e))
     }
 
     fn info(&self) -> Info {
@@ -277,8 +299,9 @@ impl MiscDevice for IrqfdDevice {
         let mut records = KVec::with_capacity(READ_BATCH, GFP_KERNEL)?;
         let mut copied = 0;
         // As many whole records as fit, in batches: only the first wait may block. Records are
-        // popped before they are copied; any a fault keeps from reaching userspace are lost, and
-        // `EFAULT` is returned if none reached it.
+        // popped before they are copied; those a fault keeps from reaching userspace are put back,
+        // pending again, and the whole records copied before the fault are the result (`EFAULT`
+        // if there are none).
         'batches: while iov.len() >= record {
             records.clear();
             let max = (iov.len() / record).min(READ_BATCH);
@@ -288,10 +311,11 @@ impl MiscDevice for IrqfdDevice {
                 Err(_) => break,
             }
             nonblock = true;
-            for record in &records {
+            for (i, record) in records.iter().enumerate() {
                 let delivery = delivery(record);
                 let bytes = delivery.as_bytes();
                 if iov.copy_to_iter(bytes) < bytes.len() {
+                    me.ctx.sink.put_back(records.get(i..).unwrap_or_default());
                     break 'batches;
                 }
                 copied += bytes.len();

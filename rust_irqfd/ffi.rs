@@ -5,8 +5,8 @@
 //! C header: [`rust_irqfd/shim.h`](../shim.h)
 //!
 //! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
-//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`], [`crate::seqcount`] and
-//! [`crate::test_hooks`]) call them.
+//! Only the wrapper files ([`crate::eventfd`], [`crate::wq`], [`crate::seqcount`],
+//! [`crate::nospec`] and [`crate::test_hooks`]) call them.
 
 use kernel::{
     bindings,
@@ -66,6 +66,10 @@ extern "C" {
 
     /// `write_seqcount_end(s)`: `smp_wmb()`, then makes the sequence even again.
     pub(crate) fn rust_irqfd_write_seqcount_end(s: *mut bindings::seqcount_spinlock_t);
+
+    /// `array_index_nospec(index, size)`: `index` if it is below `size`, else 0, computed
+    /// without a branch that speculation could run past.
+    pub(crate) fn rust_irqfd_array_index_nospec(index: c_ulong, size: c_ulong) -> c_ulong;
 }
 
 #[cfg(test_hooks)]

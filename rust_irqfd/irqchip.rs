@@ -34,6 +34,7 @@ use kernel::{
 };
 
 use crate::{
+    nospec,
     route::Route,
     sink::{
         Injected,
@@ -121,6 +122,57 @@ impl State {
         }
         Injected::Raised
     }
+
+    /// The sequence number of the record `pos` places from the head of the FIFO (`pos < len`).
+    fn seq_at(&self, pos: usize) -> u64 {
+        self.fifo
+            .get(wrap(self.head + pos, self.fifo.len()))
+            .and_then(|&gsi| self.lines.get(usize::try_from(gsi).ok()?))
+            .map_or(0, |line| line.pending_seq)
+    }
+
+    /// Puts `record`, taken off the FIFO but not handed out, back: pending on its line again, in
+    /// its place in raise order, or, if the line raised a new record since, merged into that one
+    /// as an injection coalesced into it would be. Returns whether it went back into the FIFO.
+    fn put_back(&mut self, record: &Record) -> bool {
+        let Some(line) = usize::try_from(record.gsi)
+            .ok()
+            .and_then(|i| self.lines.get_mut(i))
+        else {
+            return false;
+        };
+        line.delivered -= 1;
+        if line.pending_seq != 0 {
+            // The record is no more: its injections count as coalesced into the pending one.
+            line.pending_count += record.count;
+            line.raised -= 1;
+            line.coalesced += 1;
+            return false;
+        }
+        line.pending_seq = record.seq;
+        line.pending_count = record.count;
+        line.pending_route = record.route;
+        line.pending_level = record.level;
+        // After the older records at the head (another reader's, put back before), if any.
+        let n = self.fifo.len();
+        let older = (0..self.len)
+            .take_while(|&pos| self.seq_at(pos) < record.seq)
+            .count();
+        self.head = wrap(self.head + n - 1, n);
+        for pos in 0..older {
+            let next = self.fifo.get(wrap(self.head + pos + 1, n)).copied();
+            if let (Some(next), Some(slot)) = (next, self.fifo.get_mut(wrap(self.head + pos, n))) {
+                *slot = next;
+            }
+        }
+        if let Some(slot) = self.fifo.get_mut(wrap(self.head + older, n)) {
+            // INVARIANT: The line had no pending record, so its GSI was not in the FIFO, which
+            // therefore had room for it; it is back in raise order.
+            *slot = record.gsi;
+            self.len += 1;
+        }
+        true
+    }
 }
 
 /// A record taken off the FIFO: an interrupt raised on a GSI, with the injections merged into it.
@@ -190,9 +242,15 @@ impl IrqChip {
         }))
     }
 
+    /// The index of `gsi`'s line, `None` if there is none. Clamped against speculation
+    /// ([`nospec::index`]): every GSI that reaches the controller came from userspace.
+    fn line_index(&self, gsi: u32) -> Option<usize> {
+        nospec::index(gsi, usize::try_from(self.nr_gsis).ok()?)
+    }
+
     /// Runs `f` on the state and the line of `gsi`, and wakes readers if it raised a record.
     fn with_line(&self, gsi: u32, f: impl FnOnce(&mut State, usize) -> Injected) -> Injected {
-        let Ok(index) = usize::try_from(gsi) else {
+        let Some(index) = self.line_index(gsi) else {
             return Injected::Dropped;
         };
         let mut guard = self.state.lock();
@@ -261,9 +319,26 @@ impl IrqChip {
         Ok(())
     }
 
+    /// Puts back `records`, taken by [`IrqChip::pop`] but not handed to userspace (the copy to its
+    /// buffer faulted), so that none is lost: each is pending again, in its place in raise order,
+    /// or merged into the record its GSI raised since. The counters read as if the records had
+    /// never been taken (a merged one as if it had been coalesced).
+    pub(crate) fn put_back(&self, records: &[Record]) {
+        let mut guard = self.state.lock();
+        let mut queued = false;
+        // Newest first, so that each goes in front of the one put back before it.
+        for record in records.iter().rev() {
+            queued |= guard.put_back(record);
+        }
+        drop(guard);
+        if queued {
+            self.readers.notify_all();
+        }
+    }
+
     /// The counters of `gsi`, `EINVAL` if out of range.
     pub(crate) fn stats(&self, gsi: u32) -> Result<LineStats> {
-        let index = usize::try_from(gsi)?;
+        let index = self.line_index(gsi).ok_or(EINVAL)?;
         let guard = self.state.lock();
         let line = guard.lines.get(index).ok_or(EINVAL)?;
         Ok(LineStats {
@@ -331,7 +406,7 @@ impl Sink for IrqChip {
     }
 
     fn ack(&self, gsi: u32) -> Result<bool> {
-        let index = usize::try_from(gsi)?;
+        let index = self.line_index(gsi).ok_or(EINVAL)?;
         let mut guard = self.state.lock();
         let line = guard.lines.get_mut(index).ok_or(EINVAL)?;
         let was = line.asserted;
@@ -343,7 +418,7 @@ impl Sink for IrqChip {
     }
 
     fn deassert(&self, gsi: u32) {
-        let Ok(index) = usize::try_from(gsi) else {
+        let Some(index) = self.line_index(gsi) else {
             return;
         };
         if let Some(line) = self.state.lock().lines.get_mut(index) {

@@ -38,6 +38,7 @@ use kernel::{
     }, //
 };
 
+use crate::nospec;
 use crate::seqcount::{
     SeqTable,
     WriteSection, //
@@ -128,18 +129,23 @@ impl Routes {
         }))
     }
 
+    /// The table index of `gsi`, `None` if it has none. The index is clamped against
+    /// speculation ([`nospec::index`]): every GSI that reaches the routes came from userspace.
+    fn index(&self, gsi: u32) -> Option<usize> {
+        nospec::index(gsi, self.table.len())
+    }
+
     /// The route of `gsi` now, whole; `Route::Line` for a GSI out of range (assign rules that
     /// out). Lock-free: the wakeup calls it with interrupts off, possibly in hard IRQ.
     pub(crate) fn get(&self, gsi: u32) -> Route {
-        usize::try_from(gsi)
-            .ok()
+        self.index(gsi)
             .and_then(|i| self.table.read(i, RouteCell::load))
             .unwrap_or(Route::Line)
     }
 
     /// Routes `gsi` to `route` in place; `EINVAL` for a GSI out of range.
     pub(crate) fn set(&self, gsi: u32, route: Route) -> Result {
-        let i = usize::try_from(gsi).map_err(|_| EINVAL)?;
+        let i = self.index(gsi).ok_or(EINVAL)?;
         let mut writer = self.table.lock();
         writer
             .write(i, |cell, section| cell.store(route, section))
@@ -149,8 +155,8 @@ impl Routes {
     /// Runs `f` with `gsi`'s route while no update can change it.
     pub(crate) fn with_stable<R>(&self, gsi: u32, f: impl FnOnce(Route) -> R) -> R {
         let writer = self.table.lock();
-        let route = usize::try_from(gsi)
-            .ok()
+        let route = self
+            .index(gsi)
             .and_then(|i| writer.get(i))
             .map_or(Route::Line, RouteCell::load);
         f(route)

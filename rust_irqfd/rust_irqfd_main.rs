@@ -17,6 +17,7 @@ mod ffi;
 mod fsext;
 mod irqchip;
 mod irqfd;
+mod nospec;
 mod params;
 mod route;
 mod seqcount;

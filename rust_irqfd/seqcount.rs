@@ -124,6 +124,11 @@ impl<T> SeqTable<T> {
         })
     }
 
+    /// The number of slots.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Runs `f` on slot `i`'s value until it ran with no write overlapping it, and returns what
     /// that run returned; `None` if `i` is out of range. `f` may run several times, and may see
     /// a value being written in the runs whose result is thrown away.

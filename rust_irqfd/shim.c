@@ -51,3 +51,9 @@ void rust_irqfd_write_seqcount_end(seqcount_spinlock_t *s)
 {
 	write_seqcount_end(s);
 }
+
+unsigned long rust_irqfd_array_index_nospec(unsigned long index,
+					    unsigned long size)
+{
+	return array_index_nospec(index, size);
+}

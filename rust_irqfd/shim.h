@@ -6,6 +6,7 @@
 #ifndef RUST_IRQFD_SHIM_H
 #define RUST_IRQFD_SHIM_H
 
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/seqlock.h>
 #include <linux/spinlock.h>
@@ -17,6 +18,8 @@ void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
 void rust_irqfd_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t rust_irqfd_vfs_poll(struct file *file, poll_table *pt);
 struct workqueue_struct *rust_irqfd_alloc_ordered_workqueue(const char *name);
+unsigned long rust_irqfd_array_index_nospec(unsigned long index,
+					    unsigned long size);
 
 /*
  * seqcount_spinlock_t, for route.rs through seqcount.rs. The init macro gives

@@ -31,6 +31,7 @@ MUTANT_DEFERRED_ARGS="--tag inject+!race+!heavy --tag core"
 
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
 ALL="$ALL route_torn route_unlocked resample_in_wakeup resampler_early_put"
+ALL="$ALL batch_late_index batch_enomem_index batch_check_early read_lost_records read_short_count"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
 

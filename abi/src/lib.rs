@@ -307,8 +307,10 @@ pub struct RustIrqfdBatch {
     pub nr: u32,
     /// In: 0 (assign) or [`FLAG_DEASSIGN`].
     pub flags: u32,
-    /// Out: the entry at fault; `nr` when no entry is (success, or a bad
-    /// header).
+    /// Out: the entry at fault; `nr` when no entry is (success, a bad
+    /// header, an entries array that cannot be read whole, or a failure of
+    /// the call's own such as `ENOMEM`). Written first: if it cannot be,
+    /// `EFAULT` and nothing done.
     pub error_index: u32,
     /// In: zero.
     pub pad: u32,

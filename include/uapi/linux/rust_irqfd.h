@@ -88,7 +88,9 @@ struct rust_irqfd_gsi_stats {
 /*
  * read(2) on a context returns whole records, oldest first. A GSI has at most
  * one pending record: an injection into a GSI whose record is still unread is
- * coalesced into it (count goes up, seq stays).
+ * coalesced into it (count goes up, seq stays). If the buffer faults part way,
+ * read(2) returns the bytes of the whole records copied before the fault
+ * (EFAULT if none); the others stay pending.
  */
 struct rust_irqfd_delivery {
 	__u64 seq;		/* context-wide, from 1, in the order records were raised */
@@ -116,7 +118,11 @@ struct rust_irqfd_delivery {
  * (flags RUST_IRQFD_FLAG_DEASSIGN) checks every entry's descriptor first, then
  * deassigns all and waits once for all the shutdowns. Entries are struct
  * rust_irqfd with flags 0 (the batch's flags say what to do) and zero pad.
- * error_index is nr when no entry is at fault (success, or a bad header).
+ * error_index is nr when no entry is at fault (success; a bad header, which
+ * includes an entries array that cannot be read whole, whatever its entries;
+ * or a failure of the call's own, such as ENOMEM for its copy of the array).
+ * It is written, as nr, before anything is done: if it cannot be written, the
+ * ioctl fails with EFAULT and has done nothing.
  */
 struct rust_irqfd_batch {
 	__u64 entries;		/* in: user address of nr struct rust_irqfd */

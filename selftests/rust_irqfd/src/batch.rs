@@ -13,13 +13,15 @@ use crate::dev::Ctx;
 use crate::harness::{
     eq, expect_nr_irqfds, new_eventfd, ok, signal, stats, test, Env, Needs, Test, TestResult,
 };
-use crate::sys::{self, SysResult};
+use crate::sys::{self, SysResult, TailGuard};
 
 /// The batch tests, in run order.
 pub const TESTS: &[Test] = &[
     test!(batch_assign_deassign, Needs::gsis(64)),
     test!(batch_assign_all_or_nothing, Needs::gsis(8)),
     test!(batch_errors, Needs::gsis(8)),
+    test!(batch_entries_fault, Needs::gsis(4)),
+    test!(batch_error_index_unwritable, Needs::gsis(8)),
 ];
 
 /// A batch entry binding `fd` to `gsi`.
@@ -273,5 +275,120 @@ fn batch_errors(env: &Env) -> TestResult {
     )?;
     batch_ok("deassign batch", &c, &entries, FLAG_DEASSIGN)?;
     expect_nr_irqfds(&c, 0, "after the deassign batch")?;
+    ok("close(context)", c.close())
+}
+
+/// A batch of 4 whose entries 0 and 1 are readable and entries 2 and 3 lie
+/// on an unmapped page: the array cannot be read whole, which is the
+/// header's fault (`entries`, `nr`), so `EFAULT` with `error_index` nr and
+/// nothing done, whatever entry 1 is: a bad entry before the page does not
+/// make it that entry's `EINVAL`. For assign and for deassign.
+fn batch_entries_fault(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = eventfds(4)?;
+    let good = entries(&efds);
+    let size = std::mem::size_of::<RustIrqfd>();
+    let n = env.nr_gsis();
+    let bad_entries: [(&str, RustIrqfd); 4] = [
+        ("entry 1 good", good[1]),
+        (
+            "entry 1 with flags",
+            RustIrqfd {
+                flags: FLAG_DEASSIGN,
+                ..good[1]
+            },
+        ),
+        (
+            "entry 1 with pad",
+            RustIrqfd {
+                pad: [1; 16],
+                ..good[1]
+            },
+        ),
+        ("entry 1 gsi out of range", RustIrqfd { gsi: n, ..good[1] }),
+    ];
+    // Issues the batch with entries 2 and 3 unmapped, expects EFAULT with
+    // error_index 4 and `bound` irqfds left.
+    let faulting = |what: &str, flags: u32, e1: RustIrqfd, bound: u32| -> TestResult {
+        let what = format!("{what}, entries 2 and 3 unmapped");
+        let mut array = ok("mmap", TailGuard::new(2 * size))?;
+        ok("entry 0", array.put(0, good[0]))?;
+        ok("entry 1", array.put(1, e1))?;
+        let mut b = RustIrqfdBatch {
+            entries: array.addr() as u64,
+            nr: 4,
+            flags,
+            error_index: 0xdead_beef,
+            pad: 0,
+        };
+        let r = sys::ioctl_ptr(c.as_fd(), RUST_IRQFD_IRQFD_BATCH, &mut b);
+        crate::harness::fails(&what, r, libc::EFAULT)?;
+        eq(&format!("{what}: error_index"), b.error_index, 4)?;
+        expect_nr_irqfds(&c, bound, &format!("after the batch with {what}"))
+    };
+    for (what, e1) in bad_entries {
+        faulting(&format!("assign batch, {what}"), 0, e1, 0)?;
+    }
+    batch_ok("batch assign", &c, &good, 0)?;
+    for (what, e1) in bad_entries {
+        faulting(&format!("deassign batch, {what}"), FLAG_DEASSIGN, e1, 4)?;
+    }
+    batch_ok("batch deassign", &c, &good, FLAG_DEASSIGN)?;
+    expect_nr_irqfds(&c, 0, "after the batch deassign")?;
+    ok("close(context)", c.close())
+}
+
+/// A batch whose header is read-only, so that `error_index` cannot be
+/// written back: `EFAULT`, and nothing done. An assign batch binds nothing
+/// (not even for the time of the call: every eventfd binds in another
+/// context at once), nor does one with a bad entry, and a deassign batch
+/// leaves every irqfd bound and delivering. The kernel writes nothing.
+fn batch_error_index_unwritable(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = eventfds(4)?;
+    let good = entries(&efds);
+    let (pipe_r, _pipe_w) = ok("pipe", sys::pipe())?;
+    let mut bad = good.clone();
+    bad[2] = entry(&pipe_r, 2);
+    let at = std::mem::offset_of!(RustIrqfdBatch, error_index);
+    let read_only = |what: &str, entries: &[RustIrqfd], flags: u32, bound: u32| -> TestResult {
+        let what = format!("{what} with a read-only header");
+        let mut header = ok(
+            "mmap",
+            TailGuard::new(std::mem::size_of::<RustIrqfdBatch>()),
+        )?;
+        let b = RustIrqfdBatch {
+            entries: entries.as_ptr() as u64,
+            nr: entries.len() as u32,
+            flags,
+            error_index: 0xdead_beef,
+            pad: 0,
+        };
+        ok("header", header.put(0, b))?;
+        ok("mprotect(PROT_READ)", header.seal())?;
+        let r = header.ioctl(c.as_fd(), RUST_IRQFD_IRQFD_BATCH);
+        crate::harness::fails(&what, r, libc::EFAULT)?;
+        let index = header.bytes()[at..at + 4].try_into().ok();
+        eq(
+            &format!("{what}: error_index"),
+            index.map(u32::from_ne_bytes),
+            Some(0xdead_beef),
+        )?;
+        expect_nr_irqfds(&c, bound, &format!("after the {what}"))
+    };
+    read_only("assign batch", &good, 0, 0)?;
+    read_only("assign batch, entry 2 a pipe", &bad, 0, 0)?;
+    // Nothing was bound: every eventfd binds elsewhere at once.
+    let d = env.open()?;
+    batch_ok("batch assign in another context", &d, &good, 0)?;
+    ok("close(other context)", d.close())?;
+
+    batch_ok("batch assign", &c, &good, 0)?;
+    read_only("deassign batch", &good, FLAG_DEASSIGN, 4)?;
+    for (g, e) in efds.iter().enumerate() {
+        crate::harness::signal_one(env, &c, e, g as u32)?;
+    }
+    batch_ok("batch deassign", &c, &good, FLAG_DEASSIGN)?;
+    expect_nr_irqfds(&c, 0, "after the batch deassign")?;
     ok("close(context)", c.close())
 }

@@ -16,11 +16,11 @@ use crate::abi::{
 };
 use crate::dev::{msi_route, no_route, Ctx};
 use crate::harness::{
-    check_record_any, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, gsi_stats, inject,
-    new_eventfd, ok, one_record, read_n, signal, signal_one, stats, test, Env, Needs, Test,
+    check_record_any, ensure, eq, expect_full, expect_nothing, expect_nr_irqfds, fails, gsi_stats,
+    inject, new_eventfd, ok, one_record, read_n, signal, signal_one, stats, test, Env, Needs, Test,
     TestResult,
 };
-use crate::sys::{self, BadAddr, GuardPage, SysResult};
+use crate::sys::{self, BadAddr, GuardPage, SysResult, TailGuard};
 
 /// The error-path tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -33,6 +33,7 @@ pub const TESTS: &[Test] = &[
     test!(ack_errors, Needs::gsis(2)),
     test!(read_small_buffer_einval, Needs::NONE),
     test!(read_nonblock_eagain, Needs::NONE),
+    test!(read_fault_tail, Needs::gsis(READ_FAULT_GSIS)),
 ];
 
 /// Near misses of the real commands: (direction, nr, size, what it
@@ -736,6 +737,76 @@ fn read_nonblock_eagain(env: &Env) -> TestResult {
         libc::EAGAIN,
     )?;
     Ok(())
+}
+
+/// GSIs of [`read_fault_tail`], one record each: more than one batch of
+/// the C reference's read(2) (16 records), less than one of Rust's (64).
+const READ_FAULT_GSIS: u32 = 20;
+
+/// read(2) of every pending record into a buffer whose tail is unmapped,
+/// with room for 0, 3 and 17 whole records (and half of the next one)
+/// before the unmapped page: the result is the bytes of the whole records
+/// copied, oldest first (`EFAULT` when there is none), and the records
+/// that did not fit are not lost: they stay pending, in order, and the
+/// next read(2) returns them. The counters read as if they had never been
+/// taken.
+fn read_fault_tail(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let efds = (0..READ_FAULT_GSIS)
+        .map(|_| new_eventfd())
+        .collect::<Result<Vec<_>, _>>()?;
+    for (g, e) in (0..).zip(&efds) {
+        ok(&format!("assign(gsi {g})"), c.assign(e, g))?;
+    }
+    let sz = RustIrqfdDelivery::SIZE;
+    let all = READ_FAULT_GSIS as usize;
+    for (round, fit) in (1..).zip([0usize, 3, 17]) {
+        let when = format!("with room for {fit} records before the unmapped page");
+        // One record per GSI, raised in GSI order.
+        for (g, e) in (0..).zip(&efds) {
+            inject(env, &c, e, g, round)?;
+        }
+        let mut buf = ok("mmap", TailGuard::new(fit * sz + sz / 2))?;
+        let got = buf.read(c.as_fd(), all * sz);
+        let mut seen: Vec<RustIrqfdDelivery> = if fit == 0 {
+            fails(&format!("read(context) {when}"), got, libc::EFAULT)?;
+            Vec::new()
+        } else {
+            eq(&format!("read(context) {when}"), got, Ok(fit * sz))?;
+            buf.bytes()
+                .chunks_exact(sz)
+                .filter_map(RustIrqfdDelivery::from_bytes)
+                .collect()
+        };
+        // The rest, still pending: one read(2) takes them all.
+        let rest = ok(
+            &format!("read(context) after the read {when}"),
+            c.read_records(all),
+        )?;
+        eq(
+            &format!("records left pending by the read {when}"),
+            rest.len(),
+            all - fit,
+        )?;
+        seen.extend(rest);
+        expect_nothing(&c, &format!("after both reads {when}"))?;
+        for (g, d) in (0..).zip(&seen) {
+            check_record_any(d, env.nr_gsis())?;
+            eq(
+                &format!("(gsi, count, flags) of record {g} {when}"),
+                (d.gsi, d.count, d.flags),
+                (g, 1, 0),
+            )?;
+        }
+        ensure(seen.windows(2).all(|w| w[0].seq < w[1].seq), || {
+            format!("records {when} not in raise order: {seen:?}")
+        })?;
+        for g in 0..READ_FAULT_GSIS {
+            let n = round;
+            expect_full(&c, g, gsi_stats!(g, injected: n, raised: n, delivered: n))?;
+        }
+    }
+    ok("close(context)", c.close())
 }
 
 #[cfg(test)]

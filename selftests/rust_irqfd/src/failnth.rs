@@ -15,12 +15,14 @@
 //! "FAULT_INJECTION: forcing a failure" dumps on the console are expected,
 //! not splats.
 
+use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::abi::{RustIrqfdDelivery, DELIVERY_MSI};
+use crate::abi::{RustIrqfd, RustIrqfdDelivery, DELIVERY_MSI, FLAG_DEASSIGN};
 use crate::dev::Ctx;
 use crate::harness::{
     assert_line, check_record_any, drain, ensure, eq, expect_ack, expect_line, expect_nothing,
@@ -34,6 +36,7 @@ use crate::sys::{self, SysResult};
 pub const TESTS: &[Test] = &[
     test!(failnth_assign, Needs::NONE),
     test!(failnth_batch_assign, Needs::gsis(4)),
+    test!(failnth_batch_deassign, Needs::gsis(4)),
     test!(failnth_resample_assign, Needs::gsis(2), [Inject]),
     test!(failnth_set_route, Needs::gsis(2)),
     test!(failnth_set_mask, Needs::gsis(2), [Inject]),
@@ -243,7 +246,7 @@ fn sweep(
     undo: impl FnMut() -> TestResult,
     after_failure: impl FnMut(u32) -> TestResult,
 ) -> Result<u32, String> {
-    sweep_tagged(what, fi, || (call(), String::new()), undo, after_failure)
+    sweep_tagged(what, fi, || (call(), String::new()), undo, after_failure).map(|p| p.count())
 }
 
 /// Undoes, by `how` (a deassign, an unmask, ...), a call that went through
@@ -272,8 +275,8 @@ fn sweep_tagged(
     mut call: impl FnMut() -> (SysResult<()>, String),
     mut undo: impl FnMut() -> TestResult,
     mut after_failure: impl FnMut(u32) -> TestResult,
-) -> Result<u32, String> {
-    let mut sites = std::collections::BTreeSet::new();
+) -> Result<Points, String> {
+    let mut sites = BTreeSet::new();
     let mut counts: Vec<u32> = Vec::new();
     for pass in 1..=MAX_PASSES {
         if pass > 1 {
@@ -301,7 +304,34 @@ fn sweep_tagged(
             println!("# {what}: not settled after {MAX_PASSES} passes");
         }
     }
-    Ok(sites.len() as u32 + counts.into_iter().max().unwrap_or(0))
+    Ok(Points {
+        sites,
+        unknown: counts.into_iter().max().unwrap_or(0),
+    })
+}
+
+/// The failure points a sweep found.
+struct Points {
+    /// (tag, stack) of each point whose stack the kernel log showed.
+    sites: BTreeSet<(String, String)>,
+    /// Points whose stack it did not show: the most one pass found.
+    unknown: u32,
+}
+
+impl Points {
+    /// How many there are.
+    fn count(&self) -> u32 {
+        self.sites.len() as u32 + self.unknown
+    }
+
+    /// The stacks of the points tagged `tag`.
+    fn stacks(&self, tag: &str) -> BTreeSet<&str> {
+        self.sites
+            .iter()
+            .filter(|(t, _)| t == tag)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    }
 }
 
 /// One pass of [`sweep`], until the first call that succeeds with nothing
@@ -313,7 +343,7 @@ fn sweep_pass(
     call: &mut impl FnMut() -> (SysResult<()>, String),
     undo: &mut impl FnMut() -> TestResult,
     after_failure: &mut impl FnMut(u32) -> TestResult,
-    sites: &mut std::collections::BTreeSet<String>,
+    sites: &mut BTreeSet<(String, String)>,
 ) -> Result<u32, String> {
     let mut unknown = 0;
     for n in 1..=MAX_POINTS {
@@ -331,7 +361,7 @@ fn sweep_pass(
                 })?;
                 match fi.failed_site() {
                     Some(site) => {
-                        sites.insert(format!("{tag}: {site}"));
+                        sites.insert((tag.clone(), site));
                     }
                     None => unknown += 1,
                 }
@@ -368,35 +398,80 @@ fn failnth_assign(env: &Env) -> Ran {
     Ok(ok("close(context)", c.close())?)
 }
 
-/// Every allocation of a 4-entry batch assign: a clean errno, nothing bound
-/// after it (the rollback ran), and the batch succeeds at the end.
+/// A 4-entry batch whose `error_index` the kernel wrote back, as the tag
+/// of a sweep's failure points (`entry 4` for nr: no entry at fault).
+fn run_batch(
+    c: &Ctx,
+    entries: &[RustIrqfd],
+    flags: u32,
+    index: &Cell<u32>,
+) -> (SysResult<()>, String) {
+    let (r, i) = crate::batch::batch(c, entries, 4, flags, 0);
+    index.set(i);
+    (r.map(drop), format!("entry {i}"))
+}
+
+/// Every allocation of a 4-entry batch assign: `ENOMEM`, nothing bound
+/// after it (the rollback ran), and the batch succeeds at the end. The
+/// failure is charged to the entry whose bind failed, or to none
+/// (`error_index` nr) for the allocations that are the call's own (the
+/// entries' copy, the rollback list): with the kernel log at hand, every
+/// entry has exactly the same failure points, those of one bind, and some
+/// point reports nr.
 fn failnth_batch_assign(env: &Env) -> Ran {
     let mut fi = FailNth::new()?;
     let c = env.open()?;
     let efds: [OwnedFd; 4] = new_eventfds()?;
     let entries = crate::batch::entries(&efds);
-    let run = |c: &Ctx| {
-        let (r, index) = crate::batch::batch(c, &entries, 4, 0, 0);
-        (r.map(drop), format!("entry {index}"))
-    };
+    let index = Cell::new(0);
     let what = "batch assign";
     let points = sweep_tagged(
         what,
         &mut fi,
-        || run(&c),
+        || run_batch(&c, &entries, 0, &index),
         || {
             for (i, e) in efds.iter().enumerate() {
                 undo("deassign", c.deassign(e, i as u32))?;
             }
             Ok(())
         },
-        |n| expect_nr_irqfds(&c, 0, &format!("after failing allocation {n} of a {what}")),
+        |n| {
+            let when = format!("after failing allocation {n} of a {what}");
+            ensure(index.get() <= 4, || {
+                format!("error_index {} {when}: past nr (4)", index.get())
+            })?;
+            expect_nr_irqfds(&c, 0, &when)
+        },
     )?;
     drop(fi);
-    println!("# batch assign of 4: {points} failure points");
-    ensure(points >= 4, || {
-        format!("a batch of 4 assigns had only {points} failure points")
+    println!("# batch assign of 4: {} failure points", points.count());
+    ensure(points.count() >= 4, || {
+        format!(
+            "a batch of 4 assigns had only {} failure points",
+            points.count()
+        )
     })?;
+    if points.sites.is_empty() {
+        println!("# {what}: no stacks in the kernel log, error_index of each point not checked");
+    } else {
+        let own = points.stacks("entry 4");
+        ensure(!own.is_empty(), || {
+            format!(
+                "{what}: no failure point reported error_index nr (4): {:?}",
+                points.sites
+            )
+        })?;
+        let first = points.stacks("entry 0");
+        for i in 1..4 {
+            ensure(points.stacks(&format!("entry {i}")) == first, || {
+                format!(
+                    "{what}: entries 0 and {i} have different failure points (one is charged \
+                     to an entry that does not make it): {:?}",
+                    points.sites
+                )
+            })?;
+        }
+    }
     expect_nr_irqfds(&c, 4, "after the batch that succeeded")?;
     for e in &efds {
         signal(e)?;
@@ -404,6 +479,39 @@ fn failnth_batch_assign(env: &Env) -> Ran {
     for g in 0..4 {
         eq(&format!("gsi {g} injections"), stats(&c, g)?.injected, 1)?;
     }
+    Ok(ok("close(context)", c.close())?)
+}
+
+/// Every allocation of a 4-entry batch deassign: none is an entry's
+/// (deassigning an irqfd allocates nothing), so each injected failure gives
+/// `ENOMEM` with `error_index` nr and deassigns nothing; the batch succeeds
+/// at the end and every irqfd is gone.
+fn failnth_batch_deassign(env: &Env) -> Ran {
+    let mut fi = FailNth::new()?;
+    let c = env.open()?;
+    let efds: [OwnedFd; 4] = new_eventfds()?;
+    let entries = crate::batch::entries(&efds);
+    let index = Cell::new(0);
+    ok("batch assign", run_batch(&c, &entries, 0, &index).0)?;
+    let assign = || undo("batch assign", run_batch(&c, &entries, 0, &index).0);
+    let what = "batch deassign";
+    let points = sweep_tagged(
+        what,
+        &mut fi,
+        || run_batch(&c, &entries, FLAG_DEASSIGN, &index),
+        assign,
+        |n| {
+            let when = format!("after failing allocation {n} of a {what}");
+            eq(&format!("error_index {when}"), index.get(), 4)?;
+            expect_nr_irqfds(&c, 4, &when)
+        },
+    )?;
+    drop(fi);
+    println!("# batch deassign of 4: {} failure points", points.count());
+    ensure(points.count() >= 1, || {
+        format!("a {what} allocated nothing that could fail")
+    })?;
+    expect_nr_irqfds(&c, 0, "after the batch deassign that succeeded")?;
     Ok(ok("close(context)", c.close())?)
 }
 

@@ -14,7 +14,7 @@ mod process;
 mod socket;
 
 pub use aio::Aio;
-pub use fault::{ioctl_bad_addr, read_bad_addr, BadAddr, GuardPage};
+pub use fault::{ioctl_bad_addr, read_bad_addr, BadAddr, GuardPage, TailGuard};
 pub use process::{
     allowed_cpus, delete_module, fork_eventfd_sender, fork_ioctl, fork_signal, gettid,
     nofile_limit, pin_to_cpu, set_nofile_limit, waitpid,
