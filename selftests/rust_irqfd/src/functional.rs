@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use crate::abi::{INFO_DEFERRED_ONLY, RUST_IRQFD_ABI_VERSION};
+use crate::abi::{INFO_COUNTS_SIGNALS, INFO_DEFERRED_ONLY, RUST_IRQFD_ABI_VERSION};
 use crate::dev::Ctx;
 use crate::harness::{
     check_record, drain, ensure, eq, expect_full, expect_nothing, expect_nr_irqfds, expect_stats,
@@ -85,7 +85,7 @@ fn get_info(env: &Env) -> TestResult {
     ensure((1..=65536).contains(&i.nr_gsis), || {
         format!("nr_gsis: expected 1..=65536, got {}", i.nr_gsis)
     })?;
-    ensure(i.flags & !INFO_DEFERRED_ONLY == 0, || {
+    ensure(i.flags & !(INFO_DEFERRED_ONLY | INFO_COUNTS_SIGNALS) == 0, || {
         format!("flags: unknown bits in {:#x}", i.flags)
     })?;
     eq("nr_irqfds", i.nr_irqfds, 0)?;
