@@ -197,14 +197,14 @@ const IRQFD_HARDIRQ_SIGNAL: u32 = crate::abi::iowr(
     0xf0,
     std::mem::size_of::<HardirqSignal>(),
 );
-const HARDIRQ_DEV: &str = "/dev/irqfd_hardirq";
+pub(crate) const HARDIRQ_DEV: &str = "/dev/irqfd_hardirq";
 /// Between two hard-IRQ signals.
 const HARDIRQ_PERIOD_NS: u64 = 200_000;
 
 /// Has the test module signal `efd` `count` times from an hrtimer; returns
 /// (sent, skipped). Blocks until the last one. Every signal must have been
 /// sent from hard-IRQ context, or the scenario would not test what it says.
-fn hardirq_signal(dev: &OwnedFd, efd: RawFd, count: u32) -> Result<(u64, u64), String> {
+pub(crate) fn hardirq_signal(dev: &OwnedFd, efd: RawFd, count: u32) -> Result<(u64, u64), String> {
     let mut req = HardirqSignal {
         fd: efd as u32,
         count,
