@@ -30,7 +30,7 @@ MUTANT_DEFERRED_ARGS="--tag inject+!race+!heavy --tag core"
 . "$(dirname "$0")/common.sh"
 
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
-ALL="$ALL route_torn resample_in_wakeup resampler_early_put"
+ALL="$ALL route_torn resample_in_wakeup resampler_early_put unmask_no_wake"
 # Planted bugs of the Rust module alone: the C reference documents the
 # behaviour they give (it merges deferred signals), so they have no C patch
 # and no C run.
