@@ -1007,6 +1007,11 @@ static int c_irqfd_get_info(struct c_irqfd_ctx *ctx,
 	struct rust_irqfd_info info = {
 		.version = RUST_IRQFD_ABI_VERSION,
 		.nr_gsis = ctx->irqchip.nr_gsis,
+		/*
+		 * Never RUST_IRQFD_INFO_COUNTS_SIGNALS: signals that arrive
+		 * while the injection work is queued merge into one injection,
+		 * as in KVM.
+		 */
 		.flags = deferred_only ? RUST_IRQFD_INFO_DEFERRED_ONLY : 0,
 		.max_irqfds = max_irqfds,
 	};

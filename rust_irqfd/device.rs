@@ -191,11 +191,14 @@ impl IrqfdDevice {
         Info {
             version: uapi::ABI_VERSION,
             nr_gsis: self.ctx.sink.nr_gsis(),
-            flags: if self.ctx.deferred_only {
-                uapi::INFO_DEFERRED_ONLY
-            } else {
-                0
-            },
+            // The injection work injects every signal it was given (`Irqfd::deferred` counts
+            // them), so no signal is merged on any path.
+            flags: uapi::INFO_COUNTS_SIGNALS
+                | if self.ctx.deferred_only {
+                    uapi::INFO_DEFERRED_ONLY
+                } else {
+                    0
+                },
             nr_irqfds: self.ctx.nr_irqfds(),
             shutdowns: self.ctx.shutdowns.load(Relaxed),
             max_irqfds: self.ctx.max_irqfds,

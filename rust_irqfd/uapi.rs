@@ -81,6 +81,9 @@ pub(crate) struct Info {
 /// `RUST_IRQFD_INFO_DEFERRED_ONLY`.
 pub(crate) const INFO_DEFERRED_ONLY: u32 = 1 << 0;
 
+/// `RUST_IRQFD_INFO_COUNTS_SIGNALS`: this module injects every signal once, deferred ones too.
+pub(crate) const INFO_COUNTS_SIGNALS: u32 = 1 << 1;
+
 /// `RUST_IRQFD_GET_INFO`.
 pub(crate) const IOCTL_GET_INFO: u32 = _IOR::<Info>(MAGIC, 0x00);
 

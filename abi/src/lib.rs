@@ -39,6 +39,11 @@ pub const FLAG_RESAMPLE: u32 = 1 << 1;
 /// `RUST_IRQFD_INFO_DEFERRED_ONLY`: the atomic injection fast path is off
 /// (module parameter); injections happen only from the work item.
 pub const INFO_DEFERRED_ONLY: u32 = 1 << 0;
+/// `RUST_IRQFD_INFO_COUNTS_SIGNALS`: every signal is injected exactly once
+/// on every path, the injection work included (signals that arrive while it
+/// is queued are counted, not merged: the Rust module). Without it, such
+/// signals may merge into one injection (the C reference, as KVM).
+pub const INFO_COUNTS_SIGNALS: u32 = 1 << 1;
 
 /// `RUST_IRQFD_DELIVERY_MSI`: the record was raised while the GSI was routed
 /// to an MSI; [`RustIrqfdDelivery::msi_addr`] and
@@ -155,6 +160,13 @@ impl RustIrqfdInfo {
     /// ([`INFO_DEFERRED_ONLY`]).
     pub const fn deferred_only(&self) -> bool {
         self.flags & INFO_DEFERRED_ONLY != 0
+    }
+
+    /// Whether every signal is injected exactly once, also through the
+    /// injection work ([`INFO_COUNTS_SIGNALS`]); without it, signals that
+    /// arrive while the work is queued may merge.
+    pub const fn counts_signals(&self) -> bool {
+        self.flags & INFO_COUNTS_SIGNALS != 0
     }
 }
 
@@ -578,6 +590,12 @@ mod tests {
             ..RustIrqfdInfo::default()
         };
         assert!(info.deferred_only() && !RustIrqfdInfo::default().deferred_only());
+        assert!(!info.counts_signals());
+        let info = RustIrqfdInfo {
+            flags: INFO_COUNTS_SIGNALS,
+            ..RustIrqfdInfo::default()
+        };
+        assert!(info.counts_signals() && !info.deferred_only());
     }
 
     #[test]
@@ -932,6 +950,7 @@ mod tests {
             ("RUST_IRQFD_FLAG_RESAMPLE", FLAG_RESAMPLE.into()),
             ("RUST_IRQFD_IRQFD", RUST_IRQFD_IRQFD.into()),
             ("RUST_IRQFD_INFO_DEFERRED_ONLY", INFO_DEFERRED_ONLY.into()),
+            ("RUST_IRQFD_INFO_COUNTS_SIGNALS", INFO_COUNTS_SIGNALS.into()),
             ("RUST_IRQFD_GET_INFO", RUST_IRQFD_GET_INFO.into()),
             ("RUST_IRQFD_GSI_STATS", RUST_IRQFD_GSI_STATS.into()),
             ("RUST_IRQFD_DELIVERY_MSI", DELIVERY_MSI.into()),

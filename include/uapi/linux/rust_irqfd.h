@@ -56,6 +56,14 @@ struct rust_irqfd_info {
 
 /* The atomic injection fast path is off (module parameter). */
 #define RUST_IRQFD_INFO_DEFERRED_ONLY (1 << 0)
+/*
+ * Every signal is injected exactly once on every path: signals that arrive
+ * while an irqfd's injection work is queued are counted, and the work injects
+ * each of them (the Rust module). Without this flag such signals may merge
+ * into one injection (the C reference, as KVM): on the deferred path a run of
+ * n signals then makes 1 to n injections.
+ */
+#define RUST_IRQFD_INFO_COUNTS_SIGNALS (1 << 1)
 
 #define RUST_IRQFD_GET_INFO _IOR(RUST_IRQFD_MAGIC, 0x00, struct rust_irqfd_info)
 

@@ -51,6 +51,15 @@ impl Ctx {
         })
     }
 
+    /// Another descriptor for the same context (the same open file, so the
+    /// same `O_NONBLOCK` flag): for a thread that reads while the test goes
+    /// on with the original.
+    pub fn try_clone(&self) -> SysResult<Self> {
+        Ok(Ctx {
+            fd: sys::dup(self.fd.as_fd())?,
+        })
+    }
+
     /// Closes the context, reporting what `close(2)` returned.
     pub fn close(self) -> SysResult<()> {
         sys::close(self.fd)

@@ -34,6 +34,7 @@ mod routing;
 mod scale;
 mod stress;
 mod sys;
+mod wakeups;
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -57,6 +58,7 @@ fn all_tests() -> Vec<&'static Test> {
     functional::TESTS
         .iter()
         .chain(routing::TESTS)
+        .chain(wakeups::TESTS)
         .chain(errors::TESTS)
         .chain(inputs::TESTS)
         .chain(batch::TESTS)
@@ -765,6 +767,20 @@ mod tests {
         assert!(
             !short.contains(&"scoped_flush") && !short.contains(&"race_r2_hup_vs_running_shutdown")
         );
+        // The wakeup oracles and the exact deferred counts run in both passes of
+        // make mutants (and of make check).
+        let deferred = pick(&["--tag", "inject+!race+!heavy", "--tag", "core"]);
+        for name in [
+            "blocking_read_wakes",
+            "wake_on_unmask",
+            "wake_on_level_assert",
+            "wake_on_pending_at_assign",
+            "wake_on_hardirq_signal",
+            "coalescing",
+            "mask_loop_nothing_lost",
+        ] {
+            assert!(short.contains(&name) && deferred.contains(&name), "{name}");
+        }
         assert_eq!(pick(&["--tag", "fuzz"]), vec!["fuzz_model"]);
         assert!(parse(&["--tag", "nosuch"]).is_err());
         assert!(parse(&["--tag", "race+"]).is_err());

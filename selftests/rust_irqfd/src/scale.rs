@@ -8,8 +8,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    check_invariants, drain, ensure, eq, expect_nr_irqfds, new_eventfd, ok, signal, stats, test,
-    Env, Needs, Test, TestResult,
+    check_injections, check_invariants, drain, ensure, eq, expect_nr_irqfds, new_eventfd, ok,
+    signal, stats, test, Env, Needs, Test, TestResult,
 };
 use crate::sys;
 
@@ -77,19 +77,37 @@ fn release_4096_irqfds(env: &Env) -> TestResult {
         signal(e)?;
     }
     let used = (MANY as u32).min(gsis);
-    let mut total = 0;
-    for g in 0..used {
-        let s = stats(&b, g)?;
-        check_invariants(&s)?;
-        total += s.injected;
+    let total = || -> Result<u64, String> {
+        let mut total = 0;
+        for g in 0..used {
+            let s = stats(&b, g)?;
+            check_invariants(&s)?;
+            total += s.injected;
+        }
+        Ok(total)
+    };
+    // One signal per irqfd leaves nothing to merge: one injection each in
+    // both modules, on either path. Deferred ones land asynchronously, 4096
+    // work items each delayed by the test hook: the bound is four timeouts.
+    let deadline = Instant::now() + env.timeout * 4;
+    loop {
+        let t = total()?;
+        if t >= MANY as u64 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{t} injections {:?} after one signal on each of {MANY} irqfds",
+                env.timeout * 4
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    if !env.deferred() {
-        eq(
-            "injections after one signal per eventfd",
-            total,
-            MANY as u64,
-        )?;
-    }
+    eq(
+        "injections after one signal per eventfd",
+        total()?,
+        MANY as u64,
+    )?;
     println!("# release of {MANY} irqfds took {took:?}");
     ok("close(new context)", b.close())
 }
@@ -183,15 +201,10 @@ fn signal_storm_64_irqfds(env: &Env) -> TestResult {
             format!("gsi {g}: record still pending after the drain: {s:?}")
         })?;
         eq(&format!("gsi {g}: counts read vs injected"), r, s.injected)?;
-        if env.deferred() {
-            // Documented: signals that arrive while the injection work is
-            // queued may be merged (the C reference does), never lost entirely.
-            ensure(s.injected >= 1 && s.injected <= w, || {
-                format!("gsi {g}: {w} writes gave {} injections", s.injected)
-            })?;
-        } else {
-            eq(&format!("gsi {g}: injections vs writes"), s.injected, w)?;
-        }
+        // Documented: with deferred_only, signals that arrive while the
+        // injection work is queued may be merged (the C reference does),
+        // never lost entirely; the Rust module injects each.
+        check_injections(env, &format!("gsi {g}, {w} writes"), s.injected, w)?;
     }
     let total: u64 = writes.iter().map(|w| w.load(Ordering::Relaxed)).sum();
     eq("writes", total, (WRITERS as u64) * ROUNDS * IRQFDS as u64)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::abi::{RustIrqfdInfo, INFO_DEFERRED_ONLY};
+use crate::abi::{RustIrqfdInfo, INFO_COUNTS_SIGNALS, INFO_DEFERRED_ONLY};
 use crate::dev::Ctx;
 use crate::fuzz::FuzzCfg;
 use crate::stress::{lock, Report, StressCfg};
@@ -48,9 +48,32 @@ impl Env {
 
     /// The module injects only from its work item (`deferred_only=1`): an
     /// injection is asynchronous to the eventfd write, and signals that
-    /// arrive while the work is queued merge into one injection.
+    /// arrive while the work is queued may merge into one injection unless
+    /// the module [counts every signal](Self::counts_every_signal).
     pub fn deferred(&self) -> bool {
         self.info.flags & INFO_DEFERRED_ONLY != 0
+    }
+
+    /// Every signal on a bound eventfd is exactly one injection, once the
+    /// injections have settled: on the fast path in both modules, and with
+    /// `deferred_only` where the module reports
+    /// `RUST_IRQFD_INFO_COUNTS_SIGNALS` (the Rust module). Where this is
+    /// false (the C reference with `deferred_only`), signals that arrive
+    /// while the injection work is queued may merge: n signals make 1 to n
+    /// injections. Every check on injection counts goes through this, so
+    /// that each module is held to what it documents.
+    pub fn counts_every_signal(&self) -> bool {
+        !self.deferred() || self.info.flags & INFO_COUNTS_SIGNALS != 0
+    }
+
+    /// The fewest injections `n` signals make once settled: `n` where every
+    /// signal counts, else one (none for no signal).
+    pub fn least_injections(&self, n: u64) -> u64 {
+        if self.counts_every_signal() {
+            n
+        } else {
+            n.min(1)
+        }
     }
 
     /// The peers whose node exists.

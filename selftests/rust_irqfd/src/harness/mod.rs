@@ -11,18 +11,21 @@
 //! Here the test itself (its type, tags, needs and outcome); in `env` what
 //! it gets ([`Env`]); in `assert` the assertions on results, errnos and
 //! eventfds; in `stats` those on a GSI's counters; in `records` those on
-//! what `read(2)` gives; in `gsi` the steps tests take on a GSI (route,
+//! what `read(2)` gives, and in `reader` a reader blocked in it (the
+//! wakeup oracle); in `gsi` the steps tests take on a GSI (route,
 //! mask, ACK, level line) and the GSI and routes they take them with.
 
 mod assert;
 mod env;
 mod gsi;
+mod reader;
 mod records;
 mod stats;
 
 pub use assert::*;
 pub use env::Env;
 pub use gsi::*;
+pub use reader::BlockedReader;
 pub use records::*;
 pub(crate) use stats::gsi_stats;
 pub use stats::*;

@@ -110,6 +110,38 @@ pub fn expect_full(ctx: &Ctx, gsi: u32, want: RustIrqfdGsiStats) -> TestResult {
     eq(&format!("gsi {gsi} stats"), s, want)
 }
 
+/// `injected` injections for `signals` signals, once settled (after a
+/// deassign, which flushes the injection work, or a wait): exactly one per
+/// signal where the module counts every signal
+/// ([`Env::counts_every_signal`]), else 1 to `signals` (none for none):
+/// deferred signals may merge, but are never all lost. `what` names the
+/// GSI or the run.
+pub fn check_injections(env: &Env, what: &str, injected: u64, signals: u64) -> TestResult {
+    if env.counts_every_signal() {
+        ensure(injected == signals, || {
+            format!(
+                "{what}: {injected} injections for {signals} signals; exactly one each \
+                 expected ({})",
+                if env.deferred() {
+                    "deferred_only, and the module reports RUST_IRQFD_INFO_COUNTS_SIGNALS"
+                } else {
+                    "fast path"
+                }
+            )
+        })
+    } else {
+        ensure(
+            injected <= signals && (signals == 0) == (injected == 0),
+            || {
+                format!(
+                    "{what}: {injected} injections for {signals} signals; 1 to {signals} \
+                     expected (deferred_only: signals may merge, never all be lost)"
+                )
+            },
+        )
+    }
+}
+
 /// Waits until `gsi` has seen at least `n` injections.
 pub fn wait_injected(env: &Env, ctx: &Ctx, gsi: u32, n: u64) -> TestResult {
     wait_until(env, &format!("{n} injection(s) into gsi {gsi}"), || {

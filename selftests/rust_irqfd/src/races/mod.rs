@@ -68,6 +68,9 @@ mod teardown;
 use crate::harness::{Needs, Stop, Tag, Test};
 use crate::stress::scenario;
 
+/// R15's hard-IRQ signaller, for the wakeup tests too.
+pub(crate) use locking::{hardirq_signal, HARDIRQ_DEV};
+
 /// `race!(name, body, [tags])`: a race scenario, run in the stress frame;
 /// the body returns `TestResult` or `Ran`.
 macro_rules! race {

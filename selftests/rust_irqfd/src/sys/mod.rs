@@ -17,7 +17,7 @@ pub use aio::Aio;
 pub use fault::{ioctl_bad_addr, read_bad_addr, BadAddr, GuardPage, TailGuard};
 pub use process::{
     allowed_cpus, delete_module, fork_eventfd_sender, fork_ioctl, fork_signal, gettid,
-    nofile_limit, pin_to_cpu, set_nofile_limit, waitpid,
+    interrupt_thread, nofile_limit, pin_to_cpu, set_nofile_limit, waitpid,
 };
 pub use socket::{recv_fd, send_fd, Received};
 

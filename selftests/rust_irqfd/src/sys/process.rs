@@ -15,6 +15,43 @@ pub fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
+/// The SIGUSR1 handler of [`interrupt_thread`]: it only has to exist.
+extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+/// Interrupts thread `tid` of this process in a blocking system call: sends
+/// it SIGUSR1, whose handler (installed on first use, without `SA_RESTART`)
+/// does nothing, so that an interruptible sleep ends and the call fails
+/// with `EINTR`. Nothing else in the test uses SIGUSR1.
+pub fn interrupt_thread(tid: i32) -> SysResult<()> {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    let mut installed = Ok(());
+    HANDLER.call_once(|| {
+        // SAFETY: an all-zero sigaction is valid: no flags, an empty mask
+        // (filled in below), the handler set next.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: `sa.sa_mask` is a valid sigset_t to fill.
+        unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+        // SAFETY: `sa` is a valid sigaction whose handler is async-signal-safe
+        // (it does nothing); the old action is not asked for.
+        installed =
+            check(unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) }.into())
+                .map(|_| ());
+    });
+    installed?;
+    // SAFETY: tgkill takes integers only; `tid` names a thread of this
+    // process (the thread group is ours), or the call fails with ESRCH.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid() as libc::c_long,
+            tid as libc::c_long,
+            libc::SIGUSR1 as libc::c_long,
+        )
+    })
+    .map(|_| ())
+}
+
 /// `delete_module(name, flags)`: what `rmmod` does.
 pub fn delete_module(name: &str, flags: i32) -> SysResult<()> {
     let c = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
