@@ -11,7 +11,6 @@
 //! whose wakeup is then the one under test.
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use crate::abi::{RustIrqfdDelivery, DELIVERY_LEVEL};
 use crate::harness::{
@@ -19,8 +18,7 @@ use crate::harness::{
     mask, new_eventfd, ok, signal, skip, stats, test, BlockedReader, Env, Needs, Ran, Test,
     TestResult,
 };
-use crate::races::{hardirq_signal, HARDIRQ_DEV};
-use crate::sys;
+use crate::races::{hardirq_signal, open_hardirq};
 
 /// The wakeup tests, in run order.
 pub const TESTS: &[Test] = &[
@@ -119,15 +117,7 @@ fn wake_on_pending_at_assign(env: &Env) -> TestResult {
 /// A reader asleep on a context is woken by a signal sent from hard-IRQ
 /// context (R15's `irqfd_hardirq.ko`; skipped without it).
 fn wake_on_hardirq_signal(env: &Env) -> Ran {
-    if !Path::new(HARDIRQ_DEV).exists() {
-        return skip(format!(
-            "no {HARDIRQ_DEV}: load irqfd_hardirq.ko from a TEST_HOOKS=1 build"
-        ));
-    }
-    let dev = ok(
-        "open(/dev/irqfd_hardirq)",
-        sys::open(Path::new(HARDIRQ_DEV), libc::O_RDWR),
-    )?;
+    let dev = open_hardirq()?;
     let c = env.open()?;
     let e = new_eventfd()?;
     ok("assign(gsi 0)", c.assign(&e, 0))?;

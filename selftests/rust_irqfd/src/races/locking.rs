@@ -17,7 +17,8 @@ use super::oracle::{final_checks, i2, injected, reader, wait_nr, Acct, READ_MAX}
 use super::G;
 use crate::dev::Ctx;
 use crate::harness::{
-    check_injections, ensure, new_eventfd, ok, skip, stats, try_read, wait_until, Ran, TestResult,
+    check_injections, ensure, new_eventfd, ok, skip, stats, try_read, wait_until, Ran, Stop,
+    TestResult,
 };
 use crate::stress::{lock, Run, Tally, Worker};
 use crate::sys;
@@ -197,9 +198,23 @@ const IRQFD_HARDIRQ_SIGNAL: u32 = crate::abi::iowr(
     0xf0,
     std::mem::size_of::<HardirqSignal>(),
 );
-pub(crate) const HARDIRQ_DEV: &str = "/dev/irqfd_hardirq";
+const HARDIRQ_DEV: &str = "/dev/irqfd_hardirq";
 /// Between two hard-IRQ signals.
 const HARDIRQ_PERIOD_NS: u64 = 200_000;
+
+/// `/dev/irqfd_hardirq`, opened; a skip when the test-only module is not
+/// loaded (a build without `TEST_HOOKS=1`).
+pub(crate) fn open_hardirq() -> Result<OwnedFd, Stop> {
+    if !Path::new(HARDIRQ_DEV).exists() {
+        return skip(format!(
+            "no {HARDIRQ_DEV}: load irqfd_hardirq.ko from a TEST_HOOKS=1 build"
+        ));
+    }
+    Ok(ok(
+        "open(/dev/irqfd_hardirq)",
+        sys::open(Path::new(HARDIRQ_DEV), libc::O_RDWR),
+    )?)
+}
 
 /// Has the test module signal `efd` `count` times from an hrtimer; returns
 /// (sent, skipped). Blocks until the last one. Every signal must have been
@@ -248,15 +263,7 @@ fn drain_count(ctx: &Ctx) -> Result<u64, String> {
 /// the signals, and the counters stay consistent.
 pub(super) fn r15(run: &Run) -> Ran {
     let env = run.env;
-    if !Path::new(HARDIRQ_DEV).exists() {
-        return skip(format!(
-            "no {HARDIRQ_DEV}: load irqfd_hardirq.ko from a TEST_HOOKS=1 build"
-        ));
-    }
-    let dev = ok(
-        "open(/dev/irqfd_hardirq)",
-        sys::open(Path::new(HARDIRQ_DEV), libc::O_RDWR),
-    )?;
+    let dev = open_hardirq()?;
     let count = ((env.stress.secs * 0.4 * 1e9 / HARDIRQ_PERIOD_NS as f64) as u32).max(50);
     let ctx = env.open()?;
     let e = new_eventfd()?;

@@ -69,7 +69,7 @@ use crate::harness::{Needs, Stop, Tag, Test};
 use crate::stress::scenario;
 
 /// R15's hard-IRQ signaller, for the wakeup tests too.
-pub(crate) use locking::{hardirq_signal, HARDIRQ_DEV};
+pub(crate) use locking::{hardirq_signal, open_hardirq};
 
 /// `race!(name, body, [tags])`: a race scenario, run in the stress frame;
 /// the body returns `TestResult` or `Ran`.
