@@ -20,8 +20,8 @@ use super::G;
 use crate::abi::{RustIrqfdDelivery, DELIVERY_LEVEL, DELIVERY_MSI};
 use crate::dev::Ctx;
 use crate::harness::{
-    check_record, check_record_any, ensure, nr_irqfds, ok, stats, try_read, wait_until, Env,
-    TestResult,
+    check_record, check_record_any, ensure, expect_nr_irqfds, ok, stats, try_read, wait_nr_irqfds,
+    wait_until, Env, TestResult,
 };
 use crate::stress::{flush_cleanup, lock, Run, Tally, Worker};
 use crate::sys;
@@ -43,19 +43,24 @@ fn shutdowns(ctx: &Ctx) -> Result<u64, String> {
 
 /// `nr_irqfds` must be `want` now (no asynchronous effect is pending).
 pub(super) fn expect_nr(ctx: &Ctx, want: usize, when: &str) -> TestResult {
-    let n = nr_irqfds(ctx)?;
-    ensure(n as usize == want, || {
-        format!("nr_irqfds {when}: expected {want}, got {n}")
-    })
+    expect_nr_irqfds(ctx, nr_want(want)?, when)
+}
+
+/// `want` as the `u32` that `nr_irqfds` is.
+fn nr_want(want: usize) -> Result<u32, String> {
+    u32::try_from(want)
+        .map_err(|_| format!("internal: {want} irqfds expected, more than nr_irqfds counts"))
 }
 
 /// `nr_irqfds` must become `want` within the timeout (EPOLLHUP effects are
 /// asynchronous to close(2)).
 pub(super) fn wait_nr(env: &Env, ctx: &Ctx, want: usize, when: &str) -> TestResult {
-    wait_until(env, &format!("nr_irqfds == {want} {when}"), || {
-        let n = nr_irqfds(ctx)?;
-        Ok((n as usize == want, format!("nr_irqfds {n}")))
-    })
+    wait_nr_irqfds(
+        env,
+        ctx,
+        nr_want(want)?,
+        &format!("nr_irqfds == {want} {when}"),
+    )
 }
 
 /// Every irqfd of `ctx` was shut down exactly once: after a flush, the
