@@ -36,7 +36,10 @@ ALL="$ALL batch_late_index batch_enomem_index batch_check_early read_lost_record
 # behaviour they give (it merges deferred signals), so they have no C patch
 # and no C run.
 RUST_ONLY="deferred_loses_signal"
-ALL="$ALL $RUST_ONLY"
+# Planted bugs of the C reference alone: the Rust module has no code of that
+# shape (no per-irqfd copy of the route), so they have no Rust patch.
+C_ONLY=""
+ALL="$ALL $RUST_ONLY $C_ONLY"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
 
@@ -44,7 +47,12 @@ out=$TOPDIR/build/mutants
 langs_of() {
 	case " $RUST_ONLY " in
 	*" $1 "*) echo rust ;;
-	*) echo rust c ;;
+	*)
+		case " $C_ONLY " in
+		*" $1 "*) echo c ;;
+		*) echo rust c ;;
+		esac
+		;;
 	esac
 }
 
@@ -59,14 +67,20 @@ apply_patch() {
 }
 
 # Every planted bug has a patch per module (the Rust one only for
-# $RUST_ONLY), touching that module only and marking the bug with a
-# "MUTANT <name>:" comment; every patch applies to the checkout; and no
-# patch lies around that is not in $ALL.
+# $RUST_ONLY, the C one only for $C_ONLY), touching that module only and
+# marking the bug with a "MUTANT <name>:" comment; every patch applies to the
+# checkout; and no patch lies around that is not in $ALL.
 check_patches() {
 	local m lang dir p bad=0 n=0
 	for m in $RUST_ONLY; do
 		if [ -e "$TOPDIR/mutants/c/$m.patch" ]; then
 			echo "mutants: mutants/c/$m.patch exists, but $m is a Rust-only bug (RUST_ONLY)" >&2
+			bad=1
+		fi
+	done
+	for m in $C_ONLY; do
+		if [ -e "$TOPDIR/mutants/rust/$m.patch" ]; then
+			echo "mutants: mutants/rust/$m.patch exists, but $m is a C-only bug (C_ONLY)" >&2
 			bad=1
 		fi
 	done
@@ -156,8 +170,9 @@ for m in $runs; do
 	fi
 	TEST_HOOKS=1 MODSRC=$src "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
 		{ tail -20 "$out/$m/build.log"; die "build of $m failed (log: $out/$m/build.log)"; }
-	cp "$src/rust_irqfd.ko" "$src/c_irqfd.ko" "$out/$m/"
-	# One VM per module the bug is planted in (both for the clean build).
+	cp "$src/rust_irqfd.ko" "$src/c_irqfd.ko" "$src/irqfd_hardirq.ko" "$out/$m/"
+	# One VM per module the bug is planted in (both for the clean build), with
+	# the hard-IRQ signaller, so that the tests that need it run there too.
 	for mod in $(langs_of "$m" | sed 's/[a-z]*/&_irqfd/g'); do
 		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nNORMAL_ARGS="%s"\nDEFERRED_ARGS="%s"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" "$MUTANT_NORMAL_ARGS" \
@@ -166,7 +181,7 @@ for m in $runs; do
 		VM_APPEND="panic_on_warn=1 hung_task_panic=1 softlockup_panic=1" \
 			VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-300} "$TOPDIR/scripts/vm.sh" "$out/$m/$mod" \
 			"$KDIR_OWN/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-check.sh" \
-			"$out/$m/$mod.ko" "$test_bin" "$out/$m/$mod.env"
+			"$out/$m/$mod.ko" "$out/$m/irqfd_hardirq.ko" "$test_bin" "$out/$m/$mod.env"
 		"$TOPDIR/scripts/vmcheck.py" "$out/$m/$mod" >"$out/$m/$mod/verdict.txt" 2>&1 || true
 		tail -1 "$out/$m/$mod/verdict.txt"
 	done
