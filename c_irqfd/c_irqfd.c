@@ -206,9 +206,29 @@ static void test_route_delay(void)
 	if (us)
 		udelay(us);
 }
+
+/*
+ * Test hook (TEST_HOOKS=1 builds only): widen the window in which a shutdown
+ * has deactivated the irqfd but not yet unhooked it from its eventfd, where a
+ * signal still runs the wakeup of an irqfd that gets no route updates (race
+ * R21b).
+ */
+static unsigned int test_shutdown_delay_us;
+module_param(test_shutdown_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_shutdown_delay_us,
+		 "Test hook: sleep this many microseconds in each shutdown, between deactivation and the removal of the wait entry");
+
+static void test_shutdown_delay(void)
+{
+	unsigned int us = READ_ONCE(test_shutdown_delay_us);
+
+	if (us)
+		fsleep(us);
+}
 #else
 static inline void test_inject_delay(void) { }
 static inline void test_route_delay(void) { }
+static inline void test_shutdown_delay(void) { }
 #endif
 
 /*
@@ -385,6 +405,9 @@ static void irqfd_shutdown(struct work_struct *work)
 {
 	struct c_irqfd *irqfd = container_of(work, struct c_irqfd, shutdown);
 	u64 cnt;
+
+	/* Deactivated, still hooked: the window of R21b (test builds). */
+	test_shutdown_delay();
 
 	/*
 	 * A deassign can deactivate the irqfd while the assign that created it

@@ -79,4 +79,7 @@ extern "C" {
 
     /// Busy-waits `test_route_delay_us` (test_hooks.c); callable with interrupts off.
     pub(crate) fn rust_irqfd_test_route_delay();
+
+    /// The `test_shutdown_delay_us` parameter (test_hooks.c, `TEST_HOOKS=1` builds only).
+    pub(crate) fn rust_irqfd_test_shutdown_delay_us() -> c_uint;
 }

@@ -36,5 +36,6 @@ void rust_irqfd_write_seqcount_end(seqcount_spinlock_t *s);
 /* test_hooks.c, in TEST_HOOKS=1 builds only. */
 unsigned int rust_irqfd_test_inject_delay_us(void);
 void rust_irqfd_test_route_delay(void);
+unsigned int rust_irqfd_test_shutdown_delay_us(void);
 
 #endif /* RUST_IRQFD_SHIM_H */

@@ -88,6 +88,8 @@ impl<S: Sink> WorkItem<SHUTDOWN> for Irqfd<S> {
     type Pointer = Arc<Self>;
 
     fn run(this: Arc<Self>) {
+        // Out of the tree, still hooked: the window of R21b, which a test build can widen.
+        crate::test_hooks::shutdown_delay();
         // 1. Unhook from the eventfd: no callback runs after this.
         let queued = EventFdWaiter::unregister(&this);
         // 2. No injection in flight after this.

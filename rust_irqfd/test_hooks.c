@@ -32,3 +32,13 @@ void rust_irqfd_test_route_delay(void)
 	if (us)
 		udelay(us);
 }
+
+static unsigned int test_shutdown_delay_us;
+module_param(test_shutdown_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_shutdown_delay_us,
+		 "Test hook: sleep this many microseconds in each shutdown, between deactivation and the removal of the wait entry");
+
+unsigned int rust_irqfd_test_shutdown_delay_us(void)
+{
+	return READ_ONCE(test_shutdown_delay_us);
+}

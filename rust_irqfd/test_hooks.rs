@@ -35,3 +35,22 @@ pub(crate) fn route_delay() {
 #[cfg(not(test_hooks))]
 #[inline(always)]
 pub(crate) fn route_delay() {}
+
+/// Sleeps for `test_shutdown_delay_us` at the start of the shutdown work, before the wait entry
+/// is removed: the irqfd is out of its context's tree (deactivated) but its wakeup still runs, the
+/// window of race R21b (a route update and a signal while a deassign is in progress).
+#[cfg(test_hooks)]
+pub(crate) fn shutdown_delay() {
+    use kernel::time::{delay::fsleep, Delta};
+
+    // SAFETY: The function only reads a module parameter; it has no preconditions.
+    let us = unsafe { crate::ffi::rust_irqfd_test_shutdown_delay_us() };
+    if us != 0 {
+        fsleep(Delta::from_micros(i64::from(us)));
+    }
+}
+
+/// Production builds: no hook.
+#[cfg(not(test_hooks))]
+#[inline(always)]
+pub(crate) fn shutdown_delay() {}
