@@ -757,6 +757,7 @@ mod tests {
                 "race_r19_wakeup_resignal",
                 "race_r20_resampler",
                 "race_r21_routing_update",
+                "race_r21b_route_vs_deassign",
             ]
         );
         // The short run: no heavy test, and of the races only the core set.

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Race stress scenarios: one per entry of the race catalogue (races.md,
-//! R1-R23) that applies to the module, each a few threads hammering one
-//! interleaving for a bounded time and op count (`--stress-secs`,
-//! `--stress-ops`), with the catalogue's oracles asserted where the ABI
-//! makes them exact:
+//! R1-R23, and R21b of its addendum) that applies to the module, each a
+//! few threads hammering one interleaving for a bounded time and op count
+//! (`--stress-secs`, `--stress-ops`), with the catalogue's oracles
+//! asserted where the ABI makes them exact:
 //!
 //! * I1: once a deassign has returned, that eventfd injects nothing more;
 //! * I2: once a context is closed, its eventfds bind again at once, and a
@@ -52,7 +52,8 @@
 //!   hard-IRQ wakeups, lock order, flushes (R14, R15, R16, R17);
 //! * [`module`]: module unload (R18);
 //! * [`resample`]: resample irqfds (R19, R20);
-//! * [`routes`]: route updates (R21).
+//! * [`routes`]: route updates against the wakeup and a deassign in
+//!   progress (R21, R21b).
 
 mod assign;
 mod calls;
@@ -107,6 +108,11 @@ pub const TESTS: &[Test] = &[
     race!(race_r19_wakeup_resignal, resample::r19, [Inject, Core]),
     race!(race_r20_resampler, resample::r20, [Inject, Core]),
     race!(race_r21_routing_update, routes::r21, [Inject, Core, Hooks]),
+    race!(
+        race_r21b_route_vs_deassign,
+        routes::r21b,
+        [Inject, Core, Hooks]
+    ),
     race!(race_r22_target_swap, injection::r22, [Inject]),
     race!(race_r23_assign_error_paths, assign::r23, []),
 ];
@@ -122,13 +128,16 @@ mod tests {
 
     #[test]
     fn names_are_catalogue_ordered_and_prefixed() {
-        let mut last = 0;
+        let mut last = (0, String::new());
         for t in TESTS {
             let rest = t.name.strip_prefix("race_r").expect(t.name);
-            let n: u32 = rest.split('_').next().unwrap().parse().unwrap();
-            assert!(n > last, "{} out of order", t.name);
-            last = n;
+            let id = rest.split('_').next().unwrap();
+            let digits = id.trim_end_matches(|c: char| c.is_ascii_lowercase());
+            let n: u32 = digits.parse().unwrap();
+            let cur = (n, id[digits.len()..].to_string());
+            assert!(cur > last, "{} out of order", t.name);
+            last = cur;
         }
-        assert_eq!(TESTS.len(), 23);
+        assert_eq!(TESTS.len(), 24);
     }
 }

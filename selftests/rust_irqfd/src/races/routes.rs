@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Route updates against the wakeup (R21): the route of a GSI changes,
-//! and its mask flips, while its eventfd is signalled; every record
-//! carries one of the routes the GSI had, whole, and nothing is lost or
-//! doubled.
+//! Route updates (R21, R21b): the route of a GSI changes, and its mask
+//! flips, while its eventfd is signalled (R21), and while a deassign of
+//! its irqfd is in progress (R21b); every record carries one of the
+//! routes the GSI had, whole, never one an update that returned had
+//! replaced, and nothing is lost or doubled.
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::calls::{must, pause};
-use super::oracle::{final_checks, Acct, Kind};
+use super::calls::{deassign_num, must, pause, raw};
+use super::oracle::{expect_nr, final_checks, i1, injected, Acct, Kind, I1_WINDOW};
 use super::G;
+use crate::abi::RustIrqfdDelivery;
 use crate::harness::{ensure, new_eventfd, ok, stats, wait_until, TestResult};
 use crate::stress::{device_name, lock, Run, Worker};
 use crate::sys;
@@ -92,8 +94,20 @@ impl Drop for ParamHook {
 /// the fast path are the writes (nothing lost or doubled by the mask
 /// flips); a route update still takes effect afterwards; accounting.
 pub(super) fn r21(run: &Run) -> TestResult {
-    let hook = ParamHook::set(run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US);
-    let r = r21_body(run);
+    with_param(run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US, r21_body)
+}
+
+/// Runs `body` with the module parameter `param` set to `value` where the
+/// module has it ([`ParamHook`]), and sets it back to 0 afterwards: a
+/// failure to do so is the scenario's failure too.
+fn with_param(
+    run: &Run,
+    param: &str,
+    value: u32,
+    body: impl FnOnce(&Run) -> TestResult,
+) -> TestResult {
+    let hook = ParamHook::set(run, param, value);
+    let r = body(run);
     match hook {
         Some(h) => match (r, h.restore()) {
             (Ok(()), rr) => rr,
@@ -272,6 +286,140 @@ fn r21_body(run: &Run) -> TestResult {
         a.route_hits(g2, 0)
     ));
     Ok(())
+}
+
+// --- R21b: a route update against a deassign in progress ---
+
+/// The test hook that widens the window of a deassign in progress (the
+/// irqfd out of its context's tree, its wait entry still on the eventfd),
+/// and its value.
+const SHUTDOWN_DELAY_PARAM: &str = "test_shutdown_delay_us";
+const SHUTDOWN_DELAY_US: u32 = 1000;
+
+/// R21b (races.md's addendum; CVE-2026-23198 in KVM): a route update
+/// against a deassign in progress. Deassign takes the irqfd out of the
+/// context's tree before its shutdown removes the wait entry, so in
+/// between a signal still runs its wakeup, while route updates (which in
+/// the C module, as in KVM, rewrite the copy of the route in each irqfd of
+/// the tree) no longer reach it. Each round routes gsi 1 to A and binds a
+/// fresh eventfd to it; then one thread deassigns it while another, after
+/// a random head start for the deassign, routes gsi 1 to B and, once that
+/// returned, writes the eventfd. With the module's `test_shutdown_delay_us`
+/// hook (TEST_HOOKS=1 builds) set to 1000 for the scenario, every shutdown
+/// sleeps 1 ms between the two steps, so the update and the write land in
+/// that window in many rounds. Asserts: every record of the round carries
+/// exactly B (the only write of the round began after SET_ROUTE(B)
+/// returned); the records are all in when DEASSIGN returns (read by the
+/// deassigning thread then: at most one, of count 1, and `injected` grew by
+/// exactly that much over the round); after it returned a write injects
+/// nothing (I1) and no record comes later; nr_irqfds 0 after each round;
+/// one shutdown per irqfd; accounting.
+pub(super) fn r21b(run: &Run) -> TestResult {
+    with_param(run, SHUTDOWN_DELAY_PARAM, SHUTDOWN_DELAY_US, r21b_body)
+}
+
+fn r21b_body(run: &Run) -> TestResult {
+    let env = run.env;
+    let ctx = env.open()?;
+    let g = G;
+    let acct = Mutex::new(Acct::new(env.nr_gsis()).kind(g, Kind::msi(&[R21_A, R21_B])));
+    let b = run.budget(1.0);
+    let rounds = run.rounds(&b, 3);
+    let cur = AtomicI32::new(-1);
+    let head_start_us = AtomicU64::new(0);
+    let at_deassign: Mutex<Vec<RustIrqfdDelivery>> = Mutex::new(Vec::new());
+    let assigned = AtomicU64::new(0);
+    let with_record = AtomicU64::new(0);
+    run.round_workers(&rounds, 3, |w| match w.idx {
+        0 => rounds.lead(w, |w, round, race| {
+            must(
+                w,
+                "SET_ROUTE(gsi 1, A) before the round",
+                ctx.set_route(g, R21_A.0, R21_A.1),
+            )?;
+            let e = new_eventfd()?;
+            must(w, "assign(fresh eventfd, gsi 1)", ctx.assign(&e, g))?;
+            assigned.fetch_add(1, Relaxed);
+            cur.store(raw(&e), Relaxed);
+            head_start_us.store(w.rand(u64::from(SHUTDOWN_DELAY_US) * 5 / 4), Relaxed);
+            lock(&at_deassign).clear();
+            let before = injected(&ctx, g)?;
+            race.run()?;
+            let when = format!("(round {round})");
+            let got = std::mem::take(&mut *lock(&at_deassign));
+            for d in &got {
+                ensure((d.msi_addr, d.msi_data) == R21_B, || {
+                    let which = if (d.msi_addr, d.msi_data) == R21_A {
+                        "the old route A"
+                    } else {
+                        "not B"
+                    };
+                    format!(
+                        "R21b broken {when}: the only write of the round began after \
+                         SET_ROUTE(gsi 1, B) returned, with a deassign of its irqfd in \
+                         progress, and its record carries {which}: {d:?}"
+                    )
+                })?;
+            }
+            ensure(got.len() <= 1 && got.iter().all(|d| d.count == 1), || {
+                format!("one write {when} gave the records {got:?}")
+            })?;
+            let after = injected(&ctx, g)?;
+            let n = u64::try_from(got.len()).unwrap_or(u64::MAX);
+            ensure(after.checked_sub(before) == Some(n), || {
+                format!(
+                    "R21b {when}: {n} record(s) were read when DEASSIGN returned, but gsi 1 \
+                     injected went {before} -> {after} over the round: an injection after \
+                     DEASSIGN returned (I1), or one that raised no record"
+                )
+            })?;
+            i1(&[(&ctx, g)], e.as_fd(), I1_WINDOW, &when)?;
+            let late = lock(&acct).read_records(&ctx, &mut w.tally)?;
+            ensure(late.is_empty(), || {
+                format!("R21b {when}: records after DEASSIGN returned: {late:?}")
+            })?;
+            expect_nr(&ctx, 0, &format!("after the deassign {when}"))?;
+            with_record.fetch_add(n, Relaxed);
+            Ok(())
+        }),
+        1 => rounds.racer(w, |w| {
+            must(
+                w,
+                "DEASSIGN racing SET_ROUTE(B) and a write",
+                deassign_num(&ctx, cur.load(Relaxed), g),
+            )?;
+            // Everything of the round is in now: read it at once.
+            let mut got = Vec::new();
+            loop {
+                let v = lock(&acct).read_records(&ctx, &mut w.tally)?;
+                if v.is_empty() {
+                    break;
+                }
+                got.extend(v);
+            }
+            *lock(&at_deassign) = got;
+            Ok(())
+        }),
+        _ => rounds.racer(w, |w| {
+            pause(Duration::from_micros(head_start_us.load(Relaxed)));
+            must(
+                w,
+                "SET_ROUTE(gsi 1, B) racing a deassign",
+                ctx.set_route(g, R21_B.0, R21_B.1),
+            )?;
+            must(
+                w,
+                "write(eventfd being deassigned)",
+                sys::eventfd_signal_raw(cur.load(Relaxed), 1),
+            )
+        }),
+    })?;
+    let n = assigned.load(Relaxed);
+    run.note(format!(
+        "{n} rounds, {} with a record (the write before the wait entry was removed)",
+        with_record.load(Relaxed)
+    ));
+    final_checks(run, &ctx, Some(&acct), &[g], n)
 }
 
 #[cfg(test)]
