@@ -758,6 +758,7 @@ mod tests {
                 "race_r20_resampler",
                 "race_r21_routing_update",
                 "race_r21b_route_vs_deassign",
+                "race_r21c_route_writers",
             ]
         );
         // The short run: no heavy test, and of the races only the core set.

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Race stress scenarios: one per entry of the race catalogue (races.md,
-//! R1-R23, and R21b of its addendum) that applies to the module, each a
-//! few threads hammering one interleaving for a bounded time and op count
-//! (`--stress-secs`, `--stress-ops`), with the catalogue's oracles
-//! asserted where the ABI makes them exact:
+//! R1-R23, R21b of its addendum, and R21c, ours) that applies to the
+//! module, each a few threads hammering one interleaving for a bounded
+//! time and op count (`--stress-secs`, `--stress-ops`), with the
+//! catalogue's oracles asserted where the ABI makes them exact:
 //!
 //! * I1: once a deassign has returned, that eventfd injects nothing more;
 //! * I2: once a context is closed, its eventfds bind again at once, and a
@@ -52,8 +52,8 @@
 //!   hard-IRQ wakeups, lock order, flushes (R14, R15, R16, R17);
 //! * [`module`]: module unload (R18);
 //! * [`resample`]: resample irqfds (R19, R20);
-//! * [`routes`]: route updates against the wakeup and a deassign in
-//!   progress (R21, R21b).
+//! * [`routes`]: route updates against the wakeup, a deassign in
+//!   progress and each other (R21, R21b, R21c).
 
 mod assign;
 mod calls;
@@ -113,6 +113,7 @@ pub const TESTS: &[Test] = &[
         routes::r21b,
         [Inject, Core, Hooks]
     ),
+    race!(race_r21c_route_writers, routes::r21c, [Inject, Core, Hooks]),
     race!(race_r22_target_swap, injection::r22, [Inject]),
     race!(race_r23_assign_error_paths, assign::r23, []),
 ];
@@ -138,6 +139,6 @@ mod tests {
             assert!(cur > last, "{} out of order", t.name);
             last = cur;
         }
-        assert_eq!(TESTS.len(), 24);
+        assert_eq!(TESTS.len(), 25);
     }
 }

@@ -1,22 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Route updates (R21, R21b): the route of a GSI changes, and its mask
-//! flips, while its eventfd is signalled (R21), and while a deassign of
-//! its irqfd is in progress (R21b); every record carries one of the
-//! routes the GSI had, whole, never one an update that returned had
-//! replaced, and nothing is lost or doubled.
+//! Route updates (R21, R21b, R21c): the route of a GSI changes, and its
+//! mask flips, while its eventfd is signalled (R21), while a deassign of
+//! its irqfd is in progress (R21b), and from several writers at once
+//! (R21c); every record carries one of the routes the GSI had, whole,
+//! never one an update that returned had replaced, and once the updates
+//! stop the last one wins; nothing is lost or doubled.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI32, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::calls::{deassign_num, must, pause, raw};
+use super::locking::{hardirq_signal, open_hardirq};
 use super::oracle::{expect_nr, final_checks, i1, injected, Acct, Kind, I1_WINDOW};
 use super::G;
 use crate::abi::RustIrqfdDelivery;
-use crate::harness::{ensure, new_eventfd, ok, stats, wait_until, TestResult};
-use crate::stress::{device_name, lock, Run, Worker};
+use crate::dev::Ctx;
+use crate::harness::{
+    check_injections, ensure, new_eventfd, ok, stats, wait_until, Env, Stop, TestResult,
+};
+use crate::stress::{device_name, lock, Run, Tally, Worker};
 use crate::sys;
 
 /// R21: the routes, two of them differing in every byte of both fields.
@@ -422,6 +430,370 @@ fn r21b_body(run: &Run) -> TestResult {
     final_checks(run, &ctx, Some(&acct), &[g], n)
 }
 
+// --- R21c: concurrent route writers on one GSI ---
+
+/// R21c's route writers.
+const WRITERS: usize = 3;
+/// Idle irqfds bound to R21c's gsi besides the signalled one and the
+/// checker: more irqfds whose copy of the route a C update rewrites.
+const FILLERS: usize = 2;
+/// Signals per call of the hard-IRQ signaller.
+const HARDIRQ_BATCH: u32 = 16;
+
+/// Route `j` (0 or 1) of writer `k`: every byte of the address, and of the
+/// data, is `0x40 + 4 * (2k + j)`, so the routes of all writers differ
+/// pairwise in every byte of both fields (and the address is 4-aligned).
+fn writer_route(k: usize, j: usize) -> (u64, u32) {
+    let b = 0x40 + 4 * (2 * k + j) as u64;
+    (
+        b * 0x0101_0101_0101_0101,
+        u32::try_from(b * 0x0101_0101).unwrap_or(0),
+    )
+}
+
+/// Every route of the writers.
+fn writer_routes() -> Vec<(u64, u32)> {
+    (0..WRITERS)
+        .flat_map(|k| [writer_route(k, 0), writer_route(k, 1)])
+        .collect()
+}
+
+/// One `SET_ROUTE` call: its route, and the ticks of a shared clock taken
+/// just before it began and just after it returned.
+#[derive(Clone, Copy, Debug)]
+struct Call {
+    route: (u64, u32),
+    start: u64,
+    end: u64,
+}
+
+/// The routes that may be the one written last, given the last call of
+/// each writer: a call that returned before another one began is ordered
+/// before it, so the last in any order the module can have is one of the
+/// calls that returned after the latest start. At least one qualifies
+/// when there is any call (the one with the latest start).
+fn last_candidates(calls: &[Call]) -> Vec<(u64, u32)> {
+    let latest = calls.iter().map(|c| c.start).max().unwrap_or(0);
+    let mut v: Vec<_> = calls
+        .iter()
+        .filter(|c| c.end > latest)
+        .map(|c| c.route)
+        .collect();
+    v.dedup();
+    v
+}
+
+/// A route writer of R21c: `SET_ROUTE(gsi, route)` between two ticks of
+/// `clock`, recorded in `last`.
+fn timed_set_route(
+    w: &mut Worker<'_>,
+    ctx: &Ctx,
+    gsi: u32,
+    route: (u64, u32),
+    clock: &AtomicU64,
+    last: &Mutex<Option<Call>>,
+) -> TestResult {
+    let start = clock.fetch_add(1, SeqCst);
+    must(
+        w,
+        "SET_ROUTE(gsi 1) racing other route writers",
+        ctx.set_route(gsi, route.0, route.1),
+    )?;
+    let end = clock.fetch_add(1, SeqCst);
+    *lock(last) = Some(Call { route, start, end });
+    Ok(())
+}
+
+/// What R21c checks last write wins with: the context, its accounting,
+/// the gsi the writers route and a checker eventfd bound to it that
+/// nothing else signals.
+struct Checker<'a> {
+    env: &'a Env,
+    ctx: &'a Ctx,
+    acct: &'a Mutex<Acct>,
+    gsi: u32,
+    chk: &'a OwnedFd,
+}
+
+impl Checker<'_> {
+    /// Last write wins, once the route writers have stopped: a signal on
+    /// the checker raises a record with one of `cands`, the routes that
+    /// may have been written last; and an injection held by the mask
+    /// latch and raised by the unmask, which takes the route the GSI has
+    /// then, carries the very same one: the wakeup (its own copy of the
+    /// route in C, the GSI's cell in Rust), the injection work and the
+    /// unmask all see the one route the last update left. Returns the
+    /// signals sent on the checker (2).
+    fn last_write_wins(
+        &self,
+        t: &mut Tally,
+        cands: &[(u64, u32)],
+        when: &str,
+    ) -> Result<u64, String> {
+        let (env, ctx, acct, gsi, chk) = (self.env, self.ctx, self.acct, self.gsi, self.chk);
+        while lock(acct).read_once(ctx, t)? > 0 {}
+        let show = |r: (u64, u32)| format!("{:#x}/{:#x}", r.0, r.1);
+        let one = |what: &str, got: Vec<RustIrqfdDelivery>| -> Result<(u64, u32), String> {
+            match got[..] {
+                [d] if d.gsi == gsi && d.count == 1 => Ok((d.msi_addr, d.msi_data)),
+                _ => Err(format!(
+                    "{what} {when} gave the records {got:?}, one expected"
+                )),
+            }
+        };
+        ok(
+            "write(checker eventfd)",
+            sys::eventfd_signal(chk.as_fd(), 1),
+        )?;
+        let mut got = Vec::new();
+        wait_until(env, &format!("the record of a signal {when}"), || {
+            got.extend(lock(acct).read_records(ctx, t)?);
+            Ok((!got.is_empty(), format!("{got:?}")))
+        })?;
+        let signalled = one("one signal", got)?;
+        ensure(cands.contains(&signalled), || {
+            format!(
+                "R21c broken (last write wins) {when}: once the route writers stopped, a signal \
+                 raised a record with {}, which is not the route of any update that may have \
+                 come last ({})",
+                show(signalled),
+                cands
+                    .iter()
+                    .map(|&r| show(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        ok("SET_MASK(masked) for the check", ctx.set_mask(gsi, true))?;
+        let latched = stats(ctx, gsi)?.latched;
+        ok(
+            "write(checker eventfd), masked",
+            sys::eventfd_signal(chk.as_fd(), 1),
+        )?;
+        wait_until(env, &format!("the latched injection {when}"), || {
+            let s = stats(ctx, gsi)?;
+            Ok((s.latched > latched, format!("{s:?}")))
+        })?;
+        ok("SET_MASK(unmasked) for the check", ctx.set_mask(gsi, false))?;
+        let unmasked = one("the unmask", lock(acct).read_records(ctx, t)?)?;
+        ensure(unmasked == signalled, || {
+            format!(
+                "R21c broken (last write wins) {when}: once the route writers stopped, a signal \
+                 raised a record with {} but the unmask of the same gsi raised one with {}: \
+                 two routes survived the updates",
+                show(signalled),
+                show(unmasked)
+            )
+        })?;
+        Ok(2)
+    }
+}
+
+/// R21c: concurrent route writers on one GSI. Gsi 1 has one signalled
+/// eventfd, a checker and two idle irqfds bound to it. Phase 1: three
+/// threads each route it again and again to one of their own two routes
+/// (all six differ in every byte), while a thread writes the eventfd, the
+/// hard-IRQ signaller of R15 signals it from an hrtimer (skipped, with a
+/// note, without `irqfd_hardirq.ko`), a thread masks and unmasks the gsi
+/// and one reads; `test_route_delay_us` (200) widens every update. Then
+/// the signalled eventfd is deassigned (its injections flushed) and last
+/// write wins is checked ([`Checker::last_write_wins`]). Phase 2: rounds
+/// in which the three writers each make one update at the same moment,
+/// then the same check. Asserts: every record carries one of the
+/// writers' routes, whole (never a mix, never 0); last write wins, after
+/// each phase and round; nothing hangs; per gsi the counts read add up to `injected`,
+/// which is exactly the signals sent where the module counts every signal
+/// (else 1 to n); one shutdown per irqfd.
+pub(super) fn r21c(run: &Run) -> TestResult {
+    with_param(run, ROUTE_DELAY_PARAM, ROUTE_DELAY_US, r21c_body)
+}
+
+fn r21c_body(run: &Run) -> TestResult {
+    let env = run.env;
+    let dev = match open_hardirq() {
+        Ok(d) => Some(d),
+        Err(Stop::Skip(m)) => {
+            run.note(format!("{m}: no signals from hard IRQ"));
+            None
+        }
+        Err(Stop::Fail(m)) => return Err(m),
+    };
+    let ctx = env.open()?;
+    let g = G;
+    let acct = Mutex::new(Acct::new(env.nr_gsis()).kind(g, Kind::msi(&writer_routes())));
+    let clock = AtomicU64::new(0);
+    let last: Vec<Mutex<Option<Call>>> = (0..WRITERS).map(|_| Mutex::new(None)).collect();
+    let first = writer_route(0, 0);
+    let start = clock.fetch_add(1, SeqCst);
+    ok(
+        "SET_ROUTE(gsi 1) before the race",
+        ctx.set_route(g, first.0, first.1),
+    )?;
+    let initial = Call {
+        route: first,
+        start,
+        end: clock.fetch_add(1, SeqCst),
+    };
+    let e = new_eventfd()?;
+    let chk = new_eventfd()?;
+    let fillers = (0..FILLERS)
+        .map(|_| new_eventfd())
+        .collect::<Result<Vec<_>, _>>()?;
+    for f in std::iter::once(&e).chain(&fillers).chain([&chk]) {
+        ok("assign(gsi 1)", ctx.assign(f, g))?;
+    }
+    let assigned = 2 + FILLERS as u64;
+    let writes = AtomicU64::new(0);
+    let hardirq_sent = AtomicU64::new(0);
+    let updates = AtomicU64::new(0);
+    let flips = AtomicU64::new(0);
+    let mut signals = 0;
+
+    // Phase 1: everything at once.
+    let b = run.budget(0.5);
+    run.workers(&b, WRITERS + 4, |w| match w.idx {
+        k if k < WRITERS => {
+            let mut i = 0usize;
+            w.repeat(|w| {
+                timed_set_route(w, &ctx, g, writer_route(k, i % 2), &clock, &last[k])?;
+                updates.fetch_add(1, Relaxed);
+                i += 1;
+                if i.is_multiple_of(16) {
+                    pause(Duration::from_micros(100));
+                } else {
+                    w.jitter(64);
+                }
+                Ok(())
+            })
+        }
+        k if k == WRITERS => w.repeat(|w| {
+            must(
+                w,
+                "write(eventfd) racing route writers",
+                sys::eventfd_signal(e.as_fd(), 1),
+            )?;
+            writes.fetch_add(1, Relaxed);
+            w.jitter(32);
+            Ok(())
+        }),
+        k if k == WRITERS + 1 => match &dev {
+            Some(dev) => w.repeat(|w| {
+                w.op();
+                let (sent, _) = hardirq_signal(dev, raw(&e), HARDIRQ_BATCH)?;
+                hardirq_sent.fetch_add(sent, Relaxed);
+                Ok(())
+            }),
+            None => Ok(()),
+        },
+        k if k == WRITERS + 2 => w.repeat(|w| {
+            if lock(&acct).read_once(&ctx, &mut w.tally)? == 0 {
+                pause(Duration::from_micros(20));
+            }
+            Ok(())
+        }),
+        _ => w.repeat(|w| {
+            must(
+                w,
+                "SET_MASK(masked) racing route writers",
+                ctx.set_mask(g, true),
+            )?;
+            pause(Duration::from_micros(w.rand(100)));
+            must(
+                w,
+                "SET_MASK(unmasked) racing route writers",
+                ctx.set_mask(g, false),
+            )?;
+            flips.fetch_add(1, Relaxed);
+            pause(Duration::from_micros(w.rand(100)));
+            Ok(())
+        }),
+    })?;
+    ok(
+        "SET_MASK(gsi 1, unmasked) after phase 1",
+        ctx.set_mask(g, false),
+    )?;
+    // The deassign flushes the injections the phase queued.
+    ok(
+        "deassign(signalled eventfd) after phase 1",
+        ctx.deassign(&e, g),
+    )?;
+    let mut calls = vec![initial];
+    calls.extend(last.iter().filter_map(|l| *lock(l)));
+    let checker = Checker {
+        env,
+        ctx: &ctx,
+        acct: &acct,
+        gsi: g,
+        chk: &chk,
+    };
+    let mut t = Tally::default();
+    let r = checker.last_write_wins(&mut t, &last_candidates(&calls), "after phase 1");
+    run.add(&t);
+    signals += r?;
+
+    // Phase 2: one update of each writer at the same moment, then the check.
+    let b = run.budget(0.4);
+    let rounds = run.rounds(&b, WRITERS + 1);
+    let checks = AtomicU64::new(0);
+    run.round_workers(&rounds, WRITERS + 1, |w| match w.idx {
+        0 => rounds.lead(w, |w, round, race| {
+            for l in &last {
+                *lock(l) = None;
+            }
+            race.run()?;
+            let calls: Vec<Call> = last.iter().filter_map(|l| *lock(l)).collect();
+            if calls.len() != WRITERS {
+                return Err(format!("internal: {} of {WRITERS} writers ran", calls.len()).into());
+            }
+            let n = checker.last_write_wins(
+                &mut w.tally,
+                &last_candidates(&calls),
+                &format!("(round {round} of phase 2)"),
+            )?;
+            checks.fetch_add(n, Relaxed);
+            Ok(())
+        }),
+        i => {
+            let k = i - 1;
+            let mut n = 0usize;
+            rounds.racer(w, |w| {
+                w.jitter(256);
+                timed_set_route(w, &ctx, g, writer_route(k, n % 2), &clock, &last[k])?;
+                updates.fetch_add(1, Relaxed);
+                n += 1;
+                Ok(())
+            })
+        }
+    })?;
+    let nr_rounds = checks.load(Relaxed) / 2;
+    signals += checks.load(Relaxed);
+
+    ok("deassign(checker eventfd)", ctx.deassign(&chk, g))?;
+    for f in &fillers {
+        ok("deassign(idle eventfd)", ctx.deassign(f, g))?;
+    }
+    final_checks(run, &ctx, Some(&acct), &[g], assigned)?;
+    let (wr, hs) = (writes.load(Relaxed), hardirq_sent.load(Relaxed));
+    signals += wr + hs;
+    let s = stats(&ctx, g)?;
+    check_injections(
+        env,
+        &format!("gsi {g}, under concurrent route writers and mask flips"),
+        s.injected,
+        signals,
+    )?;
+    run.note(format!(
+        "{} route updates by {WRITERS} writers ({nr_rounds} rounds of phase 2), {} mask flips, \
+         {wr} writes and {hs} signals from hard IRQ; records per route {:?}",
+        updates.load(Relaxed),
+        flips.load(Relaxed),
+        (0..2 * WRITERS)
+            .map(|i| lock(&acct).route_hits(g, i))
+            .collect::<Vec<_>>()
+    ));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +813,49 @@ mod tests {
         let (x, y) = (R21_A.1.to_ne_bytes(), R21_B.1.to_ne_bytes());
         assert!(x.iter().zip(&y).all(|(p, q)| p != q));
         assert!(R21_C != R21_A && R21_C != R21_B);
+    }
+
+    /// R21c's routes are valid, and any two of them differ in every byte
+    /// of both fields.
+    #[test]
+    fn r21c_routes_differ_in_every_byte() {
+        let v = writer_routes();
+        assert_eq!(v.len(), 2 * WRITERS);
+        for (i, &(a, d)) in v.iter().enumerate() {
+            assert!(a != 0 && a & 3 == 0 && d != 0, "{a:#x}/{d:#x}");
+            for &(b, e) in &v[i + 1..] {
+                let (x, y) = (a.to_ne_bytes(), b.to_ne_bytes());
+                assert!(x.iter().zip(&y).all(|(p, q)| p != q), "{a:#x} {b:#x}");
+                let (x, y) = (d.to_ne_bytes(), e.to_ne_bytes());
+                assert!(x.iter().zip(&y).all(|(p, q)| p != q), "{d:#x} {e:#x}");
+            }
+        }
+    }
+
+    /// The candidates for the last write: the calls that returned after the
+    /// latest start; calls in sequence leave one, overlapping calls all of
+    /// the overlapping ones.
+    #[test]
+    fn last_candidates_follow_the_ticks() {
+        let c = |k, start, end| Call {
+            route: writer_route(k, 0),
+            start,
+            end,
+        };
+        assert_eq!(last_candidates(&[]), vec![]);
+        assert_eq!(
+            last_candidates(&[c(0, 0, 1), c(1, 2, 3), c(2, 4, 5)]),
+            vec![writer_route(2, 0)]
+        );
+        assert_eq!(
+            last_candidates(&[c(0, 0, 5), c(1, 1, 2), c(2, 3, 6)]),
+            vec![writer_route(0, 0), writer_route(2, 0)]
+        );
+        // The call that began last is always a candidate.
+        assert_eq!(
+            last_candidates(&[c(0, 0, 9), c(1, 8, 10), c(2, 1, 2)]),
+            vec![writer_route(0, 0), writer_route(1, 0)]
+        );
     }
 
     /// Without the module's parameter file, the hook is absent and noted.
