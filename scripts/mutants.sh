@@ -18,7 +18,8 @@
 # would double the run), and the core race scenarios (the lifecycle ones, R1
 # HUP vs deassign, R3 injection vs shutdown, R4 release vs HUP, R13 mass
 # release, and the routing and resampling ones, R19 resample recursion, R20
-# resampler vs shutdown, R21 route update vs injection); then the injection
+# resampler vs shutdown, R21 route update vs injection, R21b vs a deassign
+# in progress, R21c concurrent route writers); then the injection
 # tests of that set and the core race scenarios again with deferred_only=1
 # (a 20 ms injection delay that keeps injections queued while the scenarios
 # tear irqfds down); the same set for every mutant
@@ -38,7 +39,7 @@ ALL="$ALL batch_late_index batch_enomem_index batch_check_early read_lost_record
 RUST_ONLY="deferred_loses_signal"
 # Planted bugs of the C reference alone: the Rust module has no code of that
 # shape (no per-irqfd copy of the route), so they have no Rust patch.
-C_ONLY=""
+C_ONLY="deassign_stale_route route_copies_unserialised"
 ALL="$ALL $RUST_ONLY $C_ONLY"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants
