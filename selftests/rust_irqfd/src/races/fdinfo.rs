@@ -150,10 +150,36 @@ fn bind_set(w: &mut Worker<'_>, ctx: &Ctx, n: usize, stable_every: usize) -> Res
     })
 }
 
-/// Reads and parses the fdinfo at `path`.
-fn read_fdinfo(path: &str) -> Result<FdInfo, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
-    FdInfo::parse(path, &text)
+/// An fdinfo file kept open and read again from the start: the seq_file
+/// keeps the buffer it grew to, so a read of a long listing makes one
+/// `show_fdinfo` call instead of one per doubling of the buffer. Each read
+/// shows what the descriptor names at that time (the file is looked up by
+/// number at each read).
+struct FdInfoFile {
+    path: String,
+    file: std::fs::File,
+    text: String,
+}
+
+impl FdInfoFile {
+    fn open(path: &str) -> Result<Self, String> {
+        Ok(FdInfoFile {
+            path: path.to_string(),
+            file: std::fs::File::open(path).map_err(|e| format!("open {path}: {e}"))?,
+            text: String::new(),
+        })
+    }
+
+    /// Reads and parses the listing.
+    fn read(&mut self) -> Result<FdInfo, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.text.clear();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_string(&mut self.text))
+            .map_err(|e| format!("read {}: {e}", self.path))?;
+        FdInfo::parse(&self.path, &self.text)
+    }
 }
 
 /// Checks a listing of the round `plan` read while its race ran: the
@@ -283,7 +309,7 @@ impl Watch {
     /// that began after every teardown had returned; gives up (a failure)
     /// after four timeouts.
     fn read_until_done(&self, w: &mut Worker<'_>, env: &Env) -> TestResult {
-        let path = lock(&self.path).clone();
+        let mut f = FdInfoFile::open(&lock(&self.path))?;
         let plan = lock(&self.plan).clone();
         let churn = plan.bound.len() - plan.stable;
         let t0 = Instant::now();
@@ -294,7 +320,7 @@ impl Watch {
             // Done short of the last teardown: the leader failed, and says so.
             let finished = done && p == churn;
             w.op();
-            let info = read_fdinfo(&path)?;
+            let info = f.read()?;
             check(&plan, &info, p, finished)?;
             let s = info.field("shutdowns")?;
             ensure(s >= shutdowns, || {
@@ -470,8 +496,12 @@ fn release(run: &Run) -> TestResult {
             })?;
             *lock(&ctx_ino) = ino;
             watch.start(&ctx, &set.plan);
+            // The close lands anywhere within about two listings.
+            let t0 = Instant::now();
+            check(&set.plan, &FdInfo::read(&ctx)?, 0, true)?;
+            let listing = t0.elapsed().as_micros() as u64;
             race.join(w, |w| {
-                pause(Duration::from_micros(w.rand(3000)));
+                pause(Duration::from_micros(w.rand(2 * listing + 1)));
                 must(
                     w,
                     "dup3(/dev/null over the context) during fdinfo reads",
@@ -486,12 +516,13 @@ fn release(run: &Run) -> TestResult {
         }),
         _ => rounds.racer(w, |w| {
             let path = lock(&watch.path).clone();
+            let mut f = FdInfoFile::open(&path)?;
             let plan = lock(&watch.plan).clone();
             let ino = lock(&ctx_ino).clone();
             let t0 = Instant::now();
             loop {
                 w.op();
-                let info = read_fdinfo(&path)?;
+                let info = f.read()?;
                 let now = info.fields.get("ino").map_or("", String::as_str);
                 if now == null_ino {
                     ensure(
