@@ -6,11 +6,11 @@
 //! leave a tree, with threads reading `/proc/self/fdinfo/<context>` in a
 //! loop:
 //!
-//! * A: the leader deassigns hundreds of irqfds, one ioctl each or in
+//! * A: the leader deassigns 96 of 128 irqfds, one ioctl each or in
 //!   `RUST_IRQFD_IRQFD_BATCH`es of 1 to 24 (rounds alternate);
-//! * B: the leader closes the eventfds of hundreds of irqfds at once (the
+//! * B: the leader closes the eventfds of 96 of 128 irqfds at once (the
 //!   `EPOLLHUP` mass shutdown);
-//! * C: the leader closes a context with 160 irqfds by putting `/dev/null`
+//! * C: the leader closes a context with 96 irqfds by putting `/dev/null`
 //!   over its descriptor number (`dup3`, so the number is never free for
 //!   a reader's `open(2)` to take) while the readers read the fdinfo of
 //!   that number. A reader that got the file holds it until its read ends,
@@ -56,11 +56,11 @@ use crate::stress::{fdinfo_field, lock, Run, Worker};
 use crate::sys;
 
 /// Irqfds of a round of A and B.
-const ROUND: usize = 256;
+const ROUND: usize = 128;
 /// One in this many of them stays bound through the race.
 const STABLE_EVERY: usize = 4;
 /// Irqfds of the context released in a round of C.
-const RELEASED: usize = 160;
+const RELEASED: usize = 96;
 /// Most entries in one batch deassign of A.
 const BATCH: u64 = 24;
 /// Threads reading fdinfo.
