@@ -17,13 +17,13 @@
 # limits, accounting and isolation, not the planted lifecycle bugs; they
 # would double the run), and the core race scenarios (the lifecycle ones, R1
 # HUP vs deassign, R3 injection vs shutdown, R4 release vs HUP, R13 mass
-# release, and the routing and resampling ones, R19 resample recursion, R20
-# resampler vs shutdown, R21 route update vs injection, R21b vs a deassign
-# in progress, R21c concurrent route writers); then the injection
-# tests of that set and the core race scenarios again with deferred_only=1
-# (a 20 ms injection delay that keeps injections queued while the scenarios
-# tear irqfds down); the same set for every mutant
-# and for the clean build. The per-scenario kmemleak scans are left out (the
+# release, R13b fdinfo vs teardown, and the routing and resampling ones,
+# R19 resample recursion, R20 resampler vs shutdown, R21 route update vs
+# injection, R21b vs a deassign in progress, R21c concurrent route writers);
+# then the injection tests of that set and the core race scenarios again with
+# deferred_only=1 (a 20 ms injection delay that keeps injections queued while
+# the scenarios tear irqfds down); the same set for every mutant and for the
+# clean build. The per-scenario kmemleak scans are left out (the
 # scan at the end of the VM run stays): they cost seconds each under TCG.
 MUTANT_TEST_ARGS="--no-kmemleak"
 MUTANT_NORMAL_ARGS="--tag !race+!heavy --tag core"
@@ -33,6 +33,7 @@ MUTANT_DEFERRED_ARGS="--tag inject+!race+!heavy --tag core"
 ALL="no_active_check put_before_remove release_no_wait no_ctx_ref deassign_no_wait no_inject_flush"
 ALL="$ALL route_torn route_unlocked resample_in_wakeup resampler_early_put unmask_no_wake"
 ALL="$ALL batch_late_index batch_enomem_index batch_check_early read_lost_records read_short_count"
+ALL="$ALL fdinfo_resume_skips fdinfo_resume_by_pos"
 # Planted bugs of the Rust module alone: the C reference documents the
 # behaviour they give (it merges deferred signals), so they have no C patch
 # and no C run.

@@ -18,7 +18,16 @@ use crate::harness::{
 pub const TESTS: &[Test] = &[
     test!(fdinfo_lists_irqfds, Needs::gsis(4)),
     test!(fdinfo_masked_resample, Needs::gsis(4), [Inject]),
+    test!(fdinfo_paging, Needs::gsis(PAGING_GSIS)),
 ];
+
+/// Irqfd counts `fdinfo_paging` lists: exactly one chunk of the Rust
+/// module (32, and 4 of C's 8), one more, and several chunks with a
+/// partial one at the end.
+const PAGING_COUNTS: [usize; 3] = [32, 33, 101];
+/// GSIs `fdinfo_paging` binds to: edge irqfds on 1 ..= 5, resample ones on
+/// 6 and 7.
+const PAGING_GSIS: u32 = 8;
 
 /// The fields of an irqfd line, in the order both modules print them.
 const IRQFD_FIELDS: [&str; 8] = [
@@ -34,31 +43,42 @@ const IRQFD_FIELDS: [&str; 8] = [
 
 /// One `irqfd:` line of fdinfo.
 #[derive(Debug, Default, Clone, PartialEq)]
-struct Line {
-    gsi: u32,
-    fd: u32,
-    signals: u64,
-    fast: u64,
-    deferred: u64,
-    coalesced: u64,
-    masked: u64,
-    resample: u32,
+pub(crate) struct Line {
+    pub(crate) gsi: u32,
+    pub(crate) fd: u32,
+    pub(crate) signals: u64,
+    pub(crate) fast: u64,
+    pub(crate) deferred: u64,
+    pub(crate) coalesced: u64,
+    pub(crate) masked: u64,
+    pub(crate) resample: u32,
 }
 
 /// The parsed fdinfo of a context: its `key:\tvalue` fields (the generic
 /// ones the kernel prints too, like `pos` and `flags`, included), and its
-/// irqfd lines keyed by fd.
-struct FdInfo {
-    fields: BTreeMap<String, String>,
-    irqfds: BTreeMap<u32, Line>,
+/// irqfd lines keyed by fd, with the fds in the order they were listed.
+/// Well formed means: every line is `key:` something, every irqfd line has
+/// exactly the fields of [`IRQFD_FIELDS`] in that order, each a number,
+/// and no two irqfd lines have one fd (an irqfd listed twice).
+pub(crate) struct FdInfo {
+    pub(crate) fields: BTreeMap<String, String>,
+    pub(crate) irqfds: BTreeMap<u32, Line>,
+    pub(crate) order: Vec<u32>,
 }
 
 impl FdInfo {
-    fn read(ctx: &Ctx) -> Result<Self, String> {
+    /// The fdinfo of the context `ctx`, read through `/proc/self/fdinfo`.
+    pub(crate) fn read(ctx: &Ctx) -> Result<Self, String> {
         let path = format!("/proc/self/fdinfo/{}", ctx.as_fd().as_raw_fd());
         let text = std::fs::read_to_string(&path).map_err(|e| format!("read {path}: {e}"))?;
+        Self::parse(&path, &text)
+    }
+
+    /// Parses the fdinfo text read from `path` (named in failures).
+    pub(crate) fn parse(path: &str, text: &str) -> Result<Self, String> {
         let mut fields = BTreeMap::new();
         let mut irqfds = BTreeMap::new();
+        let mut order = Vec::new();
         for raw in text.lines() {
             let (key, value) = raw
                 .split_once(':')
@@ -97,14 +117,23 @@ impl FdInfo {
                     _ => return Err(format!("{path}: unknown irqfd field {k:?} in {raw:?}")),
                 }
             }
-            if irqfds.insert(l.fd, l).is_some() {
-                return Err(format!("{path}: two irqfd lines with one fd: {text}"));
+            let fd = l.fd;
+            if irqfds.insert(fd, l).is_some() {
+                return Err(format!(
+                    "{path}: an irqfd listed twice (two lines with fd {fd}):\n{text}"
+                ));
             }
+            order.push(fd);
         }
-        Ok(Self { fields, irqfds })
+        Ok(Self {
+            fields,
+            irqfds,
+            order,
+        })
     }
 
-    fn field(&self, key: &str) -> Result<u64, String> {
+    /// The numeric field `key`.
+    pub(crate) fn field(&self, key: &str) -> Result<u64, String> {
         let v = self
             .fields
             .get(key)
@@ -251,5 +280,138 @@ fn fdinfo_masked_resample(env: &Env) -> TestResult {
         })?;
     }
     drain(&c)?;
+    ok("close(context)", c.close())
+}
+
+/// What an irqfd line must say of an irqfd the test bound: (gsi, resample).
+type Binding = (u32, u32);
+
+/// The irqfd lines of `info` must be exactly `want` (fd -> binding): every
+/// bound irqfd listed, once (the parser refuses a second line with one fd),
+/// with its gsi and resample flag, and nothing else; and the counters must
+/// agree: `irqfds:` and `nr_irqfds` are the number bound, `shutdowns:` and
+/// GET_INFO's `shutdowns` the number deassigned.
+fn expect_listing(
+    c: &Ctx,
+    info: &FdInfo,
+    want: &BTreeMap<u32, Binding>,
+    shutdowns: u64,
+    when: &str,
+) -> TestResult {
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|fd| !info.irqfds.contains_key(fd))
+        .collect();
+    let extra: Vec<_> = info
+        .irqfds
+        .keys()
+        .filter(|fd| !want.contains_key(fd))
+        .collect();
+    ensure(missing.is_empty() && extra.is_empty(), || {
+        format!(
+            "fdinfo {when}: {} irqfd line(s) for {} bound irqfds; bound but not listed: fd \
+             {missing:?}; listed but not bound: fd {extra:?} (fds in listing order: {:?})",
+            info.irqfds.len(),
+            want.len(),
+            info.order
+        )
+    })?;
+    for (fd, &(gsi, resample)) in want {
+        let l = &info.irqfds[fd];
+        eq(
+            &format!("fdinfo {when}: (gsi, resample) of fd {fd}"),
+            (l.gsi, l.resample),
+            (gsi, resample),
+        )?;
+    }
+    let n = want.len() as u64;
+    eq(&format!("fdinfo irqfds: {when}"), info.field("irqfds")?, n)?;
+    eq(
+        &format!("fdinfo shutdowns: {when}"),
+        info.field("shutdowns")?,
+        shutdowns,
+    )?;
+    let gi = ok("RUST_IRQFD_GET_INFO", c.info())?;
+    eq(
+        &format!("GET_INFO (nr_irqfds, shutdowns) {when}"),
+        (u64::from(gi.nr_irqfds), gi.shutdowns),
+        (n, shutdowns),
+    )
+}
+
+/// Several chunks of irqfds: the modules copy the list a chunk at a time
+/// under their lock and resume by eventfd key (Rust: 32 per chunk, C: 8),
+/// so counts at and past the chunk boundaries, every
+/// fourth irqfd a resample one, on seven GSIs. fdinfo lists every bound
+/// irqfd exactly once with its gsi and resample flag, and its counters and
+/// GET_INFO's agree. Then every other irqfd in listing order is deassigned
+/// (holes on both sides of every chunk boundary): the listing is exactly
+/// the survivors, in the same relative order (eventfd order is stable).
+fn fdinfo_paging(env: &Env) -> TestResult {
+    for n in PAGING_COUNTS {
+        paging_case(env, n).map_err(|m| format!("{n} irqfds: {m}"))?;
+    }
+    Ok(())
+}
+
+/// [`fdinfo_paging`] with `n` irqfds in a fresh context.
+fn paging_case(env: &Env, n: usize) -> TestResult {
+    let c = env.open()?;
+    let mut efds = Vec::with_capacity(n);
+    let mut rfds = Vec::new();
+    let mut want = BTreeMap::new();
+    for i in 0..n {
+        let e = new_eventfd()?;
+        let fd = e.as_raw_fd() as u32;
+        let binding = if i % 4 == 3 {
+            let gsi = 6 + (i as u32 / 4) % 2;
+            let r = new_eventfd()?;
+            ok(
+                &format!("assign(eventfd {i}, gsi {gsi}, RESAMPLE)"),
+                c.assign_resample(&e, gsi, &r),
+            )?;
+            rfds.push(r);
+            (gsi, 1)
+        } else {
+            let gsi = 1 + i as u32 % 5;
+            ok(
+                &format!("assign(eventfd {i}, gsi {gsi})"),
+                c.assign(&e, gsi),
+            )?;
+            (gsi, 0)
+        };
+        want.insert(fd, binding);
+        efds.push(e);
+    }
+    let info = FdInfo::read(&c)?;
+    expect_listing(&c, &info, &want, 0, &format!("with {n} irqfds bound"))?;
+
+    // Every other one in listing order, the first included.
+    let order = info.order.clone();
+    let mut deassigned = 0u64;
+    for fd in order.iter().step_by(2) {
+        let e = efds
+            .iter()
+            .find(|e| e.as_raw_fd() as u32 == *fd)
+            .ok_or_else(|| format!("internal: no eventfd with number {fd}"))?;
+        let (gsi, _) = want[fd];
+        ok(&format!("deassign(fd {fd}, gsi {gsi})"), c.deassign(e, gsi))?;
+        want.remove(fd);
+        deassigned += 1;
+    }
+    let info = FdInfo::read(&c)?;
+    expect_listing(
+        &c,
+        &info,
+        &want,
+        deassigned,
+        &format!("after deassigning every other one of {n} in listing order"),
+    )?;
+    let survivors: Vec<u32> = order.iter().skip(1).step_by(2).copied().collect();
+    eq(
+        "fds in listing order after the deassigns (the survivors, in their order before)",
+        info.order,
+        survivors,
+    )?;
     ok("close(context)", c.close())
 }

@@ -95,7 +95,8 @@ pub enum Tag {
     /// A race scenario of the catalogue: a row of the comparison table.
     Race,
     /// A race scenario of the short set (the lifecycle races R1, R3, R4,
-    /// R13 and the routing and resampling ones, R19-R21): `make mutants`.
+    /// R13, R13b and the routing and resampling ones, R19-R21): `make
+    /// mutants`.
     Core,
     /// Thousands of irqfds or a hundred module loads: left out of short
     /// runs.

@@ -53,10 +53,13 @@
 //! * [`module`]: module unload (R18);
 //! * [`resample`]: resample irqfds (R19, R20);
 //! * [`routes`]: route updates against the wakeup, a deassign in
-//!   progress and each other (R21, R21b, R21c).
+//!   progress and each other (R21, R21b, R21c);
+//! * [`fdinfo`]: fdinfo listings against mass deassign, `EPOLLHUP` and
+//!   release (R13b).
 
 mod assign;
 mod calls;
+mod fdinfo;
 mod injection;
 mod locking;
 mod module;
@@ -100,6 +103,7 @@ pub const TESTS: &[Test] = &[
     race!(race_r11_deassign_recycled_fd, refcount::r11, []),
     race!(race_r12_teardown_vs_assign, teardown::r12, []),
     race!(race_r13_mass_release, teardown::r13, [Core]),
+    race!(race_r13b_fdinfo_vs_teardown, fdinfo::r13b, [Core]),
     race!(race_r14_atomic_wakeup, locking::r14, []),
     race!(race_r15_hardirq_signal, locking::r15, [Inject, Hooks]),
     race!(race_r16_lock_order, locking::r16, []),
@@ -129,16 +133,17 @@ mod tests {
 
     #[test]
     fn names_are_catalogue_ordered_and_prefixed() {
+        // An entry is `race_r<number>[<letter>]_...`: R13b comes after R13.
         let mut last = (0, String::new());
         for t in TESTS {
             let rest = t.name.strip_prefix("race_r").expect(t.name);
             let id = rest.split('_').next().unwrap();
-            let digits = id.trim_end_matches(|c: char| c.is_ascii_lowercase());
-            let n: u32 = digits.parse().unwrap();
-            let cur = (n, id[digits.len()..].to_string());
-            assert!(cur > last, "{} out of order", t.name);
-            last = cur;
+            let digits = id.find(|c: char| !c.is_ascii_digit()).unwrap_or(id.len());
+            let n: u32 = id[..digits].parse().unwrap();
+            let key = (n, id[digits..].to_string());
+            assert!(key > last, "{} out of order", t.name);
+            last = key;
         }
-        assert_eq!(TESTS.len(), 25);
+        assert_eq!(TESTS.len(), 26);
     }
 }

@@ -226,6 +226,19 @@ pub fn dup(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })
 }
 
+/// `dup3(src, dst, O_CLOEXEC)`: the number of `dst` names the open file of
+/// `src` from now on, and the file it named is closed, in one step (the
+/// last reference to it maybe, which releases it). The number is never
+/// free meanwhile, so no other thread's `open(2)` can take it: a thread
+/// that reads `/proc/self/fdinfo/<dst>` finds one file or the other.
+pub fn dup_over(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: dup3 takes two descriptor numbers and returns one of them;
+    // `dst` stays open (on the file of `src`), so its owner still owns an
+    // open descriptor.
+    check(unsafe { libc::dup3(src.as_raw_fd(), dst.as_raw_fd(), libc::O_CLOEXEC) }.into())
+        .map(|_| ())
+}
+
 /// `ioctl(fd, cmd, arg)` on a raw descriptor number, for races where another
 /// thread closes that number: the kernel then answers `EBADF`. The caller
 /// makes sure that no other file can take the number meanwhile (no thread
