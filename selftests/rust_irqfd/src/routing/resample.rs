@@ -349,3 +349,157 @@ pub(super) fn resample_masked_latch(env: &Env) -> TestResult {
     expect_signalled(&r, 1, "the resamplefd")?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))
 }
+
+/// Resample liveness: a level line is deasserted only by an ACK, or by the
+/// last resample irqfd of its GSI leaving; while one is bound, an ACK of
+/// the asserted line signals each bound resamplefd once. A resample irqfd
+/// that is not the last one leaving, whether it asserted the line or not,
+/// by deassign, by `EPOLLHUP`, or as an assign that fails after joining the
+/// resampler (`EBUSY`: its eventfd is bound already), leaves the line
+/// asserted and signals nothing: a deassert there would lose the level
+/// interrupt for good (the device side waits for its resamplefd, and no
+/// ACK would signal it again). The ACK then signals the ones left, once.
+/// The last one leaving deasserts without a signal, and a level injection
+/// the mask latch holds goes out as an edge at the unmask (a record
+/// without LEVEL, the line left deasserted). Closing a context with an
+/// asserted line signals no resamplefd.
+pub(super) fn resample_liveness(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let t = Steps { env, c: &c };
+    let [e1, r1, e2, r2] = two_resample_irqfds(&c)?;
+
+    // Deassign of the one that did not assert.
+    t.sig(&e1, 1, 1)?;
+    t.one(1, 1, LEVEL, "of eventfd 1")?;
+    ok("deassign(eventfd 2), not the last", c.deassign(&e2, 1))?;
+    t.full_at(
+        "eventfd 1 asserted, eventfd 2 deassigned",
+        gsi_stats!(1, injected: 1, raised: 1, delivered: 1, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r2], "eventfd 2 deassigned")?;
+
+    // Deassign of the one that asserted.
+    ok(
+        "assign(eventfd 2, gsi 1, RESAMPLE) again",
+        c.assign_resample(&e2, 1, &r2),
+    )?;
+    t.sig(&e2, 1, 2)?;
+    t.one(1, 1, LEVEL, "of eventfd 2")?;
+    ok(
+        "deassign(eventfd 2), which asserted the line, not the last",
+        c.deassign(&e2, 1),
+    )?;
+    t.full_at(
+        "eventfd 2 asserted and was deassigned",
+        gsi_stats!(1, injected: 2, raised: 2, delivered: 2, acks: 1, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r2], "the asserting eventfd 2 deassigned")?;
+
+    // EPOLLHUP of the one that asserted.
+    let [e3, r3] = new_eventfds()?;
+    ok(
+        "assign(eventfd 3, gsi 1, RESAMPLE)",
+        c.assign_resample(&e3, 1, &r3),
+    )?;
+    t.sig(&e3, 1, 3)?;
+    t.one(1, 1, LEVEL, "of eventfd 3")?;
+    ok("close(eventfd 3)", sys::close(e3))?;
+    wait_until(env, "the EPOLLHUP shutdown of eventfd 3's irqfd", || {
+        let i = ok("RUST_IRQFD_GET_INFO", c.info())?;
+        Ok((
+            i.nr_irqfds == 1 && i.shutdowns == 3,
+            format!("nr_irqfds {}, shutdowns {}", i.nr_irqfds, i.shutdowns),
+        ))
+    })?;
+    t.full_at(
+        "eventfd 3 asserted and was closed (EPOLLHUP)",
+        gsi_stats!(1, injected: 3, raised: 3, delivered: 3, acks: 2, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r3], "eventfd 3 shut down by EPOLLHUP")?;
+
+    // An assign that joins the resampler, then fails.
+    t.sig(&e1, 1, 4)?;
+    t.one(1, 1, LEVEL, "of eventfd 1 again")?;
+    let r4 = new_eventfd()?;
+    fails(
+        "assign(eventfd 1 again, gsi 1, RESAMPLE, resamplefd 4): bound already",
+        c.assign_resample(&e1, 1, &r4),
+        libc::EBUSY,
+    )?;
+    expect_nr_irqfds(&c, 1, "after the assign that failed")?;
+    t.full_at(
+        "an assign on the asserted line failed with EBUSY",
+        gsi_stats!(1, injected: 4, raised: 4, delivered: 4, acks: 3, asserted: 1),
+    )?;
+    held_then_acked(
+        &c,
+        [&r1, &r4],
+        "a resample assign failed after joining the resampler",
+    )?;
+
+    // The last one leaves, the line asserted and a level injection latched.
+    t.sig(&e1, 1, 5)?;
+    t.one(1, 1, LEVEL, "of eventfd 1, before the mask")?;
+    mask(&c, 1, true)?;
+    t.sig(&e1, 1, 6)?;
+    t.full_at(
+        "asserted, then masked with a level injection latched",
+        gsi_stats!(1, injected: 6, raised: 5, delivered: 5, acks: 4, asserted: 1, masked: 1,
+            latched: 1),
+    )?;
+    ok("deassign(eventfd 1), the last", c.deassign(&e1, 1))?;
+    t.full_at(
+        "the last resample irqfd left (deasserted, without an ACK)",
+        gsi_stats!(1, injected: 6, raised: 5, delivered: 5, acks: 4, masked: 1, latched: 1),
+    )?;
+    expect_signalled(&r1, 0, "resamplefd 1 (the last one left: no signal)")?;
+    mask(&c, 1, false)?;
+    t.full_at(
+        "the unmask after the last resample irqfd left",
+        gsi_stats!(1, injected: 6, raised: 6, delivered: 5, pending: 1, acks: 4),
+    )?;
+    t.one(
+        1,
+        1,
+        EDGE,
+        "released by the unmask after the last resample irqfd left (an edge)",
+    )?;
+    expect_ack(&c, 1, 0, "after the last resample irqfd left")?;
+    expect_signalled(&r1, 0, "resamplefd 1 at the end")?;
+
+    // Release: the context goes with its line asserted.
+    let c2 = env.open()?;
+    let t2 = Steps { env, c: &c2 };
+    let [e5, r5, e6, r6] = new_eventfds()?;
+    for (i, (e, r)) in [(&e5, &r5), (&e6, &r6)].into_iter().enumerate() {
+        let what = format!(
+            "assign(eventfd {}, gsi 1, RESAMPLE) on a second context",
+            i + 5
+        );
+        ok(&what, c2.assign_resample(e, 1, r))?;
+    }
+    t2.sig(&e5, 1, 1)?;
+    eq("asserted on the second context", stats(&c2, 1)?.asserted, 1)?;
+    ok("close(second context)", c2.close())?;
+    std::thread::sleep(QUIET);
+    expect_signalled(&r5, 0, "resamplefd 5 after the release")?;
+    expect_signalled(&r6, 0, "resamplefd 6 after the release")
+}
+
+/// The line of gsi 1 is held asserted after a resample irqfd that was not
+/// the last left (`when`): no resamplefd was signalled; then an ACK
+/// deasserts it and signals the one left (`r[0]`) once, and the one gone
+/// (`r[1]`) not at all.
+fn held_then_acked(c: &Ctx, r: [&OwnedFd; 2], when: &str) -> TestResult {
+    let what = format!("after {when}");
+    expect_signalled(r[0], 0, &format!("the resamplefd left bound, {what}"))?;
+    expect_signalled(r[1], 0, &format!("the resamplefd gone, {what}"))?;
+    expect_ack(c, 1, 1, &format!("of the line held asserted {what}"))?;
+    expect_signalled(r[0], 1, &format!("the resamplefd left bound, ACK {what}"))?;
+    expect_signalled(r[1], 0, &format!("the resamplefd gone, ACK {what}"))?;
+    eq(
+        &format!("asserted after the ACK, {what}"),
+        stats(c, 1)?.asserted,
+        0,
+    )
+}
