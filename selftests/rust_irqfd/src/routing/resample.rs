@@ -8,10 +8,11 @@ use super::{Kind, Steps, EDGE, LEVEL, QUIET};
 use crate::abi::DELIVERY_LEVEL;
 use crate::dev::Ctx;
 use crate::harness::{
-    drain, eq, expect_ack, expect_nothing, expect_nr_irqfds, expect_signalled, fails, gsi_stats,
-    mask, new_eventfd, new_eventfds, ok, route, stats, wait_injected, wait_until, Env, TestResult,
-    RA,
+    assert_line, drain, ensure, eq, expect_ack, expect_nothing, expect_nr_irqfds, expect_signalled,
+    fails, gsi_stats, mask, new_eventfd, new_eventfds, ok, route, signal, stats, wait_injected,
+    wait_until, Env, TestResult, RA,
 };
+use crate::stress::device_name;
 use crate::sys;
 
 /// A resample irqfd's signal asserts the line: a LEVEL record. While the
@@ -500,6 +501,106 @@ fn held_then_acked(c: &Ctx, r: [&OwnedFd; 2], when: &str) -> TestResult {
     eq(
         &format!("asserted after the ACK, {what}"),
         stats(c, 1)?.asserted,
+        0,
+    )
+}
+
+/// A test hook of the device's module (a parameter of `TEST_HOOKS=1`
+/// builds), set for the test and put back as it was when dropped.
+struct Hook {
+    path: String,
+    old: String,
+}
+
+impl Hook {
+    /// Sets the hook `name` to `value`; `None` if the module has no such
+    /// parameter (a build without test hooks, or a hook of the other
+    /// module only).
+    fn set(env: &Env, name: &str, value: u32) -> Result<Option<Hook>, String> {
+        let path = format!("/sys/module/{}/parameters/{name}", device_name(env));
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        std::fs::write(&path, format!("{value}\n")).map_err(|e| format!("{path}: {e}"))?;
+        Ok(Some(Hook { path, old }))
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.path, &self.old);
+    }
+}
+
+/// How long `test_inject_delay_us` holds irqfd 2's injection, and how long
+/// `test_ack_delay_us` holds the ACK before each resamplefd it signals, in
+/// [`resample_leave_waits_for_ack`]: the ACK starts well within the first
+/// (a few milliseconds in), and the shutdown, released by the first, is
+/// done well within the second.
+const LEAVE_INJECT_DELAY_US: u32 = 400_000;
+const LEAVE_ACK_DELAY_US: u32 = 600_000;
+
+/// An irqfd leaving its resampler waits for the ACKs walking it before its
+/// resamplefd is put and it is freed (R20a, made deterministic with the C
+/// module's test hooks: C waits for a grace period of its SRCU, the Rust
+/// module's ACK holds the mutex that leaving takes). Resample irqfd 1
+/// asserts gsi 1; irqfd 2 is assigned with an event already pending, so
+/// that C queues its injection, held by `test_inject_delay_us`, and its
+/// resamplefd is closed (the irqfd holds the last reference). A thread
+/// deassigns irqfd 2: its shutdown unhooks from the eventfd, draining the
+/// counter (the test waits to see it drained), then waits for that
+/// injection. Meanwhile an ACK walks the resampler, held by
+/// `test_ack_delay_us` before each resamplefd, irqfd 2's first (the
+/// newest): the shutdown, released by the injection, must not leave the
+/// resampler, put the resamplefd and free the irqfd under that walk (a use
+/// after free that KASAN reports: planted bug `resampler_no_grace`). The
+/// ACK signals resamplefd 1 once, and returns 2 (or 1, had irqfd 2 left
+/// before the ACK started, as it may in Rust, whose pending event is
+/// injected by the assign itself).
+pub(super) fn resample_leave_waits_for_ack(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let [e1, r1, e2, r2] = new_eventfds()?;
+    ok(
+        "assign(eventfd 1, gsi 1, RESAMPLE)",
+        c.assign_resample(&e1, 1, &r1),
+    )?;
+    assert_line(env, &c, &e1, 1)?;
+    let inject = Hook::set(env, "test_inject_delay_us", LEAVE_INJECT_DELAY_US)?;
+    let ack = Hook::set(env, "test_ack_delay_us", LEAVE_ACK_DELAY_US)?;
+    signal(&e2)?;
+    ok(
+        "assign(eventfd 2, gsi 1, RESAMPLE), an event pending",
+        c.assign_resample(&e2, 1, &r2),
+    )?;
+    ok("close(resamplefd 2)", sys::close(r2))?;
+    let (deassigned, acked) = std::thread::scope(|s| {
+        let d = s.spawn(|| c.deassign(&e2, 1));
+        let acked = wait_until(
+            env,
+            "the shutdown of eventfd 2's irqfd to unhook (its counter drained)",
+            || {
+                let r = ok("poll(eventfd 2)", sys::readable(e2.as_fd()))?;
+                Ok((!r, format!("readable {r}")))
+            },
+        )
+        .and_then(|()| ok("ACK(gsi 1) while irqfd 2 leaves", c.ack(1)));
+        let deassigned = d
+            .join()
+            .map_err(|_| "the deassigning thread panicked".to_string());
+        (deassigned, acked)
+    });
+    drop((ack, inject));
+    ok("deassign(eventfd 2) under an ACK", deassigned?)?;
+    let n = acked?;
+    ensure((1..=2).contains(&n), || {
+        format!("ACK(gsi 1) with irqfd 1 bound and irqfd 2 leaving signalled {n}, expected 2 or 1")
+    })?;
+    expect_signalled(&r1, 1, "resamplefd 1 after the ACK")?;
+    expect_nr_irqfds(&c, 1, "after the deassign")?;
+    ok("deassign(eventfd 1)", c.deassign(&e1, 1))?;
+    eq(
+        "asserted after the last deassign",
+        stats(&c, 1)?.asserted,
         0,
     )
 }

@@ -190,6 +190,18 @@ pub fn eventfd_read(fd: BorrowedFd<'_>) -> SysResult<u64> {
     }
 }
 
+/// Whether `fd` is readable now: `poll(2)` for `POLLIN`, not waiting.
+pub fn readable(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid `pollfd` for the whole call.
+    check(unsafe { libc::poll(&mut p, 1, 0) }.into())?;
+    Ok(p.revents & libc::POLLIN != 0)
+}
+
 /// Sets or clears `O_NONBLOCK` on `fd`.
 pub fn set_nonblock(fd: BorrowedFd<'_>, on: bool) -> SysResult<()> {
     // SAFETY: F_GETFL takes no pointer.
