@@ -6,9 +6,9 @@
 //! the line; the level accounting adds up.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::calls::{must, pause};
 use super::oracle::{final_checks, injected, reader, wait_nr, Acct, Kind, I1_WINDOW};
@@ -269,6 +269,14 @@ pub(super) fn r19(run: &Run) -> TestResult {
     final_checks(run, &ctx, Some(&acct), &gsis, 3)
 }
 
+/// How long R20's P sleeps in poll(2) for its resamplefd before it looks
+/// at the budget and reads records again.
+const P_POLL: Duration = Duration::from_millis(5);
+
+/// How long R20's churn on P's line waits, at most, in a quiet round, for
+/// the line to be up before it takes its irqfd down.
+const P_UP_WAIT: Duration = Duration::from_millis(500);
+
 /// R20: resampler races. gsi 1: two threads each bind a resample irqfd with
 /// a fresh resamplefd, close that resamplefd at once (the irqfd then holds
 /// the last reference), write the eventfd (asserting the shared line), and
@@ -278,7 +286,11 @@ pub(super) fn r19(run: &Run) -> TestResult {
 /// (which never writes its eventfd) joins and leaves the resampler of a
 /// resample irqfd P bound the whole time, whose device side runs as VFIO
 /// drives INTx: it writes P's eventfd (asserting the line), then waits,
-/// masked, for P's resamplefd before it writes again. Two threads ACK both
+/// masked, for P's resamplefd before it writes again; in every other pair
+/// of its rounds (quiet ones, the first two among them) the thread waits
+/// for P's line to be up, and no ACK of gsi 2 runs until its irqfd has
+/// left, so that a non-last irqfd certainly leaves from under the asserted
+/// line. Two threads ACK both
 /// lines all along: an ACK walks the resampler while those shutdowns run
 /// (R20a: the resamplefds, closed by userspace, live as long as the
 /// irqfds' references; one put too early is a use-after-free for KASAN).
@@ -320,6 +332,7 @@ pub(super) fn r20(run: &Run) -> TestResult {
     // P's writes, and the signals its device side took from its resamplefd.
     let p_writes = AtomicU64::new(0);
     let p_taken = AtomicU64::new(0);
+    let gp_quiet = AtomicBool::new(false);
     let b = run.budget(1.0);
     run.workers(&b, 6, |w| match w.idx {
         0..=2 => {
@@ -338,12 +351,23 @@ pub(super) fn r20(run: &Run) -> TestResult {
                 )?;
                 assigned.fetch_add(1, Relaxed);
                 must(w, "close(resamplefd) right after the assign", sys::close(r))?;
+                // Every other pair of rounds on gsi 2 is quiet: no ACK of
+                // it from when this thread starts waiting for P's line to
+                // be up until its irqfd has left, so that the irqfd leaves
+                // from under the asserted line, which must stay up.
+                let quiet = gsi == gp && (round / 2) % 2 == 1;
                 if gsi == g {
                     must(
                         w,
                         "write(resample eventfd)",
                         sys::eventfd_signal(e.as_fd(), 1),
                     )?;
+                } else if quiet {
+                    gp_quiet.store(true, Relaxed);
+                    let until = Instant::now() + P_UP_WAIT;
+                    while stats(&ctx, gp)?.asserted == 0 && Instant::now() < until && !w.over() {
+                        pause(Duration::from_micros(200));
+                    }
                 }
                 w.jitter(1000);
                 if round.is_multiple_of(2) {
@@ -360,6 +384,11 @@ pub(super) fn r20(run: &Run) -> TestResult {
                         sys::close(e),
                     )?;
                     hups.fetch_add(1, Relaxed);
+                }
+                if quiet {
+                    // The EPOLLHUP shutdown is done once the queue is flushed.
+                    flush_cleanup(&ctx)?;
+                    gp_quiet.store(false, Relaxed);
                 }
                 round += 1;
                 Ok(())
@@ -379,21 +408,25 @@ pub(super) fn r20(run: &Run) -> TestResult {
             if n > 0 {
                 acked_g.fetch_add(1, Relaxed);
             }
-            let n = ack_once(
-                w,
-                &ctx,
-                gp,
-                || started[1].load(Relaxed),
-                "racing resample irqfd shutdowns, P bound",
-            )?;
-            if n > 0 {
-                acked_p.fetch_add(1, Relaxed);
+            if !gp_quiet.load(Relaxed) {
+                let n = ack_once(
+                    w,
+                    &ctx,
+                    gp,
+                    || started[1].load(Relaxed),
+                    "racing resample irqfd shutdowns, P bound",
+                )?;
+                if n > 0 {
+                    acked_p.fetch_add(1, Relaxed);
+                }
             }
             pause(Duration::from_micros(w.rand(20)));
             Ok(())
         }),
         _ => {
-            // P's device side: write, then wait for the resample.
+            // P's device side: write, then wait for the resample (asleep in
+            // poll(2), so that it writes again as soon as it comes, and the
+            // line is asserted most of the time).
             let mut answered = true;
             w.repeat(|w| {
                 if answered {
@@ -401,6 +434,10 @@ pub(super) fn r20(run: &Run) -> TestResult {
                     p_writes.fetch_add(1, Relaxed);
                     answered = false;
                 } else {
+                    ok(
+                        "poll(P's resamplefd)",
+                        sys::wait_readable(rp.as_fd(), P_POLL),
+                    )?;
                     let n = take_count(&rp, "P's resamplefd")?;
                     ensure(n <= 1, || {
                         format!(
@@ -412,7 +449,6 @@ pub(super) fn r20(run: &Run) -> TestResult {
                     answered = n == 1;
                 }
                 lock(&acct).read_once(&ctx, &mut w.tally)?;
-                pause(Duration::from_micros(w.rand(30)));
                 Ok(())
             })
         }
