@@ -225,10 +225,28 @@ static void test_shutdown_delay(void)
 	if (us)
 		fsleep(us);
 }
+
+/*
+ * Test hook (TEST_HOOKS=1 builds only): widen the window in which an ACK walks
+ * a resampler while one of its irqfds leaves it (race R20).
+ */
+static unsigned int test_ack_delay_us;
+module_param(test_ack_delay_us, uint, 0644);
+MODULE_PARM_DESC(test_ack_delay_us,
+		 "Test hook: sleep this many microseconds before an ACK signals each resamplefd");
+
+static void test_ack_delay(void)
+{
+	unsigned int us = READ_ONCE(test_ack_delay_us);
+
+	if (us)
+		fsleep(us);
+}
 #else
 static inline void test_inject_delay(void) { }
 static inline void test_route_delay(void) { }
 static inline void test_shutdown_delay(void) { }
+static inline void test_ack_delay(void) { }
 #endif
 
 /*
@@ -390,6 +408,7 @@ static int irqfd_resampler_notify(struct c_irqfd_ctx *ctx,
 
 	list_for_each_entry_srcu(irqfd, &resampler->list, resampler_link,
 				 srcu_read_lock_held(&ctx->irq_srcu)) {
+		test_ack_delay();
 		eventfd_signal(irqfd->resamplefd);
 		n++;
 	}

@@ -6,9 +6,9 @@
 //! the line; the level accounting adds up.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::calls::{must, pause};
 use super::oracle::{final_checks, injected, reader, wait_nr, Acct, Kind, I1_WINDOW};
@@ -269,23 +269,44 @@ pub(super) fn r19(run: &Run) -> TestResult {
     final_checks(run, &ctx, Some(&acct), &gsis, 3)
 }
 
+/// How long R20's P sleeps in poll(2) for its resamplefd before it looks
+/// at the budget and reads records again.
+const P_POLL: Duration = Duration::from_millis(5);
+
+/// How long R20's churn on P's line waits, at most, in a quiet round, for
+/// the line to be up before it takes its irqfd down.
+const P_UP_WAIT: Duration = Duration::from_millis(500);
+
 /// R20: resampler races. gsi 1: two threads each bind a resample irqfd with
 /// a fresh resamplefd, close that resamplefd at once (the irqfd then holds
 /// the last reference), write the eventfd (asserting the shared line), and
 /// take the irqfd down again, by deassign or by closing the eventfd (an
 /// EPOLLHUP shutdown), so that the GSI's shared resampler is joined, left,
-/// emptied and made again concurrently (R20b). gsi 2: a third such thread,
-/// next to a resample irqfd P bound the whole time whose eventfd a writer
-/// keeps asserting. Two threads ACK both lines all along: an ACK walks the
-/// resampler while those shutdowns run (R20a: the resamplefds, closed by
-/// userspace, live as long as the irqfds' references; one put too early
-/// is a use-after-free for KASAN). Asserts: every call succeeds; an ACK
-/// never signals more resamplefds than irqfds were ever bound; P's
-/// resamplefd got exactly one signal per ACK of gsi 2 that signalled, and
-/// `acks` of gsi 2 is that number; once every irqfd is gone both lines are
-/// deasserted; a new resample irqfd on each line is then alone in its
-/// resampler (an ACK signals exactly 1); one shutdown per irqfd; level
-/// accounting.
+/// emptied and made again concurrently (R20b). gsi 2: a third such thread
+/// (which never writes its eventfd) joins and leaves the resampler of a
+/// resample irqfd P bound the whole time, whose device side runs as VFIO
+/// drives INTx: it writes P's eventfd (asserting the line), then waits,
+/// masked, for P's resamplefd before it writes again; in every other pair
+/// of its rounds (quiet ones, the first two among them) the thread waits
+/// for P's line to be up, and no ACK of gsi 2 runs until its irqfd has
+/// left, so that a non-last irqfd certainly leaves from under the asserted
+/// line. Two threads ACK both
+/// lines all along: an ACK walks the resampler while those shutdowns run
+/// (R20a: the resamplefds, closed by userspace, live as long as the
+/// irqfds' references; one put too early is a use-after-free for KASAN).
+/// Asserts: every call succeeds; an ACK never signals more resamplefds than
+/// irqfds were ever bound; P's resamplefd got exactly one signal per ACK
+/// of gsi 2 that signalled, and `acks` of gsi 2 is that number. Liveness
+/// of gsi 2, exact since only P asserts it: P's resamplefd is signalled
+/// once per write (each write injects once, asserting the line, and one
+/// ACK ends it), so after the race the line is asserted exactly if P's
+/// last write is still unanswered (a deassert by a resample irqfd joining
+/// or leaving while P stayed bound loses P's interrupt for good: the line
+/// is down, and no ACK signals P again), and an ACK then (after one more
+/// write if P was answered) signals P exactly once. Once every irqfd is
+/// gone both lines are deasserted; a new resample irqfd on each line is
+/// then alone in its resampler (an ACK signals exactly 1); one shutdown
+/// per irqfd; level accounting.
 pub(super) fn r20(run: &Run) -> TestResult {
     let env = run.env;
     let ctx = env.open()?;
@@ -308,9 +329,15 @@ pub(super) fn r20(run: &Run) -> TestResult {
     let acked_g = AtomicU64::new(0);
     let acks_g_calls = AtomicU64::new(0);
     let hups = AtomicU64::new(0);
+    // P's writes, and the signals its device side took from its resamplefd.
+    let p_writes = AtomicU64::new(0);
+    let p_taken = AtomicU64::new(0);
+    let gp_quiet = AtomicBool::new(false);
     let b = run.budget(1.0);
     run.workers(&b, 6, |w| match w.idx {
         0..=2 => {
+            // On gsi 2 only P asserts the line: the churn there only joins
+            // and leaves P's resampler.
             let (gsi, li) = if w.idx == 2 { (gp, 1) } else { (g, 0) };
             let mut round = w.idx as u64;
             w.repeat(|w| {
@@ -324,11 +351,24 @@ pub(super) fn r20(run: &Run) -> TestResult {
                 )?;
                 assigned.fetch_add(1, Relaxed);
                 must(w, "close(resamplefd) right after the assign", sys::close(r))?;
-                must(
-                    w,
-                    "write(resample eventfd)",
-                    sys::eventfd_signal(e.as_fd(), 1),
-                )?;
+                // Every other pair of rounds on gsi 2 is quiet: no ACK of
+                // it from when this thread starts waiting for P's line to
+                // be up until its irqfd has left, so that the irqfd leaves
+                // from under the asserted line, which must stay up.
+                let quiet = gsi == gp && (round / 2) % 2 == 1;
+                if gsi == g {
+                    must(
+                        w,
+                        "write(resample eventfd)",
+                        sys::eventfd_signal(e.as_fd(), 1),
+                    )?;
+                } else if quiet {
+                    gp_quiet.store(true, Relaxed);
+                    let until = Instant::now() + P_UP_WAIT;
+                    while stats(&ctx, gp)?.asserted == 0 && Instant::now() < until && !w.over() {
+                        pause(Duration::from_micros(200));
+                    }
+                }
                 w.jitter(1000);
                 if round.is_multiple_of(2) {
                     must(
@@ -344,6 +384,11 @@ pub(super) fn r20(run: &Run) -> TestResult {
                         sys::close(e),
                     )?;
                     hups.fetch_add(1, Relaxed);
+                }
+                if quiet {
+                    // The EPOLLHUP shutdown is done once the queue is flushed.
+                    flush_cleanup(&ctx)?;
+                    gp_quiet.store(false, Relaxed);
                 }
                 round += 1;
                 Ok(())
@@ -363,29 +408,54 @@ pub(super) fn r20(run: &Run) -> TestResult {
             if n > 0 {
                 acked_g.fetch_add(1, Relaxed);
             }
-            let n = ack_once(
-                w,
-                &ctx,
-                gp,
-                || started[1].load(Relaxed),
-                "racing resample irqfd shutdowns, P bound",
-            )?;
-            if n > 0 {
-                acked_p.fetch_add(1, Relaxed);
+            if !gp_quiet.load(Relaxed) {
+                let n = ack_once(
+                    w,
+                    &ctx,
+                    gp,
+                    || started[1].load(Relaxed),
+                    "racing resample irqfd shutdowns, P bound",
+                )?;
+                if n > 0 {
+                    acked_p.fetch_add(1, Relaxed);
+                }
             }
             pause(Duration::from_micros(w.rand(20)));
             Ok(())
         }),
-        _ => w.repeat(|w| {
-            must(w, "write(P's eventfd)", sys::eventfd_signal(ep.as_fd(), 1))?;
-            lock(&acct).read_once(&ctx, &mut w.tally)?;
-            pause(Duration::from_micros(w.rand(30)));
-            Ok(())
-        }),
+        _ => {
+            // P's device side: write, then wait for the resample (asleep in
+            // poll(2), so that it writes again as soon as it comes, and the
+            // line is asserted most of the time).
+            let mut answered = true;
+            w.repeat(|w| {
+                if answered {
+                    must(w, "write(P's eventfd)", sys::eventfd_signal(ep.as_fd(), 1))?;
+                    p_writes.fetch_add(1, Relaxed);
+                    answered = false;
+                } else {
+                    ok(
+                        "poll(P's resamplefd)",
+                        sys::wait_readable(rp.as_fd(), P_POLL),
+                    )?;
+                    let n = take_count(&rp, "P's resamplefd")?;
+                    ensure(n <= 1, || {
+                        format!(
+                            "P's resamplefd got {n} signals for one write of P's eventfd (only \
+                             P asserts gsi {gp}: one ACK per write ends it)"
+                        )
+                    })?;
+                    p_taken.fetch_add(n, Relaxed);
+                    answered = n == 1;
+                }
+                lock(&acct).read_once(&ctx, &mut w.tally)?;
+                Ok(())
+            })
+        }
     })?;
 
     // P: one signal per ACK of its line that signalled.
-    let p_sig = take_count(&rp, "P's resamplefd")?;
+    let p_sig = p_taken.load(Relaxed) + take_count(&rp, "P's resamplefd")?;
     let want = acked_p.load(Relaxed);
     ensure(p_sig == want, || {
         format!(
@@ -409,6 +479,10 @@ pub(super) fn r20(run: &Run) -> TestResult {
             s.acks
         )
     })?;
+    // Every churned irqfd is gone (EPOLLHUP shutdowns included), P is left.
+    wait_nr(env, &ctx, 1, "after the race (P left)")?;
+    flush_cleanup(&ctx)?;
+    p_liveness(run, &ctx, gp, &ep, &rp, p_writes.load(Relaxed), p_sig)?;
     ok("deassign(P)", ctx.deassign(&ep, gp))?;
     wait_nr(env, &ctx, 0, "after the race (every resample irqfd gone)")?;
     flush_cleanup(&ctx)?;
@@ -458,4 +532,90 @@ pub(super) fn r20(run: &Run) -> TestResult {
         acked_p.load(Relaxed)
     ));
     final_checks(run, &ctx, Some(&acct), &[g, gp], assigned.load(Relaxed))
+}
+
+/// R20's liveness of gsi `gp`, which only P (eventfd `ep`, resamplefd `rp`)
+/// asserts, P bound throughout and alone now: P wrote `writes` times and
+/// its resamplefd got `signalled` signals. Each write injects once (the
+/// next one waits for the resample, so none merge), into a deasserted line,
+/// and only an ACK, which signals P, may deassert it while P is bound. So P
+/// was answered for every write but perhaps the last, the line is asserted
+/// exactly if that one is unanswered, and an ACK of it (of a new write if
+/// P was answered) signals P exactly once.
+fn p_liveness(
+    run: &Run,
+    ctx: &Ctx,
+    gp: u32,
+    ep: &OwnedFd,
+    rp: &OwnedFd,
+    writes: u64,
+    signalled: u64,
+) -> TestResult {
+    let env = run.env;
+    ensure(signalled == writes || signalled + 1 == writes, || {
+        format!(
+            "P's resamplefd got {signalled} signals for {writes} writes of P's eventfd (one \
+             per write, but for the last one if it is unanswered)"
+        )
+    })?;
+    let unanswered = writes - signalled;
+    wait_until(
+        env,
+        &format!("P's {writes} writes injected into gsi {gp}"),
+        || {
+            let s = stats(ctx, gp)?;
+            Ok((s.injected >= writes, format!("{s:?}")))
+        },
+    )?;
+    let s = stats(ctx, gp)?;
+    ensure(s.injected == writes, || {
+        format!(
+            "gsi {gp}: {} injections for P's {writes} writes, each waiting for the resample of \
+             the one before ({s:?})",
+            s.injected
+        )
+    })?;
+    ensure(u64::from(s.asserted) == unanswered, || {
+        format!(
+            "gsi {gp}: asserted {}, but {unanswered} of P's writes unanswered by an ACK (P bound \
+             throughout): {} ({s:?})",
+            s.asserted,
+            if unanswered == 1 {
+                "the line was deasserted without an ACK, by a resample irqfd joining or leaving \
+                 the resampler: P's interrupt is lost, no ACK will signal its resamplefd again"
+            } else {
+                "asserted with no write to answer"
+            }
+        )
+    })?;
+    if unanswered == 0 {
+        ok(
+            "write(P's eventfd) after the race",
+            sys::eventfd_signal(ep.as_fd(), 1),
+        )?;
+        wait_until(env, &format!("gsi {gp} asserted by P"), || {
+            let s = stats(ctx, gp)?;
+            Ok((s.injected > writes && s.asserted == 1, format!("{s:?}")))
+        })?;
+    }
+    let n = ok(&format!("ACK(gsi {gp}) after the race"), ctx.ack(gp))?;
+    ensure(n == 1, || {
+        format!(
+            "ACK(gsi {gp}) of P's asserted line, P alone bound after the race, signalled {n} \
+             resamplefds, expected 1"
+        )
+    })?;
+    let got = take_count(rp, "P's resamplefd")?;
+    ensure(got == 1, || {
+        format!("P's resamplefd got {got} signals from the ACK after the race, expected 1")
+    })?;
+    run.note(format!(
+        "P: {writes} writes, {signalled} answered during the race; the last one {}",
+        if unanswered == 1 {
+            "unanswered, held by the line"
+        } else {
+            "answered"
+        }
+    ));
+    Ok(())
 }

@@ -31,8 +31,8 @@ use crate::harness::{
 use mask::{mask_loop_nothing_lost, mask_unmask_idempotent, masked_latch, unmask_merges_pending};
 use resample::{
     ack_unasserted_returns_zero, resample_edge_ignores_asserted, resample_last_leave_deasserts,
-    resample_level_ack, resample_masked_latch, resample_shared_resampler,
-    resamplefd_close_keeps_irqfd, resamplefd_is_fd,
+    resample_leave_waits_for_ack, resample_level_ack, resample_liveness, resample_masked_latch,
+    resample_shared_resampler, resamplefd_close_keeps_irqfd, resamplefd_is_fd,
 };
 use routes::{route_kept_by_raised_record, route_msi_delivery, route_update_in_place};
 
@@ -53,6 +53,12 @@ pub const TESTS: &[Test] = &[
     test!(resample_last_leave_deasserts, Needs::gsis(2), [Inject]),
     test!(resamplefd_is_fd, Needs::gsis(2), [Inject]),
     test!(resample_masked_latch, Needs::gsis(2), [Inject]),
+    test!(resample_liveness, Needs::gsis(2), [Inject]),
+    test!(
+        resample_leave_waits_for_ack,
+        Needs::gsis(2),
+        [Inject, Hooks]
+    ),
 ];
 
 /// Two more valid routes, with the extremes of both fields.

@@ -8,10 +8,11 @@ use super::{Kind, Steps, EDGE, LEVEL, QUIET};
 use crate::abi::DELIVERY_LEVEL;
 use crate::dev::Ctx;
 use crate::harness::{
-    drain, eq, expect_ack, expect_nothing, expect_nr_irqfds, expect_signalled, fails, gsi_stats,
-    mask, new_eventfd, new_eventfds, ok, route, stats, wait_injected, wait_until, Env, TestResult,
-    RA,
+    assert_line, drain, ensure, eq, expect_ack, expect_nothing, expect_nr_irqfds, expect_signalled,
+    fails, gsi_stats, mask, new_eventfd, new_eventfds, ok, route, signal, stats, wait_injected,
+    wait_until, Env, TestResult, RA,
 };
+use crate::stress::device_name;
 use crate::sys;
 
 /// A resample irqfd's signal asserts the line: a LEVEL record. While the
@@ -348,4 +349,258 @@ pub(super) fn resample_masked_latch(env: &Env) -> TestResult {
     expect_ack(&c, 1, 1, "after the unmask")?;
     expect_signalled(&r, 1, "the resamplefd")?;
     ok("deassign(gsi 1)", c.deassign(&e, 1))
+}
+
+/// Resample liveness: a level line is deasserted only by an ACK, or by the
+/// last resample irqfd of its GSI leaving; while one is bound, an ACK of
+/// the asserted line signals each bound resamplefd once. A resample irqfd
+/// that is not the last one leaving, whether it asserted the line or not,
+/// by deassign, by `EPOLLHUP`, or as an assign that fails after joining the
+/// resampler (`EBUSY`: its eventfd is bound already), leaves the line
+/// asserted and signals nothing: a deassert there would lose the level
+/// interrupt for good (the device side waits for its resamplefd, and no
+/// ACK would signal it again). The ACK then signals the ones left, once.
+/// The last one leaving deasserts without a signal, and a level injection
+/// the mask latch holds goes out as an edge at the unmask (a record
+/// without LEVEL, the line left deasserted). Closing a context with an
+/// asserted line signals no resamplefd.
+pub(super) fn resample_liveness(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let t = Steps { env, c: &c };
+    let [e1, r1, e2, r2] = two_resample_irqfds(&c)?;
+
+    // Deassign of the one that did not assert.
+    t.sig(&e1, 1, 1)?;
+    t.one(1, 1, LEVEL, "of eventfd 1")?;
+    ok("deassign(eventfd 2), not the last", c.deassign(&e2, 1))?;
+    t.full_at(
+        "eventfd 1 asserted, eventfd 2 deassigned",
+        gsi_stats!(1, injected: 1, raised: 1, delivered: 1, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r2], "eventfd 2 deassigned")?;
+
+    // Deassign of the one that asserted.
+    ok(
+        "assign(eventfd 2, gsi 1, RESAMPLE) again",
+        c.assign_resample(&e2, 1, &r2),
+    )?;
+    t.sig(&e2, 1, 2)?;
+    t.one(1, 1, LEVEL, "of eventfd 2")?;
+    ok(
+        "deassign(eventfd 2), which asserted the line, not the last",
+        c.deassign(&e2, 1),
+    )?;
+    t.full_at(
+        "eventfd 2 asserted and was deassigned",
+        gsi_stats!(1, injected: 2, raised: 2, delivered: 2, acks: 1, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r2], "the asserting eventfd 2 deassigned")?;
+
+    // EPOLLHUP of the one that asserted.
+    let [e3, r3] = new_eventfds()?;
+    ok(
+        "assign(eventfd 3, gsi 1, RESAMPLE)",
+        c.assign_resample(&e3, 1, &r3),
+    )?;
+    t.sig(&e3, 1, 3)?;
+    t.one(1, 1, LEVEL, "of eventfd 3")?;
+    ok("close(eventfd 3)", sys::close(e3))?;
+    wait_until(env, "the EPOLLHUP shutdown of eventfd 3's irqfd", || {
+        let i = ok("RUST_IRQFD_GET_INFO", c.info())?;
+        Ok((
+            i.nr_irqfds == 1 && i.shutdowns == 3,
+            format!("nr_irqfds {}, shutdowns {}", i.nr_irqfds, i.shutdowns),
+        ))
+    })?;
+    t.full_at(
+        "eventfd 3 asserted and was closed (EPOLLHUP)",
+        gsi_stats!(1, injected: 3, raised: 3, delivered: 3, acks: 2, asserted: 1),
+    )?;
+    held_then_acked(&c, [&r1, &r3], "eventfd 3 shut down by EPOLLHUP")?;
+
+    // An assign that joins the resampler, then fails.
+    t.sig(&e1, 1, 4)?;
+    t.one(1, 1, LEVEL, "of eventfd 1 again")?;
+    let r4 = new_eventfd()?;
+    fails(
+        "assign(eventfd 1 again, gsi 1, RESAMPLE, resamplefd 4): bound already",
+        c.assign_resample(&e1, 1, &r4),
+        libc::EBUSY,
+    )?;
+    expect_nr_irqfds(&c, 1, "after the assign that failed")?;
+    t.full_at(
+        "an assign on the asserted line failed with EBUSY",
+        gsi_stats!(1, injected: 4, raised: 4, delivered: 4, acks: 3, asserted: 1),
+    )?;
+    held_then_acked(
+        &c,
+        [&r1, &r4],
+        "a resample assign failed after joining the resampler",
+    )?;
+
+    // The last one leaves, the line asserted and a level injection latched.
+    t.sig(&e1, 1, 5)?;
+    t.one(1, 1, LEVEL, "of eventfd 1, before the mask")?;
+    mask(&c, 1, true)?;
+    t.sig(&e1, 1, 6)?;
+    t.full_at(
+        "asserted, then masked with a level injection latched",
+        gsi_stats!(1, injected: 6, raised: 5, delivered: 5, acks: 4, asserted: 1, masked: 1,
+            latched: 1),
+    )?;
+    ok("deassign(eventfd 1), the last", c.deassign(&e1, 1))?;
+    t.full_at(
+        "the last resample irqfd left (deasserted, without an ACK)",
+        gsi_stats!(1, injected: 6, raised: 5, delivered: 5, acks: 4, masked: 1, latched: 1),
+    )?;
+    expect_signalled(&r1, 0, "resamplefd 1 (the last one left: no signal)")?;
+    mask(&c, 1, false)?;
+    t.full_at(
+        "the unmask after the last resample irqfd left",
+        gsi_stats!(1, injected: 6, raised: 6, delivered: 5, pending: 1, acks: 4),
+    )?;
+    t.one(
+        1,
+        1,
+        EDGE,
+        "released by the unmask after the last resample irqfd left (an edge)",
+    )?;
+    expect_ack(&c, 1, 0, "after the last resample irqfd left")?;
+    expect_signalled(&r1, 0, "resamplefd 1 at the end")?;
+
+    // Release: the context goes with its line asserted.
+    let c2 = env.open()?;
+    let t2 = Steps { env, c: &c2 };
+    let [e5, r5, e6, r6] = new_eventfds()?;
+    for (i, (e, r)) in [(&e5, &r5), (&e6, &r6)].into_iter().enumerate() {
+        let what = format!(
+            "assign(eventfd {}, gsi 1, RESAMPLE) on a second context",
+            i + 5
+        );
+        ok(&what, c2.assign_resample(e, 1, r))?;
+    }
+    t2.sig(&e5, 1, 1)?;
+    eq("asserted on the second context", stats(&c2, 1)?.asserted, 1)?;
+    ok("close(second context)", c2.close())?;
+    std::thread::sleep(QUIET);
+    expect_signalled(&r5, 0, "resamplefd 5 after the release")?;
+    expect_signalled(&r6, 0, "resamplefd 6 after the release")
+}
+
+/// The line of gsi 1 is held asserted after a resample irqfd that was not
+/// the last left (`when`): no resamplefd was signalled; then an ACK
+/// deasserts it and signals the one left (`r[0]`) once, and the one gone
+/// (`r[1]`) not at all.
+fn held_then_acked(c: &Ctx, r: [&OwnedFd; 2], when: &str) -> TestResult {
+    let what = format!("after {when}");
+    expect_signalled(r[0], 0, &format!("the resamplefd left bound, {what}"))?;
+    expect_signalled(r[1], 0, &format!("the resamplefd gone, {what}"))?;
+    expect_ack(c, 1, 1, &format!("of the line held asserted {what}"))?;
+    expect_signalled(r[0], 1, &format!("the resamplefd left bound, ACK {what}"))?;
+    expect_signalled(r[1], 0, &format!("the resamplefd gone, ACK {what}"))?;
+    eq(
+        &format!("asserted after the ACK, {what}"),
+        stats(c, 1)?.asserted,
+        0,
+    )
+}
+
+/// A test hook of the device's module (a parameter of `TEST_HOOKS=1`
+/// builds), set for the test and put back as it was when dropped.
+struct Hook {
+    path: String,
+    old: String,
+}
+
+impl Hook {
+    /// Sets the hook `name` to `value`; `None` if the module has no such
+    /// parameter (a build without test hooks, or a hook of the other
+    /// module only).
+    fn set(env: &Env, name: &str, value: u32) -> Result<Option<Hook>, String> {
+        let path = format!("/sys/module/{}/parameters/{name}", device_name(env));
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        std::fs::write(&path, format!("{value}\n")).map_err(|e| format!("{path}: {e}"))?;
+        Ok(Some(Hook { path, old }))
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.path, &self.old);
+    }
+}
+
+/// How long `test_inject_delay_us` holds irqfd 2's injection, and how long
+/// `test_ack_delay_us` holds the ACK before each resamplefd it signals, in
+/// [`resample_leave_waits_for_ack`]: the ACK starts well within the first
+/// (a few milliseconds in), and the shutdown, released by the first, is
+/// done well within the second.
+const LEAVE_INJECT_DELAY_US: u32 = 400_000;
+const LEAVE_ACK_DELAY_US: u32 = 600_000;
+
+/// An irqfd leaving its resampler waits for the ACKs walking it before its
+/// resamplefd is put and it is freed (R20a, made deterministic with the C
+/// module's test hooks: C waits for a grace period of its SRCU, the Rust
+/// module's ACK holds the mutex that leaving takes). Resample irqfd 1
+/// asserts gsi 1; irqfd 2 is assigned with an event already pending, so
+/// that C queues its injection, held by `test_inject_delay_us`, and its
+/// resamplefd is closed (the irqfd holds the last reference). A thread
+/// deassigns irqfd 2: its shutdown unhooks from the eventfd, draining the
+/// counter (the test waits to see it drained), then waits for that
+/// injection. Meanwhile an ACK walks the resampler, held by
+/// `test_ack_delay_us` before each resamplefd, irqfd 2's first (the
+/// newest): the shutdown, released by the injection, must not leave the
+/// resampler, put the resamplefd and free the irqfd under that walk (a use
+/// after free that KASAN reports: planted bug `resampler_no_grace`). The
+/// ACK signals resamplefd 1 once, and returns 2 (or 1, had irqfd 2 left
+/// before the ACK started, as it may in Rust, whose pending event is
+/// injected by the assign itself).
+pub(super) fn resample_leave_waits_for_ack(env: &Env) -> TestResult {
+    let c = env.open()?;
+    let [e1, r1, e2, r2] = new_eventfds()?;
+    ok(
+        "assign(eventfd 1, gsi 1, RESAMPLE)",
+        c.assign_resample(&e1, 1, &r1),
+    )?;
+    assert_line(env, &c, &e1, 1)?;
+    let inject = Hook::set(env, "test_inject_delay_us", LEAVE_INJECT_DELAY_US)?;
+    let ack = Hook::set(env, "test_ack_delay_us", LEAVE_ACK_DELAY_US)?;
+    signal(&e2)?;
+    ok(
+        "assign(eventfd 2, gsi 1, RESAMPLE), an event pending",
+        c.assign_resample(&e2, 1, &r2),
+    )?;
+    ok("close(resamplefd 2)", sys::close(r2))?;
+    let (deassigned, acked) = std::thread::scope(|s| {
+        let d = s.spawn(|| c.deassign(&e2, 1));
+        let acked = wait_until(
+            env,
+            "the shutdown of eventfd 2's irqfd to unhook (its counter drained)",
+            || {
+                let r = ok("poll(eventfd 2)", sys::readable(e2.as_fd()))?;
+                Ok((!r, format!("readable {r}")))
+            },
+        )
+        .and_then(|()| ok("ACK(gsi 1) while irqfd 2 leaves", c.ack(1)));
+        let deassigned = d
+            .join()
+            .map_err(|_| "the deassigning thread panicked".to_string());
+        (deassigned, acked)
+    });
+    drop((ack, inject));
+    ok("deassign(eventfd 2) under an ACK", deassigned?)?;
+    let n = acked?;
+    ensure((1..=2).contains(&n), || {
+        format!("ACK(gsi 1) with irqfd 1 bound and irqfd 2 leaving signalled {n}, expected 2 or 1")
+    })?;
+    expect_signalled(&r1, 1, "resamplefd 1 after the ACK")?;
+    expect_nr_irqfds(&c, 1, "after the deassign")?;
+    ok("deassign(eventfd 1)", c.deassign(&e1, 1))?;
+    eq(
+        "asserted after the last deassign",
+        stats(&c, 1)?.asserted,
+        0,
+    )
 }

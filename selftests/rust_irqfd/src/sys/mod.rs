@@ -25,6 +25,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::time::Duration;
 
 /// An errno value returned by a failed syscall.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -188,6 +189,25 @@ pub fn eventfd_read(fd: BorrowedFd<'_>) -> SysResult<u64> {
         8 => Ok(u64::from_ne_bytes(b)),
         _ => Err(Errno(libc::EIO)),
     }
+}
+
+/// Whether `fd` is readable now: `poll(2)` for `POLLIN`, not waiting.
+pub fn readable(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    wait_readable(fd, Duration::ZERO)
+}
+
+/// Whether `fd` became readable within `timeout` (whole milliseconds):
+/// `poll(2)` for `POLLIN`.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> SysResult<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `p` is one valid `pollfd` for the whole call.
+    check(unsafe { libc::poll(&mut p, 1, ms) }.into())?;
+    Ok(p.revents & libc::POLLIN != 0)
 }
 
 /// Sets or clears `O_NONBLOCK` on `fd`.
