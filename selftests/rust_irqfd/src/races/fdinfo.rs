@@ -227,7 +227,8 @@ fn check(plan: &Plan, info: &FdInfo, win: Window) -> TestResult {
     let churn = plan.bound.len() - plan.stable;
     let listing = || {
         format!(
-            "{} lines, {returned} of the race's {churn} teardowns had returned when the read              began, no more than {begun} had begun when it ended; fds in listing order: {:?}",
+            "{} lines, {returned} of the race's {churn} teardowns had returned when the read \
+             began, no more than {begun} had begun when it ended; fds in listing order: {:?}",
             info.irqfds.len(),
             info.order
         )
