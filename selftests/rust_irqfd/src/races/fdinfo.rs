@@ -6,8 +6,8 @@
 //! leave a tree, with threads reading `/proc/self/fdinfo/<context>` in a
 //! loop:
 //!
-//! * A: the leader deassigns 96 of 128 irqfds, one ioctl each or in
-//!   `RUST_IRQFD_IRQFD_BATCH`es of 1 to 24 (rounds alternate);
+//! * A: the leader deassigns 96 of 128 irqfds in a random order, by
+//!   single ioctls and `RUST_IRQFD_IRQFD_BATCH`es of 1 to 24, at random;
 //! * B: the leader closes the eventfds of 96 of 128 irqfds at once (the
 //!   `EPOLLHUP` mass shutdown);
 //! * C: the leader closes a context with 96 irqfds by putting `/dev/null`
@@ -19,27 +19,33 @@
 //!
 //! Oracles, on every listing: it is well formed (the parser's rules, and
 //! the context's fields); no irqfd is listed twice; every listed (fd, gsi,
-//! resample) was bound in the round; every irqfd bound through the whole
-//! race is listed; none is listed whose teardown had returned before the
-//! read began (exact: a teardown's return is published with a release
-//! store the reader loads with acquire before it opens the file, and both
-//! deassign and the `EPOLLHUP` wakeup take the irqfd out of the tree
-//! before they return; no other thread holds a reference to the eventfds
-//! closed in B); `irqfds:` lies between the irqfds bound through the race
-//! and those not yet torn down, and is at least the number of lines (the
-//! tree only shrinks during the race); `shutdowns:` never goes back; once
-//! every teardown had returned, the listing is exactly the survivors. In
-//! C a listing of the context is complete (its release cannot have begun
-//! while the reader held the file), and afterwards every eventfd binds
-//! again at once (I2). Nothing may hang: a reader gives up after four
-//! timeouts. `nr_irqfds` is exact after every round of A and B, and 0 with
-//! one shutdown per assign at the end.
+//! resample) was bound in the round; none is listed whose teardown had
+//! returned before the read began; every irqfd whose teardown had not
+//! begun when the read ended is listed (those bound through the race
+//! included); `irqfds:` lies between those two counts and is at least the
+//! number of lines (the tree only shrinks during the race); `shutdowns:`
+//! never goes back; so once every teardown had returned, the listing is
+//! exactly the survivors. Both windows are exact. The leader publishes
+//! each return with a release store that the reader loads with acquire
+//! before its read, and deassign and the `EPOLLHUP` wakeup take the irqfd
+//! out of the tree before they return (no other thread holds a reference
+//! to the eventfds closed in B). The leader announces each teardown with
+//! a sequentially consistent store before its call, and the reader loads
+//! the count after a full fence once its read returned: a teardown it did
+//! not see announced took the context's lock after the read's last chunk
+//! had released it (store buffering, which the fences forbid), so its
+//! irqfd was in the tree for the whole listing. In C a listing of the
+//! context is complete (its release cannot have begun while the reader
+//! held the file), and afterwards every eventfd binds again at once (I2).
+//! Nothing may hang: a reader gives up after four timeouts. `nr_irqfds` is
+//! exact after every round of A and B, and 0 with one shutdown per assign
+//! at the end.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    fence, AtomicBool, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -182,10 +188,34 @@ impl FdInfoFile {
     }
 }
 
-/// Checks a listing of the round `plan` read while its race ran: the
-/// read began after `p` teardowns had returned, and after all of them if
-/// `finished` (see the module's oracles).
-fn check(plan: &Plan, info: &FdInfo, p: usize, finished: bool) -> TestResult {
+/// When a read ran against the teardowns of its round, by the leader's
+/// counts: `returned` teardowns had returned before the read began, and
+/// no more than `begun` had begun before it ended.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    returned: usize,
+    begun: usize,
+}
+
+impl Window {
+    /// A read after every teardown of `plan` returned (or in a round
+    /// without any).
+    fn after(plan: &Plan) -> Self {
+        let n = plan.bound.len() - plan.stable;
+        Window {
+            returned: n,
+            begun: n,
+        }
+    }
+}
+
+/// Checks a listing of the round `plan` read in the window `win` (see the
+/// module's oracles): an irqfd whose teardown had returned before the read
+/// began is not listed; one whose teardown had not begun when it ended
+/// (or that stays bound through the race) is; `irqfds:` lies between those
+/// two counts and is at least the number of lines.
+fn check(plan: &Plan, info: &FdInfo, win: Window) -> TestResult {
+    let Window { returned, begun } = win;
     eq(
         "fdinfo rust_irqfd-abi",
         info.field("rust_irqfd-abi")?,
@@ -194,7 +224,15 @@ fn check(plan: &Plan, info: &FdInfo, p: usize, finished: bool) -> TestResult {
     for f in ["nr_gsis", "max_irqfds", "shutdowns"] {
         info.field(f)?;
     }
-    let listing = || format!("listing (fds in order): {:?}", info.order);
+    let churn = plan.bound.len() - plan.stable;
+    let listing = || {
+        format!(
+            "{} lines, {returned} of the race's {churn} teardowns had returned when the read \
+             began, no more than {begun} had begun when it ended; fds in listing order: {:?}",
+            info.irqfds.len(),
+            info.order
+        )
+    };
     for (fd, l) in &info.irqfds {
         let b = plan.bound.get(fd).ok_or_else(|| {
             format!(
@@ -210,10 +248,10 @@ fn check(plan: &Plan, info: &FdInfo, p: usize, finished: bool) -> TestResult {
             )
         })?;
         if let Some(i) = b.teardown {
-            ensure(i >= p, || {
+            ensure(i >= returned, || {
                 format!(
                     "fdinfo lists the irqfd of fd {fd} (gsi {}), whose teardown (number {i} of \
-                     the race) had returned before the read began ({p} had); {}",
+                     the race) had returned before the read began; {}",
                     l.gsi,
                     listing()
                 )
@@ -223,38 +261,27 @@ fn check(plan: &Plan, info: &FdInfo, p: usize, finished: bool) -> TestResult {
     let missing: Vec<u32> = plan
         .bound
         .iter()
-        .filter(|(fd, b)| b.teardown.is_none() && !info.irqfds.contains_key(fd))
+        .filter(|(fd, b)| b.teardown.is_none_or(|i| i >= begun) && !info.irqfds.contains_key(fd))
         .map(|(fd, _)| *fd)
         .collect();
     ensure(missing.is_empty(), || {
         format!(
-            "fdinfo does not list {} irqfd(s) bound through the whole read (fd {missing:?}), \
-             {p} of {} teardowns returned before it; {} lines; {}",
+            "fdinfo does not list {} irqfd(s) bound through the whole read (fd {missing:?}); {}",
             missing.len(),
-            plan.bound.len() - plan.stable,
-            info.irqfds.len(),
             listing()
         )
     })?;
     let (h, lines) = (info.field("irqfds")?, info.irqfds.len() as u64);
-    let (stable, left) = (plan.stable as u64, (plan.bound.len() - p) as u64);
-    ensure(stable <= h && h <= left && lines <= h, || {
+    let least = (plan.stable + churn.saturating_sub(begun)) as u64;
+    let most = (plan.bound.len() - returned) as u64;
+    ensure(least <= h && h <= most && lines <= h, || {
         format!(
-            "fdinfo irqfds: {h}, with {lines} lines: expected {stable} ..= {left} (bound through \
-             the race ..= not yet torn down when the read began), and no fewer than the lines \
-             (the tree only shrinks during the race)"
+            "fdinfo irqfds: {h}: expected {least} ..= {most} (bound through the read ..= not \
+             torn down before it), and no fewer than the lines (the tree only shrinks during \
+             the race); {}",
+            listing()
         )
-    })?;
-    if finished {
-        ensure(lines == stable && h == stable, || {
-            format!(
-                "fdinfo read after every teardown returned: irqfds: {h} and {lines} lines, \
-                 expected {stable} (the irqfds bound through the race); {}",
-                listing()
-            )
-        })?;
-    }
-    Ok(())
+    })
 }
 
 /// Sets the flag when dropped: the leader's race step publishes its end
@@ -273,6 +300,9 @@ struct Watch {
     path: Mutex<String>,
     /// What the current round bound.
     plan: Mutex<Arc<Plan>>,
+    /// Teardowns of the round that have begun: announced with a
+    /// sequentially consistent store before each call.
+    begun: AtomicUsize,
     /// Teardowns of the round that have returned (release store after each).
     progress: AtomicUsize,
     /// Every teardown of the round has returned.
@@ -289,6 +319,7 @@ impl Watch {
         Watch {
             path: Mutex::new(String::new()),
             plan: Mutex::new(Arc::default()),
+            begun: AtomicUsize::new(0),
             progress: AtomicUsize::new(0),
             done: AtomicBool::new(false),
             reads: AtomicU64::new(0),
@@ -301,8 +332,18 @@ impl Watch {
     fn start(&self, ctx: &Ctx, plan: &Arc<Plan>) {
         *lock(&self.path) = format!("/proc/self/fdinfo/{}", raw(ctx));
         *lock(&self.plan) = plan.clone();
+        self.begun.store(0, Relaxed);
         self.progress.store(0, Relaxed);
         self.done.store(false, Relaxed);
+    }
+
+    /// Runs the teardowns `k .. k + n` of the round (`f`), announcing them
+    /// before and publishing their return after.
+    fn teardown(&self, k: usize, n: usize, f: impl FnOnce() -> TestResult) -> TestResult {
+        self.begun.store(k + n, SeqCst);
+        f()?;
+        self.progress.store(k + n, Release);
+        Ok(())
     }
 
     /// A reader's step in A and B: reads and checks listings until one
@@ -316,12 +357,21 @@ impl Watch {
         let mut shutdowns = 0;
         loop {
             let done = self.done.load(Acquire);
-            let p = self.progress.load(Acquire);
-            // Done short of the last teardown: the leader failed, and says so.
-            let finished = done && p == churn;
+            let returned = self.progress.load(Acquire);
+            if done && returned < churn {
+                // The leader failed (and says so): its round may be gone.
+                return Ok(());
+            }
             w.op();
             let info = f.read()?;
-            check(&plan, &info, p, finished)?;
+            // A teardown not announced yet took its irqfd out after the
+            // read's last chunk: the full fence orders the read's last
+            // unlock before this load, the announcing store is a locked
+            // instruction before the teardown's lock (the store-buffering
+            // pattern, which x86 and the memory model forbid).
+            fence(SeqCst);
+            let begun = self.begun.load(SeqCst);
+            check(&plan, &info, Window { returned, begun })?;
             let s = info.field("shutdowns")?;
             ensure(s >= shutdowns, || {
                 format!("fdinfo shutdowns: went back from {shutdowns} to {s}")
@@ -360,13 +410,7 @@ impl Watch {
 /// deassigned in one batch.
 fn end_round(w: &mut Worker<'_>, ctx: &Ctx, set: &Set, when: &str) -> TestResult {
     let info = FdInfo::read(ctx)?;
-    check(
-        &set.plan,
-        &info,
-        set.plan.bound.len() - set.plan.stable,
-        true,
-    )
-    .map_err(|m| format!("{when}: {m}"))?;
+    check(&set.plan, &info, Window::after(&set.plan)).map_err(|m| format!("{when}: {m}"))?;
     expect_nr(ctx, set.stable.len(), when)?;
     let entries: Vec<RustIrqfd> = set.stable.iter().map(|(e, g)| entry(e, *g)).collect();
     let (r, _) = batch(ctx, &entries, entries.len() as u32, FLAG_DEASSIGN, 0);
@@ -398,39 +442,39 @@ fn deassigns(run: &Run) -> TestResult {
             let set = bind_set(w, &ctx, ROUND, STABLE_EVERY)?;
             assigned.fetch_add(ROUND as u64, Relaxed);
             watch.start(&ctx, &set.plan);
-            let batched = round % 2 == 1;
             race.join(w, |w| {
                 let _done = SetOnDrop(&watch.done);
                 let mut k = 0;
                 while k < set.churn.len() {
+                    let batched = w.rand(2) == 1;
                     let n = if batched {
                         1 + w.rand(BATCH) as usize
                     } else {
                         1
                     };
                     let part = &set.churn[k..(k + n).min(set.churn.len())];
-                    if batched {
-                        let entries: Vec<RustIrqfd> =
-                            part.iter().map(|(e, g)| entry(e, *g)).collect();
-                        let (r, idx) =
-                            batch(&ctx, &entries, entries.len() as u32, FLAG_DEASSIGN, 0);
-                        must(w, "batch deassign during fdinfo reads", r.map(|_| ()))?;
-                        eq("batch deassign: error_index", idx, entries.len() as u32)?;
-                    } else {
-                        let (e, g) = &part[0];
-                        must(w, "deassign during fdinfo reads", ctx.deassign(e, *g))?;
-                    }
+                    watch.teardown(k, part.len(), || {
+                        if batched {
+                            let entries: Vec<RustIrqfd> =
+                                part.iter().map(|(e, g)| entry(e, *g)).collect();
+                            let (r, idx) =
+                                batch(&ctx, &entries, entries.len() as u32, FLAG_DEASSIGN, 0);
+                            must(w, "batch deassign during fdinfo reads", r.map(|_| ()))?;
+                            eq("batch deassign: error_index", idx, entries.len() as u32)
+                        } else {
+                            let (e, g) = &part[0];
+                            must(w, "deassign during fdinfo reads", ctx.deassign(e, *g))
+                        }
+                    })?;
                     k += part.len();
-                    watch.progress.store(k, Release);
                 }
                 Ok(())
             })?;
-            let how = if batched { "batch" } else { "single" };
             end_round(
                 w,
                 &ctx,
                 &set,
-                &format!("after the {how} deassigns of round {round}"),
+                &format!("after the deassigns of round {round}"),
             )?;
             Ok(())
         }),
@@ -457,8 +501,9 @@ fn hangups(run: &Run) -> TestResult {
             race.join(w, |w| {
                 let _done = SetOnDrop(&watch.done);
                 for (k, (e, _)) in churn.into_iter().enumerate() {
-                    must(w, "close(bound eventfd) during fdinfo reads", sys::close(e))?;
-                    watch.progress.store(k + 1, Release);
+                    watch.teardown(k, 1, || {
+                        must(w, "close(bound eventfd) during fdinfo reads", sys::close(e))
+                    })?;
                 }
                 Ok(())
             })?;
@@ -498,7 +543,7 @@ fn release(run: &Run) -> TestResult {
             watch.start(&ctx, &set.plan);
             // The close lands anywhere within about two listings.
             let t0 = Instant::now();
-            check(&set.plan, &FdInfo::read(&ctx)?, 0, true)?;
+            check(&set.plan, &FdInfo::read(&ctx)?, Window::after(&set.plan))?;
             let listing = t0.elapsed().as_micros() as u64;
             race.join(w, |w| {
                 pause(Duration::from_micros(w.rand(2 * listing + 1)));
@@ -539,7 +584,8 @@ fn release(run: &Run) -> TestResult {
                     )
                 })?;
                 // The reader holds the file: its release has not begun.
-                check(&plan, &info, 0, true).map_err(|m| format!("a context being closed: {m}"))?;
+                check(&plan, &info, Window::after(&plan))
+                    .map_err(|m| format!("a context being closed: {m}"))?;
                 watch.reads.fetch_add(1, Relaxed);
                 ensure(t0.elapsed() < env.timeout * 4, || {
                     format!("the context was not closed within {:?}", env.timeout * 4)
@@ -593,34 +639,47 @@ mod tests {
         FdInfo::parse("test", &t).unwrap()
     }
 
+    fn win(returned: usize, begun: usize) -> Window {
+        Window { returned, begun }
+    }
+
     #[test]
     fn listings_checked() {
         let p = plan();
         let all = [(10, 1, 0), (11, 2, 0), (12, 4, 1)];
-        check(&p, &text(3, &all), 0, false).unwrap();
-        // Mid-teardown: 11 gone, or still listed while its deassign runs.
-        check(&p, &text(2, &[(10, 1, 0), (12, 4, 1)]), 1, false).unwrap();
-        check(&p, &text(3, &[(10, 1, 0), (11, 2, 0)]), 0, false).unwrap();
+        check(&p, &text(3, &all), win(0, 0)).unwrap();
+        // 11 torn down, 12 in flight, listed or not.
+        check(&p, &text(2, &[(10, 1, 0), (12, 4, 1)]), win(1, 2)).unwrap();
+        check(&p, &text(1, &[(10, 1, 0)]), win(1, 2)).unwrap();
+        // 11 in flight, 12 not begun: 12 must be listed.
+        check(&p, &text(2, &[(10, 1, 0), (12, 4, 1)]), win(0, 1)).unwrap();
+        let e = check(&p, &text(3, &[(10, 1, 0), (11, 2, 0)]), win(0, 1)).unwrap_err();
+        assert!(e.contains("fd [12]"), "{e}");
         // 11's teardown had returned before the read: not listed, and
         // irqfds: at most 2.
-        let e = check(&p, &text(3, &all), 1, false).unwrap_err();
+        let e = check(&p, &text(3, &all), win(1, 1)).unwrap_err();
         assert!(e.contains("fd 11"), "{e}");
-        let e = check(&p, &text(3, &[(10, 1, 0)]), 1, false).unwrap_err();
+        let e = check(&p, &text(3, &[(10, 1, 0)]), win(1, 2)).unwrap_err();
         assert!(e.contains("irqfds: 3"), "{e}");
+        // irqfds: counts those not begun.
+        let e = check(&p, &text(1, &[(10, 1, 0), (12, 4, 1)]), win(0, 1)).unwrap_err();
+        assert!(e.contains("irqfds: 1"), "{e}");
         // The stable one missing; a stranger; a wrong gsi or resample flag.
-        let e = check(&p, &text(3, &[(11, 2, 0), (12, 4, 1)]), 0, false).unwrap_err();
+        let e = check(&p, &text(3, &[(11, 2, 0), (12, 4, 1)]), win(0, 0)).unwrap_err();
         assert!(e.contains("fd [10]"), "{e}");
-        assert!(check(&p, &text(3, &[(10, 1, 0), (13, 1, 0)]), 0, false).is_err());
-        assert!(check(&p, &text(3, &[(10, 3, 0)]), 0, false).is_err());
-        assert!(check(&p, &text(3, &[(10, 1, 1)]), 0, false).is_err());
+        let w2 = win(2, 2);
+        assert!(check(&p, &text(2, &[(10, 1, 0), (13, 1, 0)]), w2).is_err());
+        assert!(check(&p, &text(1, &[(10, 3, 0)]), w2).is_err());
+        assert!(check(&p, &text(1, &[(10, 1, 1)]), w2).is_err());
         // More lines than irqfds: (read before the list, which only shrinks).
-        assert!(check(&p, &text(1, &all), 0, false).is_err());
-        // Finished: exactly the stable one.
-        check(&p, &text(1, &[(10, 1, 0)]), 2, true).unwrap();
-        assert!(check(&p, &text(2, &[(10, 1, 0), (12, 4, 1)]), 1, true).is_err());
+        assert!(check(&p, &text(2, &all), win(1, 2)).is_err());
+        // After every teardown: exactly the stable one.
+        check(&p, &text(1, &[(10, 1, 0)]), Window::after(&p)).unwrap();
+        assert!(check(&p, &text(2, &[(10, 1, 0), (12, 4, 1)]), Window::after(&p)).is_err());
+        assert!(check(&p, &text(2, &[(10, 1, 0)]), Window::after(&p)).is_err());
         // Not a context's fdinfo at all.
         let none = FdInfo::parse("test", "pos:\t0\nino:\t5\n").unwrap();
-        assert!(check(&p, &none, 0, false).is_err());
+        assert!(check(&p, &none, win(0, 0)).is_err());
     }
 
     #[test]
