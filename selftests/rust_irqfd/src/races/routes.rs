@@ -650,7 +650,7 @@ fn r21c_body(run: &Run) -> TestResult {
     let mut signals = 0;
 
     // Phase 1: everything at once.
-    let b = run.budget(0.5);
+    let b = run.budget(0.4);
     run.workers(&b, WRITERS + 4, |w| match w.idx {
         k if k < WRITERS => {
             let mut i = 0usize;
@@ -732,7 +732,7 @@ fn r21c_body(run: &Run) -> TestResult {
     signals += r?;
 
     // Phase 2: one update of each writer at the same moment, then the check.
-    let b = run.budget(0.4);
+    let b = run.budget(0.5);
     let rounds = run.rounds(&b, WRITERS + 1);
     let checks = AtomicU64::new(0);
     run.round_workers(&rounds, WRITERS + 1, |w| match w.idx {
