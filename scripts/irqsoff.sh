@@ -12,7 +12,8 @@
 #      (default "rust c"), IRQSOFF_OUT (the report, default
 #      build/irqsoff/irqsoff.txt: the table, then the raw JSON lines),
 #      IRQSOFF_MAX_RATIO (fail if an operation's figure at the largest N is
-#      more than this many times its figure at the smallest; unset: report only)
+#      more than this many times the larger of its figure at the smallest N and
+#      100 us; unset: report only)
 . "$(dirname "$0")/common.sh"
 
 out=$TOPDIR/build/irqsoff
