@@ -12,6 +12,7 @@
 #   make fuzz      the model-checked fuzzer alone, DURATION=<seconds per device> (FUZZ_SEED= to rerun)
 #   make mutants   prove the tests catch every planted bug, in both modules
 #   make bench     Rust vs C vs the eventfd floor in one VM (bench kernel); results in bench/results
+#   make irqsoff   longest interrupts-off section per operation, 65536 irqfds (IRQSOFF_OUT= the report)
 #   make kernel    make (or reuse) the project's debug kernel tree, print its path
 #
 # Variables: KDIR (a Rust-enabled, built tree; default: the project's own, cached
@@ -19,10 +20,11 @@
 # TEST_HOOKS=1 (the test-only knobs), VM_TIMEOUT (seconds), MUTANTS (make
 # mutants: only these planted bugs).
 
-export KDIR LLVM MUTANTS TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS
+export KDIR LLVM MUTANTS TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS \
+	IRQSOFF_N IRQSOFF_OUT IRQSOFF_MAX_RATIO
 
 .PHONY: all modules clippy fmt fmtcheck check run samples run-irqfd-watch run-msix-routes \
-	run-level-resample stress fuzz mutants bench kernel toolchain clean help
+	run-level-resample stress fuzz mutants bench irqsoff kernel toolchain clean help
 
 all: modules
 
@@ -72,6 +74,12 @@ mutants:
 bench:
 	@scripts/bench.sh
 
+# The longest interrupts-off section of each operation on 65536 irqfds in one
+# context, both modules, on the irqsoff kernel (kernel/irqsoff.config: the bench
+# kernel plus ftrace's irqsoff tracer), under instruction-counted QEMU time.
+irqsoff:
+	@scripts/irqsoff.sh
+
 kernel:
 	@scripts/kernel.sh debug
 
@@ -83,4 +91,4 @@ clean:
 	rm -rf build target selftests/rust_irqfd/target
 
 help:
-	@sed -n '3,21p' Makefile
+	@sed -n '3,22p' Makefile

@@ -63,6 +63,14 @@
 /* Records popped under the irqchip lock per round trip to userspace. */
 #define C_IRQFD_READ_BATCH	16
 
+/*
+ * Irqfds handled per hold of irqfds.lock by the loops that may walk up to
+ * max_irqfds of them (release, a deassign batch, a route update): the lock
+ * keeps interrupts off, and those sections must not grow with the number of
+ * irqfds.
+ */
+#define C_IRQFD_LOCK_BATCH	32
+
 static unsigned int nr_gsis = 1024;
 module_param(nr_gsis, uint, 0444);
 MODULE_PARM_DESC(nr_gsis, "Lines of each context's interrupt controller (1..65536)");
@@ -79,14 +87,19 @@ MODULE_PARM_DESC(deferred_only, "Always inject from the work item, never from th
 struct c_irqfd_ctx {
 	struct {
 		/*
-		 * Protects @tree and @nr_active, and is the write side of the
-		 * route each irqfd caches (see irqfd_update_route()). Taken in
-		 * the EPOLLHUP path of the wakeup, under the eventfd's
+		 * Protects @tree, @by_gsi and @nr_active, and is the write side
+		 * of the route each irqfd caches (see irqfd_update_route()).
+		 * Taken in the EPOLLHUP path of the wakeup, under the eventfd's
 		 * wait-queue lock and with interrupts off, so it must be
 		 * IRQ-safe.
 		 */
 		spinlock_t lock;
 		struct rb_root tree;	/* active irqfds, keyed by eventfd */
+		/*
+		 * The same irqfds by GSI (nr_gsis lists, by gsi_link): a route
+		 * update rewrites the copies of its GSI's irqfds only.
+		 */
+		struct hlist_head *by_gsi;
 		u32 nr_active;
 		/*
 		 * Finds or creates a GSI's resampler and serialises joining
@@ -164,6 +177,8 @@ struct c_irqfd {
 	struct c_irqfd_stats stats;
 	/* In ctx->irqfds.tree while active; cleared once deactivated. */
 	struct rb_node node;
+	/* In ctx->irqfds.by_gsi[gsi] while active, as @node. */
+	struct hlist_node gsi_link;
 	struct work_struct inject;
 	struct work_struct shutdown;
 	struct eventfd_ctx *eventfd;
@@ -526,6 +541,7 @@ static void irqfd_deactivate(struct c_irqfd *irqfd)
 	rb_erase(&irqfd->node, &ctx->irqfds.tree);
 	/* RB_CLEAR_NODE(), marked for irqfd_is_active_lockless(). */
 	WRITE_ONCE(irqfd->node.__rb_parent_color, (unsigned long)&irqfd->node);
+	hlist_del_init(&irqfd->gsi_link);
 	ctx->irqfds.nr_active--;
 
 	queue_work(ctx->cleanup_wq, &irqfd->shutdown);
@@ -638,10 +654,10 @@ static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
 	/*
 	 * Initialise the route before the irqfd is added to the eventfd's
 	 * wait queue, since irqfd_wakeup() can run as soon as it is, and
-	 * under irqfds.lock, which route updates hold while they write both
-	 * the table and the copies of the irqfds in the tree: an update
-	 * either comes before us and we copy its route, or comes after and
-	 * finds us in the tree.
+	 * under irqfds.lock, which route updates hold while they write the
+	 * table and then the copies of the GSI's irqfds: an update either
+	 * wrote the table before us and we copy its route, or comes after and
+	 * finds us in the GSI's list.
 	 */
 	irqfd_update_route(irqfd, &ctx->routes[irqfd->gsi]);
 
@@ -665,6 +681,13 @@ static void c_irqfd_register(struct file *file, wait_queue_head_t *wqh,
 	if (!p->ret) {
 		/* One irqfd per eventfd (the exclusive waiter): the key is free. */
 		rb_add(&irqfd->node, &ctx->irqfds.tree, irqfd_less);
+		/*
+		 * At the head: a route update walking this list in several
+		 * lock sections (c_irqfd_set_route()) has its bookmark behind
+		 * us, and we copied its route above.
+		 */
+		hlist_add_head(&irqfd->gsi_link,
+			       &ctx->irqfds.by_gsi[irqfd->gsi]);
 		ctx->irqfds.nr_active++;
 	}
 
@@ -710,6 +733,7 @@ static int c_irqfd_assign_file(struct c_irqfd_ctx *ctx, struct file *file,
 	irqfd->eventfd = eventfd;
 	seqcount_spinlock_init(&irqfd->route_sc, &ctx->irqfds.lock);
 	RB_CLEAR_NODE(&irqfd->node);
+	INIT_HLIST_NODE(&irqfd->gsi_link);
 	INIT_LIST_HEAD(&irqfd->resampler_link);
 	INIT_WORK(&irqfd->inject, irqfd_inject);
 	INIT_WORK(&irqfd->shutdown, irqfd_shutdown);
@@ -808,7 +832,7 @@ static int c_irqfd_deassign_many(struct c_irqfd_ctx *ctx,
 	struct eventfd_ctx **eventfds;
 	struct c_irqfd *irqfd;
 	int ret = 0;
-	u32 i, got;
+	u32 i, j, got;
 
 	eventfds = kvcalloc(nr, sizeof(*eventfds), GFP_KERNEL);
 	if (!eventfds)
@@ -823,16 +847,21 @@ static int c_irqfd_deassign_many(struct c_irqfd_ctx *ctx,
 		}
 	}
 
-	/* Look up while we hold the references, so no key can be reused. */
-	spin_lock_irq(&ctx->irqfds.lock);
-
-	for (i = 0; i < nr; i++) {
-		irqfd = irqfd_find(ctx, eventfds[i]);
-		if (irqfd && irqfd->gsi == entries[i].gsi)
-			irqfd_deactivate(irqfd);
+	/*
+	 * Look up while we hold the references, so no key can be reused; a
+	 * few entries per lock section, so that interrupts are not kept off
+	 * for the whole batch.
+	 */
+	for (i = 0; i < nr; i += C_IRQFD_LOCK_BATCH) {
+		spin_lock_irq(&ctx->irqfds.lock);
+		for (j = i; j < min(nr, i + C_IRQFD_LOCK_BATCH); j++) {
+			irqfd = irqfd_find(ctx, eventfds[j]);
+			if (irqfd && irqfd->gsi == entries[j].gsi)
+				irqfd_deactivate(irqfd);
+		}
+		spin_unlock_irq(&ctx->irqfds.lock);
+		cond_resched();
 	}
-
-	spin_unlock_irq(&ctx->irqfds.lock);
 
 put:
 	for (i = 0; i < got; i++)
@@ -955,13 +984,29 @@ static int c_irqfd_irqfd(struct c_irqfd_ctx *ctx, struct rust_irqfd *args)
 static void c_irqfd_irqfds_release(struct c_irqfd_ctx *ctx)
 {
 	struct rb_node *node;
+	unsigned int n;
+	bool more;
 
-	spin_lock_irq(&ctx->irqfds.lock);
-
-	while ((node = rb_first(&ctx->irqfds.tree)))
-		irqfd_deactivate(rb_entry(node, struct c_irqfd, node));
-
-	spin_unlock_irq(&ctx->irqfds.lock);
+	/*
+	 * KVM deactivates every irqfd in one section of its irqfds lock. With
+	 * up to max_irqfds of them, that keeps interrupts off for a time that
+	 * grows with their number: drop the lock every C_IRQFD_LOCK_BATCH
+	 * irqfds instead. No irqfd can be added meanwhile (no ioctl runs
+	 * during release), and one that EPOLLHUP deactivates while we do not
+	 * hold the lock is simply not in the tree any more when we come back.
+	 */
+	do {
+		spin_lock_irq(&ctx->irqfds.lock);
+		for (n = 0; n < C_IRQFD_LOCK_BATCH; n++) {
+			node = rb_first(&ctx->irqfds.tree);
+			if (!node)
+				break;
+			irqfd_deactivate(rb_entry(node, struct c_irqfd, node));
+		}
+		more = !RB_EMPTY_ROOT(&ctx->irqfds.tree);
+		spin_unlock_irq(&ctx->irqfds.lock);
+		cond_resched();
+	} while (more);
 
 	/*
 	 * An irqfd holds no reference on its context: wait for every shutdown
@@ -1097,14 +1142,29 @@ static int c_irqfd_gsi_stats(struct c_irqfd_ctx *ctx,
  * which publishes a whole new table, the table is updated in place under the
  * same lock, so no grace period is needed before returning: an injection that
  * read the old route was concurrent with the update.
+ *
+ * KVM walks every irqfd of the VM in one section of its irqfds lock. Here the
+ * walk covers only the GSI's own irqfds (irqfds.by_gsi), and drops the lock
+ * every C_IRQFD_LOCK_BATCH of them, so that interrupts are never kept off for
+ * a time that grows with the number of irqfds, even if they are all on this
+ * GSI. A bookmark in the list keeps our place while the lock is dropped:
+ *  - an irqfd deactivated meanwhile has left the list and is not visited;
+ *    its wakeup no longer uses its copy (irqfd_is_active_lockless()) but
+ *    defers to irqfd_inject(), which reads the table under route_lock, that
+ *    is after we are done (the CVE-2026-23198 case stays covered);
+ *  - an irqfd registered meanwhile went in at the head of the list, behind
+ *    the bookmark, and copied the table's route, already the new one;
+ *  - an irqfd not visited yet injects with the old route, which is what any
+ *    injection concurrent with the update may do.
+ * route_lock keeps other route updates, the only other walkers, out.
  */
 static int c_irqfd_set_route(struct c_irqfd_ctx *ctx,
 			     struct rust_irqfd_route __user *argp)
 {
 	struct rust_irqfd_route args;
+	struct hlist_node mark, *pos;
 	struct c_irqfd_route route;
-	struct c_irqfd *irqfd;
-	struct rb_node *node;
+	unsigned int n;
 	u32 gsi;
 
 	if (copy_from_user(&args, argp, sizeof(args)))
@@ -1142,10 +1202,19 @@ static int c_irqfd_set_route(struct c_irqfd_ctx *ctx,
 	 * Only the active irqfds, as KVM: one that is being shut down injects
 	 * from its work item, which reads the table.
 	 */
-	for (node = rb_first(&ctx->irqfds.tree); node; node = rb_next(node)) {
-		irqfd = rb_entry(node, struct c_irqfd, node);
-		if (irqfd->gsi == gsi)
-			irqfd_update_route(irqfd, &route);
+	hlist_add_head(&mark, &ctx->irqfds.by_gsi[gsi]);
+	for (;;) {
+		for (n = 0, pos = mark.next; pos && n < C_IRQFD_LOCK_BATCH;
+		     pos = pos->next, n++)
+			irqfd_update_route(hlist_entry(pos, struct c_irqfd, gsi_link),
+					   &route);
+		hlist_del(&mark);
+		if (!pos)
+			break;
+		hlist_add_before(&mark, pos);
+		spin_unlock_irq(&ctx->irqfds.lock);
+		cond_resched();
+		spin_lock_irq(&ctx->irqfds.lock);
 	}
 
 	spin_unlock_irq(&ctx->irqfds.lock);
@@ -1329,6 +1398,7 @@ static void c_irqfd_ctx_free(struct c_irqfd_ctx *ctx)
 	destroy_workqueue(ctx->cleanup_wq);
 	cleanup_srcu_struct(&ctx->irq_srcu);
 	c_irqchip_destroy(&ctx->irqchip);
+	kvfree(ctx->irqfds.by_gsi);
 	kvfree(ctx->routes);
 	mutex_destroy(&ctx->route_lock);
 	mutex_destroy(&ctx->irqfds.resampler_lock);
@@ -1357,9 +1427,17 @@ static int c_irqfd_open(struct inode *inode, struct file *file)
 		goto fail_ctx;
 	}
 
+	/* Zeroed: every list empty. */
+	ctx->irqfds.by_gsi = kvzalloc_objs(*ctx->irqfds.by_gsi, nr_gsis,
+					   GFP_KERNEL_ACCOUNT);
+	if (!ctx->irqfds.by_gsi) {
+		ret = -ENOMEM;
+		goto fail_routes;
+	}
+
 	ret = c_irqchip_init(&ctx->irqchip, nr_gsis);
 	if (ret)
-		goto fail_routes;
+		goto fail_by_gsi;
 
 	ret = init_srcu_struct(&ctx->irq_srcu);
 	if (ret)
@@ -1377,6 +1455,8 @@ fail_srcu:
 	cleanup_srcu_struct(&ctx->irq_srcu);
 fail_irqchip:
 	c_irqchip_destroy(&ctx->irqchip);
+fail_by_gsi:
+	kvfree(ctx->irqfds.by_gsi);
 fail_routes:
 	kvfree(ctx->routes);
 fail_ctx:

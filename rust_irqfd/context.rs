@@ -37,6 +37,12 @@ use crate::{
     wq::OrderedQueue, //
 };
 
+/// Irqfds handled per hold of the IRQ-safe `irqfds` lock by the loops over many of them (a
+/// deassign batch, the rollback of an assign batch): the lock keeps interrupts off, and those
+/// sections must not grow with the number of irqfds. [`Context::release`] takes the whole tree
+/// in one step instead.
+const LOCK_BATCH: usize = 32;
+
 /// The resample irqfds of each GSI that has any: the GSI's shared resampler.
 ///
 /// # Invariants
@@ -375,13 +381,16 @@ impl<S: Sink> Context<S> {
     /// Identity, not the eventfd, decides: an irqfd that another thread deassigned meanwhile,
     /// and whatever it bound to that eventfd since, are left alone.
     fn unassign(&self, irqfds: &[Arc<Irqfd<S>>]) {
-        let mut guard = self.irqfds.lock();
-        for irqfd in irqfds {
-            if let Some(item) = guard.take(irqfd) {
-                shutdown::queue_shutdown(self, item);
+        // `LOCK_BATCH` at a time, so that rolling back thousands never keeps interrupts off for
+        // long.
+        for chunk in irqfds.chunks(LOCK_BATCH) {
+            let mut guard = self.irqfds.lock();
+            for irqfd in chunk {
+                if let Some(item) = guard.take(irqfd) {
+                    shutdown::queue_shutdown(self, item);
+                }
             }
         }
-        drop(guard);
         self.wait_for_shutdowns();
     }
 
@@ -406,13 +415,16 @@ impl<S: Sink> Context<S> {
             // Cannot fail: the capacity is `entries.len()`.
             let _ = eventfds.push_within_capacity((eventfd, gsi));
         }
-        let mut irqfds = self.irqfds.lock();
-        for (eventfd, gsi) in eventfds.iter() {
-            if let Some(irqfd) = irqfds.take_bound(eventfd, *gsi) {
-                shutdown::queue_shutdown(self, irqfd);
+        // `LOCK_BATCH` at a time, so that a batch of thousands never keeps interrupts off for
+        // long. The eventfds are held throughout: no key can name another eventfd meanwhile.
+        for chunk in eventfds.chunks(LOCK_BATCH) {
+            let mut irqfds = self.irqfds.lock();
+            for (eventfd, gsi) in chunk {
+                if let Some(irqfd) = irqfds.take_bound(eventfd, *gsi) {
+                    shutdown::queue_shutdown(self, irqfd);
+                }
             }
         }
-        drop(irqfds);
         drop(eventfds);
         self.wait_for_shutdowns();
         Ok(())

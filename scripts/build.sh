@@ -4,7 +4,7 @@
 # usage: build.sh modules|clippy|fmtcheck|fmt|clean
 # env:   KDIR  a Rust-enabled, built kernel tree; empty means the project's own
 #              debug tree (made on demand in the cache, built in the chroot)
-#        FLAVOUR  which own tree when KDIR is empty: debug (default) or bench
+#        FLAVOUR  which own tree when KDIR is empty: debug (default), bench or irqsoff
 #        MODSRC  build this copy of the module sources (Kbuild, rust_irqfd/,
 #              c_irqfd/, include/; with TEST_HOOKS=1 also
 #              selftests/rust_irqfd/hardirq/) instead of the checkout

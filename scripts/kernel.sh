@@ -3,7 +3,12 @@
 # configured from tinyconfig plus a fragment from kernel/, built with the chroot's
 # toolchain. Prints the tree's path (usable as KDIR) on stdout.
 #
-# usage: kernel.sh [debug|bench]
+# usage: kernel.sh [debug|bench|irqsoff]
+#
+# A fragment may name another one on an "#include OTHER.config" line of its
+# own: OTHER's lines are read in its place (one level), so that a flavour can
+# be another one plus a few options (kernel/irqsoff.config is the bench
+# kernel's). A fragment without such a line is used as it is, byte for byte.
 #
 # Cache key: kernel package version, rustc, clang and bindgen versions, the
 # hash of the fragment, and KBUILD_REV (bump it when a change to this script
@@ -14,6 +19,25 @@
 flavour=${1:-debug}
 fragment="$TOPDIR/kernel/$flavour.config"
 [ -f "$fragment" ] || die "no config fragment $fragment"
+# The fragment with its "#include" lines expanded: what goes into the key,
+# into .config and into the check that kconfig kept every option.
+expanded=$(mktemp)
+trap 'rm -f "$expanded"' EXIT
+if grep -q '^#include ' "$fragment"; then
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in
+		"#include "*)
+			inc="$TOPDIR/kernel/${line#\#include }"
+			[ -f "$inc" ] || die "$fragment: no fragment $inc to include"
+			grep -q '^#include ' "$inc" && die "$inc: includes nest one level only"
+			cat "$inc"
+			;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done <"$fragment" >"$expanded"
+else
+	cp "$fragment" "$expanded"
+fi
 KSERIES=7.3
 KPKG=linux-source-$KSERIES
 KBUILD_REV=1
@@ -35,7 +59,7 @@ if [ ! -f "$src_tar" ]; then
 fi
 kver=$(in_chroot dpkg-query -W -f '${Version}' "$KPKG")
 tools=$(in_chroot /bin/bash -c 'rustc --version; clang-19 --version | head -1; bindgen --version')
-key=$( { echo "$kver"; echo "$tools"; echo "rev $KBUILD_REV"; cat "$fragment"; } | sha256sum | cut -c1-12)
+key=$( { echo "$kver"; echo "$tools"; echo "rev $KBUILD_REV"; cat "$expanded"; } | sha256sum | cut -c1-12)
 tree="$RUST_IRQFD_CACHE/linux-$kver-$flavour-$key"
 
 # One build per tree at a time: a second caller waits for the first.
@@ -59,7 +83,7 @@ kmake() { in_chroot make -C "$tree" ARCH=x86_64 LLVM=-19 "$@"; }
 kmake rustavailable >&2 || die "the chroot's toolchain does not satisfy the tree's Rust requirements (see above)"
 kmake tinyconfig >/dev/null
 # Later assignments win in kconfig, so the fragment goes after tinyconfig's.
-cat "$fragment" >>"$tree/.config"
+cat "$expanded" >>"$tree/.config"
 kmake olddefconfig >/dev/null 2>"$tree/.kconfig.log" || {
 	cat "$tree/.kconfig.log" >&2
 	die "kconfig failed"
@@ -71,7 +95,7 @@ while IFS= read -r line; do
 	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || { echo "  wanted $line, got: $(grep "^${line%%=*}=" "$tree/.config" || echo unset)" >&2; bad=1; } ;;
 	"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}; grep -q "^$opt=" "$tree/.config" && { echo "  wanted $opt unset, got $(grep "^$opt=" "$tree/.config")" >&2; bad=1; } ;;
 	esac
-done <"$fragment"
+done <"$expanded"
 [ $bad = 0 ] || die "kconfig dropped options of $fragment (missing dependencies, listed above)"
 
 log "kernel: building bzImage, modules and the Rust metadata ($(nproc) jobs; about 15 minutes cold)"

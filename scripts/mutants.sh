@@ -36,14 +36,16 @@ ALL="$ALL batch_late_index batch_enomem_index batch_check_early read_lost_record
 ALL="$ALL fdinfo_resume_skips fdinfo_resume_by_pos"
 ALL="$ALL resampler_drops_line resampler_keeps_latch"
 # Planted bugs of the Rust module alone: the C reference documents the
-# behaviour they give (it merges deferred signals), so they have no C patch
+# behaviour they give (it merges deferred signals), or has no code of that
+# shape (its batch rollback takes the lock per irqfd), so they have no C patch
 # and no C run.
-RUST_ONLY="deferred_loses_signal"
+RUST_ONLY="deferred_loses_signal rollback_one_chunk"
 # Planted bugs of the C reference alone: the Rust module has no code of that
 # shape (no per-irqfd copy of the route; no grace period when an irqfd
 # leaves its resampler: the ack holds the mutex leaving takes), so they
 # have no Rust patch.
 C_ONLY="deassign_stale_route route_copies_unserialised resampler_no_grace"
+C_ONLY="$C_ONLY route_walk_one_chunk"
 ALL="$ALL $RUST_ONLY $C_ONLY"
 mutants=${MUTANTS:-$ALL}
 out=$TOPDIR/build/mutants

@@ -8,7 +8,10 @@
 #            or /etc/payload.env (*.env, sourced before the payload runs).
 #            Files the payload leaves in /tmp/out come back as OUTDIR/out/*.
 # env: VM_TIMEOUT (seconds, default 900), VM_CPUS (2), VM_MEM (1024),
-#      VM_ACCEL (kvm|tcg|auto, default auto), VM_APPEND (extra kernel arguments)
+#      VM_ACCEL (kvm|tcg|auto, default auto), VM_APPEND (extra kernel arguments),
+#      VM_ICOUNT=1 (deterministic timing: single-threaded TCG with
+#      -icount shift=0,sleep=off, so one guest nanosecond is one instruction
+#      and idle time is skipped; implies TCG)
 . "$(dirname "$0")/common.sh"
 
 [ $# -ge 3 ] || die "usage: vm.sh OUTDIR BZIMAGE PAYLOAD [FILE...]"
@@ -96,6 +99,10 @@ chmod +x "$root/init"
 # KVM when it can boot this kernel here, TCG otherwise. The probe is bounded and
 # its answer cached per host kernel, QEMU and guest kernel.
 accel=${VM_ACCEL:-auto}
+if [ "${VM_ICOUNT:-0}" = 1 ]; then
+	[ "$accel" = kvm ] && die "VM_ICOUNT=1 needs TCG, not VM_ACCEL=kvm"
+	accel=tcg
+fi
 if [ "$accel" = auto ]; then
 	accel=tcg
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
@@ -121,6 +128,13 @@ kvm) qaccel=(-accel kvm -cpu host) ;;
 tcg) qaccel=(-accel tcg,thread=multi -cpu max,la57=off) ;;
 *) die "VM_ACCEL must be kvm, tcg or auto" ;;
 esac
+if [ "${VM_ICOUNT:-0}" = 1 ]; then
+	# Guest time counts instructions (1 ns each), not host time: the same
+	# code takes the same guest time run after run, however loaded the host.
+	qaccel=(-accel tcg,thread=single -icount shift=0,sleep=off -cpu max,la57=off)
+	accel=tcg-icount
+	log "vm: VM_ICOUNT=1: single-threaded TCG, -icount shift=0,sleep=off (1 guest ns = 1 instruction)"
+fi
 
 append="console=ttyS0 panic=-1 oops=panic kasan_multi_shot printk.time=1 loglevel=7 ${VM_APPEND:-}"
 echo "accel=$accel" >"$out/vm.info"

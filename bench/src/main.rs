@@ -12,7 +12,13 @@
 //! rust_irqfd_bench throughput --label L --round R --device PATH --irqfds N --writers W --millis MS
 //! rust_irqfd_bench scale      --label L --round R --device PATH --n N
 //! rust_irqfd_bench memory     --label L --device PATH --n N
+//! rust_irqfd_bench irqsoff    --label L --device PATH --n N [--tracing DIR]
 //! ```
+//!
+//! `irqsoff` is not a benchmark but a measurement for `make irqsoff`: the
+//! longest interrupts-off section of each operation (see [`irqsoff`]).
+
+mod irqsoff;
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::process::ExitCode;
@@ -94,7 +100,7 @@ impl<'a> Args<'a> {
 fn run(args: &[String]) -> Res<String> {
     let (mode, rest) = args
         .split_first()
-        .ok_or("usage: rust_irqfd_bench latency|throughput|scale|memory --label L ...")?;
+        .ok_or("usage: rust_irqfd_bench latency|throughput|scale|memory|irqsoff --label L ...")?;
     let a = Args::parse(rest)?;
     let label = a.str("label")?;
     let round = a.get("round").unwrap_or("0");
@@ -135,6 +141,12 @@ fn run(args: &[String]) -> Res<String> {
             let n = to_usize(a.num("n")?)?;
             let bytes = memory(a.str("device")?, n)?;
             Ok(format!("{{{head},\"n\":{n},\"slab_bytes\":{bytes}}}"))
+        }
+        "irqsoff" => {
+            let n = to_usize(a.num("n")?)?;
+            let dir = a.get("tracing").unwrap_or("/sys/kernel/tracing");
+            let r = irqsoff::irqsoff(a.str("device")?, n, std::path::Path::new(dir))?;
+            Ok(format!("{{{head},{r}}}"))
         }
         m => Err(format!("unknown mode {m:?}")),
     }

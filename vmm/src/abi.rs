@@ -27,10 +27,11 @@ pub mod module {
     use rustix::ioctl::Opcode;
 
     pub use rust_irqfd_abi::{
-        RustIrqfdAck as Ack, RustIrqfdDelivery as Delivery, RustIrqfdGsiStats as GsiStats,
-        RustIrqfdInfo as Info, RustIrqfdMask as Mask, RustIrqfdRoute as Route, DELIVERY_LEVEL,
-        DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE, INFO_DEFERRED_ONLY, MASK_MASKED, ROUTE_MSI,
-        RUST_IRQFD_ABI_VERSION as ABI_VERSION,
+        RustIrqfdAck as Ack, RustIrqfdBatch as Batch, RustIrqfdDelivery as Delivery,
+        RustIrqfdGsiStats as GsiStats, RustIrqfdInfo as Info, RustIrqfdMask as Mask,
+        RustIrqfdRoute as Route, DELIVERY_LEVEL, DELIVERY_MSI, FLAG_DEASSIGN, FLAG_RESAMPLE,
+        INFO_DEFERRED_ONLY, MASK_MASKED, ROUTE_MSI, RUST_IRQFD_ABI_VERSION as ABI_VERSION,
+        RUST_IRQFD_BATCH_MAX as BATCH_MAX,
     };
 
     /// `RUST_IRQFD_MAGIC`: the ioctl type byte.
@@ -38,6 +39,8 @@ pub mod module {
 
     /// `RUST_IRQFD_IRQFD`: `_IOW(0xB9, 0x76, struct rust_irqfd)`.
     pub const IOCTL_IRQFD: Opcode = rust_irqfd_abi::RUST_IRQFD_IRQFD as Opcode;
+    /// `RUST_IRQFD_IRQFD_BATCH`: `_IOWR(0xB9, 0x02, struct rust_irqfd_batch)`.
+    pub const IOCTL_IRQFD_BATCH: Opcode = rust_irqfd_abi::RUST_IRQFD_IRQFD_BATCH as Opcode;
     /// `RUST_IRQFD_GET_INFO`: `_IOR(0xB9, 0x00, struct rust_irqfd_info)`.
     pub const IOCTL_GET_INFO: Opcode = rust_irqfd_abi::RUST_IRQFD_GET_INFO as Opcode;
     /// `RUST_IRQFD_GSI_STATS`: `_IOWR(0xB9, 0x01, struct rust_irqfd_gsi_stats)`.
@@ -54,6 +57,7 @@ pub mod module {
     const _: () = {
         assert!(rust_irqfd_abi::RUST_IRQFD_MAGIC == MAGIC as u32);
         assert!(IOCTL_IRQFD as u64 == 0x4020_B976);
+        assert!(IOCTL_IRQFD_BATCH as u64 == 0xC018_B902);
         assert!(IOCTL_GET_INFO as u64 == 0x8020_B900);
         assert!(IOCTL_GSI_STATS as u64 == 0xC048_B901);
         assert!(IOCTL_SET_ROUTE as u64 == 0x4018_B903);

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{read, Errno};
 
-use crate::abi::module::{Delivery, GsiStats, Info, Mask, Route, ABI_VERSION, MASK_MASKED};
+use crate::abi::module::{
+    Delivery, GsiStats, Info, Mask, Route, ABI_VERSION, FLAG_DEASSIGN, MASK_MASKED,
+};
 use crate::abi::RawIrqfd;
 use crate::backend::{irqfd_op, IrqFdBackend};
 use crate::error::{Error, Op, Result};
@@ -116,6 +118,35 @@ impl ModuleBackend {
     pub fn gsi_stats(&self, gsi: u32) -> Result<GsiStats> {
         sys::module_gsi_stats(self.ctx.as_fd(), gsi)
             .map_err(|e| Error::from_errno(Op::GsiStats, Some(gsi), e))
+    }
+
+    /// `RUST_IRQFD_IRQFD_BATCH`: binds (or, with `deassign`, unbinds) every
+    /// entry of `entries` in one call, at most
+    /// [`BATCH_MAX`](crate::abi::module::BATCH_MAX); each entry is a plain
+    /// [`RawIrqfd::assign`] (descriptor number and GSI, flags 0). Binding is
+    /// all or nothing: on failure the error comes with the index of the entry
+    /// at fault (`entries.len()` if none is), and nothing is left bound.
+    /// Unbinding waits once for every shutdown.
+    pub fn irqfd_batch(
+        &self,
+        entries: &[RawIrqfd],
+        deassign: bool,
+    ) -> std::result::Result<(), (u32, Error)> {
+        let (op, flags) = if deassign {
+            (Op::Deassign, FLAG_DEASSIGN)
+        } else {
+            (Op::Assign, 0)
+        };
+        match sys::module_irqfd_batch(self.ctx.as_fd(), entries, flags) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), index) => {
+                let gsi = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| entries.get(i))
+                    .map(|r| r.gsi);
+                Err((index, Error::from_errno(op, gsi, e)))
+            }
+        }
     }
 
     /// Polls [`gsi_stats`](Self::gsi_stats) every millisecond until `until`

@@ -21,8 +21,8 @@ use crate::abi::kvm::{
     IOCTL_GET_IRQCHIP, IOCTL_IRQFD as KVM_IRQFD, IOCTL_SET_GSI_ROUTING,
 };
 use crate::abi::module::{
-    Ack, GsiStats, Info, Mask, Route, IOCTL_ACK, IOCTL_GET_INFO, IOCTL_GSI_STATS, IOCTL_IRQFD,
-    IOCTL_SET_MASK, IOCTL_SET_ROUTE,
+    Ack, Batch, GsiStats, Info, Mask, Route, IOCTL_ACK, IOCTL_GET_INFO, IOCTL_GSI_STATS,
+    IOCTL_IRQFD, IOCTL_IRQFD_BATCH, IOCTL_SET_MASK, IOCTL_SET_ROUTE,
 };
 use crate::abi::RawIrqfd;
 
@@ -170,6 +170,36 @@ pub(crate) fn module_irqfd(ctx: BorrowedFd<'_>, req: RawIrqfd) -> io::Result<()>
     // SAFETY: `_IOW` of `struct rust_irqfd`, mirrored by `RawIrqfd` (32
     // bytes, asserted in `abi`); the kernel only reads it.
     unsafe { ioctl(ctx, Setter::<IOCTL_IRQFD, RawIrqfd>::new(req)) }
+}
+
+/// `RUST_IRQFD_IRQFD_BATCH` on a module context: every entry of `entries`
+/// in one call, with the batch flags `flags`. Returns the result and the
+/// `error_index` the kernel wrote back (`entries.len()` when no entry is at
+/// fault). `E2BIG` for more entries than a `u32` counts; the kernel's own
+/// limit (`RUST_IRQFD_BATCH_MAX`) is the kernel's to enforce.
+pub(crate) fn module_irqfd_batch(
+    ctx: BorrowedFd<'_>,
+    entries: &[RawIrqfd],
+    flags: u32,
+) -> (io::Result<()>, u32) {
+    let Ok(nr) = u32::try_from(entries.len()) else {
+        return (Err(io::Errno::TOOBIG), u32::MAX);
+    };
+    let mut batch = Batch {
+        entries: entries.as_ptr() as u64,
+        nr,
+        flags,
+        error_index: nr,
+        pad: 0,
+    };
+    // SAFETY: `_IOWR` of `struct rust_irqfd_batch`, mirrored by `Batch` (24
+    // bytes, asserted in `abi`): the kernel reads and writes that many bytes
+    // of `batch`, exclusively borrowed and valid for any bytes (all fields
+    // are integers). Through `batch.entries` it reads `nr` `struct
+    // rust_irqfd`s (32 bytes each, `RawIrqfd`), which is what `entries`
+    // holds, borrowed for the whole call; it never writes them.
+    let r = unsafe { ioctl(ctx, Updater::<IOCTL_IRQFD_BATCH, Batch>::new(&mut batch)) };
+    (r, batch.error_index)
 }
 
 /// `RUST_IRQFD_GET_INFO` on a module context.

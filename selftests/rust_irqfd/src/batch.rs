@@ -90,7 +90,8 @@ fn eventfds(n: usize) -> Result<Vec<OwnedFd>, String> {
 }
 
 /// 64 irqfds in one assign batch, each delivering; then one deassign batch
-/// shuts them all down before it returns.
+/// shuts them all down before it returns; then the same 64 with a closed
+/// descriptor after them are all rolled back before the batch returns.
 fn batch_assign_deassign(env: &Env) -> TestResult {
     let c = env.open()?;
     let efds = eventfds(64)?;
@@ -109,6 +110,32 @@ fn batch_assign_deassign(env: &Env) -> TestResult {
         "shutdowns counted when the batch deassign returned",
         ok("GET_INFO", c.info())?.shutdowns,
         64,
+    )?;
+    // The same 64 and a closed descriptor last: all 64 are rolled back (more
+    // than one lock section of the Rust module's rollback, 32 each).
+    let closed = {
+        let e = new_eventfd()?;
+        e.as_raw_fd()
+    };
+    let mut with_bad = entries.clone();
+    with_bad.push(RustIrqfd {
+        fd: closed as u32,
+        gsi: 0,
+        ..Default::default()
+    });
+    batch_fails(
+        "batch assign of 64 and a closed descriptor",
+        &c,
+        &with_bad,
+        (65, 0, 0),
+        libc::EBADF,
+        64,
+    )?;
+    expect_nr_irqfds(&c, 0, "after the rolled-back batch of 65")?;
+    eq(
+        "shutdowns counted when the rolled-back batch returned",
+        ok("GET_INFO", c.info())?.shutdowns,
+        128,
     )?;
     // Nothing is bound any more: every eventfd binds again at once elsewhere.
     let d = env.open()?;

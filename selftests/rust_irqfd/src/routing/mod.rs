@@ -34,12 +34,16 @@ use resample::{
     resample_leave_waits_for_ack, resample_level_ack, resample_liveness, resample_masked_latch,
     resample_shared_resampler, resamplefd_close_keeps_irqfd, resamplefd_is_fd,
 };
-use routes::{route_kept_by_raised_record, route_msi_delivery, route_update_in_place};
+use routes::{
+    route_kept_by_raised_record, route_msi_delivery, route_update_in_place,
+    route_update_many_irqfds,
+};
 
 /// The routing, masking and resampling tests, in run order.
 pub const TESTS: &[Test] = &[
     test!(route_msi_delivery, Needs::gsis(2), [Inject]),
     test!(route_update_in_place, Needs::gsis(4), [Inject]),
+    test!(route_update_many_irqfds, Needs::gsis(2), [Inject]),
     test!(route_kept_by_raised_record, Needs::gsis(2), [Inject]),
     test!(masked_latch, Needs::gsis(3), [Inject]),
     test!(unmask_merges_pending, Needs::gsis(2), [Inject]),

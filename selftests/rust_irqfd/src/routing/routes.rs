@@ -105,6 +105,32 @@ pub(super) fn route_update_in_place(env: &Env) -> TestResult {
     expect_nothing(&c, "on the first context after the other's signal")
 }
 
+/// A route update reaches every irqfd of its GSI, however many: with 100
+/// irqfds on one GSI (more than one lock section of C's walk, which drops
+/// its lock every 32), each one's next injection after the update carries
+/// the new route.
+pub(super) fn route_update_many_irqfds(env: &Env) -> TestResult {
+    const N: usize = 100;
+    let c = env.open()?;
+    let t = Steps { env, c: &c };
+    let e: Vec<OwnedFd> = (0..N).map(|_| new_eventfd()).collect::<Result<_, _>>()?;
+    route(&c, 1, RA)?;
+    for (i, f) in e.iter().enumerate() {
+        ok(&format!("assign(irqfd {i}, gsi 1)"), c.assign(f, 1))?;
+    }
+    route(&c, 1, RB)?;
+    for (i, f) in e.iter().enumerate() {
+        t.sig(f, 1, i as u64 + 1)?;
+        t.one(
+            1,
+            1,
+            msi(RB),
+            &format!("of irqfd {i} of the {N} on gsi 1, after SET_ROUTE(B)"),
+        )?;
+    }
+    expect_nr_irqfds(&c, N as u32, "after the signals")
+}
+
 /// A record keeps the route it was raised with: injections coalesced into
 /// it after a route update or a clear change neither its route nor its
 /// flags; the next record gets the route of its own time.
