@@ -16,13 +16,7 @@ kver=$(cat "$BKDIR/.debian-version")
 log "bench: kernel $BKDIR ($kver)"
 rm -rf "$out"
 mkdir -p "$out"
-# The production build (no test hooks, no mutant), from a copy of the sources
-# so that the checkout's debug-tree build stays as it is.
-mkdir -p "$out/modules"
-cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
-find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
-KDIR= FLAVOUR=bench MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
-	{ tail -30 "$out/build.log"; die "module build against the bench tree failed (log: $out/build.log)"; }
+production_modules bench "$out"
 musl_build -p rust_irqfd_bench || die "building the benchmark failed"
 bin=$MUSL_BIN_DIR/rust_irqfd_bench
 

@@ -75,3 +75,16 @@ selftest_vm_setup() {
 	musl_build -p rust_irqfd_test
 	TEST_BIN=$SELFTEST_BIN
 }
+
+# The production build of both modules (no test hooks, no planted bug) against
+# the FLAVOUR kernel tree, for the scripts that measure (bench.sh, irqsoff.sh):
+# from a copy of the sources in OUT/modules, so that the checkout's debug-tree
+# build stays as it is; log in OUT/build.log.
+production_modules() {
+	local flavour=$1 out=$2
+	mkdir -p "$out/modules"
+	cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
+	find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
+	KDIR= FLAVOUR=$flavour MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
+		{ tail -30 "$out/build.log"; die "module build against the $flavour tree failed (log: $out/build.log)"; }
+}

@@ -23,13 +23,8 @@ IKDIR=$("$TOPDIR/scripts/kernel.sh" irqsoff) || die "could not make the irqsoff 
 kver=$(cat "$IKDIR/.debian-version")
 log "irqsoff: kernel $IKDIR ($kver)"
 rm -rf "$out"
-mkdir -p "$out/modules"
-# The production build (no test hooks), from a copy of the sources so that the
-# checkout's debug-tree build stays as it is.
-cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
-find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
-KDIR= FLAVOUR=irqsoff MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
-	{ tail -30 "$out/build.log"; die "module build against the irqsoff tree failed (log: $out/build.log)"; }
+mkdir -p "$out"
+production_modules irqsoff "$out"
 musl_build -p rust_irqfd_bench || die "building the benchmark failed"
 
 : >"$out/irqsoff.env"
