@@ -229,6 +229,10 @@ fn failed_site(log: &[String]) -> Option<String> {
     (!frames.is_empty()).then(|| frames.join(" < "))
 }
 
+/// Most times one n is tried again after its failure fell on a quiet
+/// allocation (the call went through).
+const QUIET_RETRIES: u32 = 2;
+
 /// Most passes of one sweep before its outcome is taken as it is.
 const MAX_PASSES: u32 = 4;
 
@@ -236,8 +240,8 @@ const MAX_PASSES: u32 = 4;
 /// with `ENOMEM`, and `after_failure` must hold after it. A call that
 /// succeeds although its n-th allocation was failed (someone inside the
 /// kernel fell back gracefully: kmemleak's metadata allocation, the memcg
-/// accounting vector of a fresh slab) is undone with `undo` and the sweep
-/// goes on. Returns the number of failure points: allocations of the call
+/// accounting vector of a fresh slab) is undone with `undo`, and the same n
+/// is tried again (twice at most) before the sweep goes on. Returns the number of failure points: allocations of the call
 /// whose failure fails it.
 fn sweep(
     what: &str,
@@ -346,7 +350,9 @@ fn sweep_pass(
     sites: &mut BTreeSet<(String, String)>,
 ) -> Result<u32, String> {
     let mut unknown = 0;
-    for n in 1..=MAX_POINTS {
+    let mut n = 1;
+    let mut retried = 0;
+    while n <= MAX_POINTS {
         fi.refill()?;
         fi.mark();
         fi.arm(n)?;
@@ -354,7 +360,18 @@ fn sweep_pass(
         let fired = fi.fired()?;
         match r {
             Ok(()) if !fired => return Ok(unknown),
-            Ok(()) => undo()?,
+            Ok(()) => {
+                undo()?;
+                // The failure fell on a quiet allocation, one that comes
+                // and goes with the slab state. The undo changed that state:
+                // the same n now likely falls on the allocation after it,
+                // which going on to n + 1 would step over (in every pass
+                // alike, the state cycling the same way).
+                if retried < QUIET_RETRIES {
+                    retried += 1;
+                    continue;
+                }
+            }
             Err(e) => {
                 ensure(fired && e.0 == libc::ENOMEM, || {
                     format!("{what}: with allocation {n} failed (injected: {fired}): {e}")
@@ -368,6 +385,8 @@ fn sweep_pass(
                 after_failure(n)?;
             }
         }
+        n += 1;
+        retried = 0;
     }
     Err(format!(
         "{what}: still failing after {MAX_POINTS} injected failures"
