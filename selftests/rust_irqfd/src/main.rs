@@ -2,8 +2,9 @@
 //! rust_irqfd_test: kselftest for the rust_irqfd ABI.
 //!
 //! Runs the same tests, with the same expectations, against each device
-//! node (by default `/dev/rust_irqfd` and `/dev/c_irqfd`), and prints KTAP:
-//! one nested subtest per device. A device whose node is absent is skipped.
+//! node (by default `/dev/rust_irqfd`, `/dev/c_irqfd` and `/dev/kvm`, whose
+//! irqfd is the design the modules port: see `kvm`), and prints KTAP: one
+//! nested subtest per device. A device whose node is absent is skipped.
 //!
 //! Exit code: 0 all passed (skips allowed), 1 a failure, 4 all skipped.
 //!
@@ -25,6 +26,7 @@ mod fuzz;
 mod harness;
 mod inputs;
 mod ktap;
+mod kvm;
 mod lifecycle;
 mod limits;
 mod observe;
@@ -49,7 +51,7 @@ use report::{Row, Verdict};
 use stress::StressCfg;
 
 /// The device nodes tested when no `--device` is given.
-const DEFAULT_DEVICES: &[&str] = &["/dev/rust_irqfd", "/dev/c_irqfd"];
+const DEFAULT_DEVICES: &[&str] = &["/dev/rust_irqfd", "/dev/c_irqfd", "/dev/kvm"];
 /// Default bound for waits on asynchronous effects.
 const DEFAULT_TIMEOUT_SECS: u64 = 5;
 
@@ -78,7 +80,8 @@ usage: rust_irqfd_test [--device PATH]... [--tag TAGS]... [--filter SUBSTR]... [
                        [--no-kmemleak] [--table PATH] [--json PATH]
                        [--fuzz-secs S] [--fuzz-seed SEED] [--fuzz-threads T] [--fuzz-ops N]
 
-  --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd)
+  --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd
+                   /dev/kvm; KVM runs the tests that apply to it, see kvm.rs)
   --tag TAGS       run only the tests with these tags: TAGS is tag[+tag...], each tag
                    may be !tag (must not have it); repeatable: any clause matches.
                    Tags: inject race core heavy hooks module fuzz (--list shows each test's)
@@ -357,15 +360,22 @@ fn run_device<W: Write>(
     }
 
     k.subtest(1, &name, tests.len())?;
-    // Probe: GET_INFO of a fresh context gives nr_gsis and the mode.
+    let kind = dev::Kind::of(path);
+    // Probe: GET_INFO of a fresh context gives nr_gsis and the mode; on
+    // KVM, a VM with the in-kernel irqchip must come up.
     let probe = dev::Ctx::open(path)
         .map_err(|e| format!("open({}): {e}", path.display()))
-        .and_then(|c| c.info().map_err(|e| format!("RUST_IRQFD_GET_INFO: {e}")))
+        .and_then(|c| match kind {
+            dev::Kind::Kvm => Ok(kvm::info()),
+            dev::Kind::Module => c.info().map_err(|e| format!("RUST_IRQFD_GET_INFO: {e}")),
+        })
         .and_then(|i| match i.nr_gsis {
             0 => Err("RUST_IRQFD_GET_INFO: nr_gsis 0".to_string()),
             _ => Ok(i),
         });
-    if let Ok(info) = &probe {
+    if kind == dev::Kind::Kvm && probe.is_ok() {
+        k.diag(1, &kvm::describe(path))?;
+    } else if let Ok(info) = &probe {
         k.diag(
             1,
             &format!(
@@ -388,8 +398,13 @@ fn run_device<W: Write>(
         .is_ok_and(|i| i.flags & abi::INFO_DEFERRED_ONLY != 0);
     for (i, t) in tests.iter().enumerate() {
         let start = Instant::now();
-        let o = match &probe {
-            Ok(info) => {
+        let off_kvm = match kind {
+            dev::Kind::Kvm => kvm::why_not(t.name),
+            dev::Kind::Module => None,
+        };
+        let o = match (&probe, off_kvm) {
+            (Ok(_), Some(why)) => (Outcome::Skip(format!("KVM: {why}")), None),
+            (Ok(info), None) => {
                 let env = Env {
                     device: path.to_path_buf(),
                     peers: peers.clone(),
@@ -402,7 +417,7 @@ fn run_device<W: Write>(
                 let o = run_one(t, &env);
                 (o, env.take_report())
             }
-            Err(m) => (Outcome::Fail(format!("probe failed: {m}")), None),
+            (Err(m), _) => (Outcome::Fail(format!("probe failed: {m}")), None),
         };
         let (o, report) = o;
         if t.tags.contains(&Tag::Race) {
@@ -539,7 +554,8 @@ mod tests {
             a.devices,
             vec![
                 PathBuf::from("/dev/rust_irqfd"),
-                PathBuf::from("/dev/c_irqfd")
+                PathBuf::from("/dev/c_irqfd"),
+                PathBuf::from("/dev/kvm")
             ]
         );
         assert!(!a.list && a.filters.is_empty() && !a.only_races);

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::abi::{RustIrqfdInfo, INFO_COUNTS_SIGNALS, INFO_DEFERRED_ONLY};
-use crate::dev::Ctx;
+use crate::dev::{Ctx, Kind};
 use crate::fuzz::FuzzCfg;
 use crate::stress::{lock, Report, StressCfg};
 
@@ -62,8 +62,19 @@ impl Env {
     /// while the injection work is queued may merge: n signals make 1 to n
     /// injections. Every check on injection counts goes through this, so
     /// that each module is held to what it documents.
+    ///
+    /// On KVM an injection is seen as a bit in a local APIC's IRR
+    /// ([`crate::kvm::Deliveries`]): signals between two looks merge.
     pub fn counts_every_signal(&self) -> bool {
+        if self.kind() == Kind::Kvm {
+            return false;
+        }
         !self.deferred() || self.info.flags & INFO_COUNTS_SIGNALS != 0
+    }
+
+    /// What the device under test is.
+    pub fn kind(&self) -> Kind {
+        Kind::of(&self.device)
     }
 
     /// The fewest injections `n` signals make once settled: `n` where every

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::NEED_GSIS;
-use crate::abi::{RustIrqfd, FLAG_DEASSIGN, RUST_IRQFD_IRQFD};
+use crate::abi::{RustIrqfd, FLAG_DEASSIGN};
 use crate::dev::Ctx;
 use crate::harness::{ok, Env, TestResult};
 use crate::stress::Worker;
@@ -43,14 +43,15 @@ pub(super) fn deassign_num(ctx: &Ctx, fd: RawFd, gsi: u32) -> SysResult<()> {
     irqfd_num(ctx, fd, gsi, FLAG_DEASSIGN)
 }
 
-/// RUST_IRQFD_IRQFD through a raw context descriptor that may be closing.
-pub(super) fn assign_via(ctxfd: RawFd, fd: RawFd, gsi: u32) -> SysResult<()> {
+/// The irqfd command `cmd` ([`Ctx::irqfd_cmd`]) through a raw context
+/// descriptor that may be closing.
+pub(super) fn assign_via(cmd: u32, ctxfd: RawFd, fd: RawFd, gsi: u32) -> SysResult<()> {
     let mut req = RustIrqfd {
         fd: fd as u32,
         gsi,
         ..Default::default()
     };
-    sys::ioctl_ptr_raw(ctxfd, RUST_IRQFD_IRQFD, &mut req).map(|_| ())
+    sys::ioctl_ptr_raw(ctxfd, cmd, &mut req).map(|_| ())
 }
 
 /// Errno names, "A or B".

@@ -16,7 +16,7 @@ use super::oracle::{
 };
 use super::G;
 use crate::dev::Ctx;
-use crate::harness::{ensure, new_eventfd, ok, wait_until, TestResult};
+use crate::harness::{ctx_nr_gsis, ensure, new_eventfd, ok, wait_until, TestResult};
 use crate::stress::{fdinfo_field, Run};
 use crate::sys;
 
@@ -268,10 +268,7 @@ pub(super) fn r22(run: &Run) -> TestResult {
     }
     let accts = targets
         .iter()
-        .map(|(c, _)| {
-            let n = ok("RUST_IRQFD_GET_INFO", c.info())?.nr_gsis;
-            Ok(Mutex::new(Acct::new(n)))
-        })
+        .map(|(c, _)| Ok(Mutex::new(Acct::new(ctx_nr_gsis(c)?))))
         .collect::<Result<Vec<_>, String>>()?;
     let e = new_eventfd()?;
     let wins: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::calls::{flood, must, racy, raw};
-use super::oracle::{final_checks, i2, injected, reader, wait_nr, Acct, READ_MAX};
+use super::oracle::{final_checks, i2, injected, reader, wait_nr, wait_shutdowns, Acct, READ_MAX};
 use super::G;
 use crate::dev::Ctx;
 use crate::harness::{
@@ -151,14 +151,11 @@ pub(super) fn r14(run: &Run) -> TestResult {
             // Its shutdown flushes the injections phase B's signals queued
             // (deferred mode): wait for it, so that the next round's phase
             // A counts its own injections only, exactly where they must be.
-            let n = assigned.load(Relaxed);
-            wait_until(
+            wait_shutdowns(
                 env,
-                &format!("the shutdown of round {round}'s irqfd"),
-                || {
-                    let s = ok("RUST_IRQFD_GET_INFO", ctx.info())?.shutdowns;
-                    Ok((s >= n, format!("{s} shutdowns of {n} irqfds")))
-                },
+                &ctx,
+                assigned.load(Relaxed),
+                &format!("round {round}'s irqfd"),
             )?;
             Ok(())
         }),

@@ -18,10 +18,10 @@ use std::time::Duration;
 use super::calls::must;
 use super::G;
 use crate::abi::{RustIrqfdDelivery, DELIVERY_LEVEL, DELIVERY_MSI};
-use crate::dev::Ctx;
+use crate::dev::{Ctx, Kind as DevKind};
 use crate::harness::{
-    check_record, check_record_any, ensure, expect_nr_irqfds, ok, stats, try_read, wait_nr_irqfds,
-    wait_until, Env, TestResult,
+    check_record, check_record_any, counts_irqfds, ensure, expect_nr_irqfds, ok, stats, try_read,
+    wait_nr_irqfds, wait_until, Env, TestResult,
 };
 use crate::stress::{flush_cleanup, lock, Run, Tally, Worker};
 use crate::sys;
@@ -33,6 +33,9 @@ pub(super) const READ_MAX: usize = 64;
 
 /// `injected` of `gsi`.
 pub(super) fn injected(ctx: &Ctx, gsi: u32) -> Result<u64, String> {
+    if ctx.kind() == DevKind::Kvm {
+        return crate::kvm::injected(ctx, gsi);
+    }
     Ok(stats(ctx, gsi)?.injected)
 }
 
@@ -63,10 +66,27 @@ pub(super) fn wait_nr(env: &Env, ctx: &Ctx, want: usize, when: &str) -> TestResu
     )
 }
 
+/// Waits until `n` shutdowns have completed in `ctx` (the last of them
+/// `whose`). A KVM VM does not count them: there the cleanup queue is
+/// flushed instead, which waits for every shutdown queued so far, as
+/// KVM's deassign does.
+pub(super) fn wait_shutdowns(env: &Env, ctx: &Ctx, n: u64, whose: &str) -> TestResult {
+    if !counts_irqfds(ctx) {
+        return flush_cleanup(ctx);
+    }
+    wait_until(env, &format!("the shutdown of {whose}"), || {
+        let s = shutdowns(ctx)?;
+        Ok((s >= n, format!("{s} shutdowns of {n} irqfds")))
+    })
+}
+
 /// Every irqfd of `ctx` was shut down exactly once: after a flush, the
 /// completed shutdowns equal the irqfds that were ever assigned (and are
 /// all gone).
 fn expect_shutdowns(ctx: &Ctx, assigned: u64, what: &str) -> TestResult {
+    if !counts_irqfds(ctx) {
+        return Ok(());
+    }
     let n = shutdowns(ctx)?;
     ensure(n == assigned, || {
         format!(
@@ -271,6 +291,12 @@ impl Acct {
         ctx: &Ctx,
         t: &mut Tally,
     ) -> Result<Vec<RustIrqfdDelivery>, String> {
+        if ctx.kind() == DevKind::Kvm {
+            // No accounting on KVM: a look into vCPU 0's IRR from a reader
+            // racing the scenario's own could hide an injection from it
+            // (see `crate::kvm::Deliveries`).
+            return Ok(Vec::new());
+        }
         let v = try_read(ctx, READ_MAX)?;
         self.take(&v, t)?;
         Ok(v)
@@ -291,6 +317,9 @@ impl Acct {
     /// ended an assertion that some record counted, and `injected`); and
     /// that the seqs read cover every record raised.
     fn finish(&mut self, ctx: &Ctx, gsis: &[u32], t: &mut Tally) -> TestResult {
+        if ctx.kind() == DevKind::Kvm {
+            return Ok(());
+        }
         while self.read_once(ctx, t)? > 0 {}
         let mut raised = 0;
         for &g in gsis {
@@ -382,6 +411,13 @@ pub(super) fn final_checks(
     assigned: u64,
 ) -> TestResult {
     flush_cleanup(ctx)?;
+    if let Some(d) = ctx.deliveries() {
+        // KVM: the injections the scenario's looks saw, for the table.
+        run.add(&Tally {
+            deliveries: d.seen(),
+            ..Default::default()
+        });
+    }
     wait_nr(run.env, ctx, 0, "at the end of the scenario")?;
     expect_shutdowns(ctx, assigned, "at the end of the scenario")?;
     if let Some(a) = acct {

@@ -160,6 +160,23 @@ pub fn ioctl_ptr<T: Copy>(fd: BorrowedFd<'_>, cmd: u32, arg: &mut T) -> SysResul
     check(ret.into()).map(|r| r as i32)
 }
 
+/// `ioctl(fd, cmd, arg)` with a plain integer argument (KVM's `_IO`
+/// commands).
+pub fn ioctl_val(fd: BorrowedFd<'_>, cmd: u32, arg: libc::c_ulong) -> SysResult<i32> {
+    // SAFETY: `arg` is passed by value; the commands used with this take no
+    // pointer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) };
+    check(ret.into()).map(|r| r as i32)
+}
+
+/// `ioctl(fd, cmd, arg)` for a command that returns a new descriptor
+/// (`KVM_CREATE_VM`), with a plain integer argument.
+pub fn ioctl_new_fd(fd: BorrowedFd<'_>, cmd: u32, arg: libc::c_ulong) -> SysResult<OwnedFd> {
+    // SAFETY: `arg` is passed by value; the commands used with this take no
+    // pointer and return a new descriptor, which `check_fd` takes over.
+    check_fd(unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) })
+}
+
 /// `read(fd, buf)`.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
