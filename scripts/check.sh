@@ -55,7 +55,8 @@ step mutants-apply "$TOPDIR/scripts/mutants.sh" --check
 # What the VM runs, static (musl) and in release, from the same workspace.
 step selftest-build musl_build -p rust_irqfd_test
 # The vmm crate's integration tests, built for the guest: there they find
-# /dev/rust_irqfd and /dev/c_irqfd (on the host they skip the module backends).
+# /dev/rust_irqfd, /dev/c_irqfd and the guest's /dev/kvm (on the host they skip
+# the module backends).
 vmm_vm_tests() {
 	(cd "$TOPDIR" && cargo test -p rust_irqfd_vmm --no-run --release --target "$MUSL_TARGET" \
 		--message-format=json) | python3 -c '
@@ -68,10 +69,10 @@ for line in sys.stdin:
         continue
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") and t.get("kind") == ["test"] \
-            and t.get("name") in ("module", "parity"):
+            and t.get("name") in ("module", "kvm", "parity"):
         shutil.copy(m["executable"], out + "/vmm-" + t["name"])
 ' "$out"
-	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-parity" ]
+	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-kvm" ] && [ -x "$out/vmm-parity" ]
 }
 step vmm-vm-build vmm_vm_tests
 step samples-build musl_build -p rust_irqfd_samples
@@ -93,7 +94,7 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
 		"$SELFTEST_BIN" "$out/check.env" \
-		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-parity" \
+		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-kvm" "$out/vmm-parity" \
 		"$samples_bin/irqfd-watch" "$samples_bin/msix-routes" "$samples_bin/level-resample"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1
 	# The benchmark's smoke setting ran last in the same boot: it must have

@@ -181,7 +181,7 @@ for m in $runs; do
 	# One VM per module the bug is planted in (both for the clean build), with
 	# the hard-IRQ signaller, so that the tests that need it run there too.
 	for mod in $(langs_of "$m" | sed 's/[a-z]*/&_irqfd/g'); do
-		printf 'DEVICES=%s\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nNORMAL_ARGS="%s"\nDEFERRED_ARGS="%s"\n' \
+		printf 'DEVICES=%s\nKVM_COLUMN=0\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nNORMAL_ARGS="%s"\nDEFERRED_ARGS="%s"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" "$MUTANT_NORMAL_ARGS" \
 			"$MUTANT_DEFERRED_ARGS" >"$out/$m/$mod.env"
 		# The first splat is the catch: stop there rather than run on in a broken kernel.

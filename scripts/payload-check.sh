@@ -44,6 +44,25 @@ if [ -f /lib/modules/irqfd_hardirq.ko ]; then
 	insmod /lib/modules/irqfd_hardirq.ko && hardirq=1 || { echo "# insmod irqfd_hardirq failed"; rc=1; }
 fi
 
+# The third column: KVM's own irqfd (virt/kvm/eventfd.c), in the same kernel
+# under the same checkers. The debug kernel has KVM and TCG emulates SVM, so
+# /dev/kvm must be there: its absence is a failure (KVM_COLUMN=0 leaves KVM
+# out, as make mutants does: its runs are about the modules' planted bugs).
+kvm=
+if [ "${KVM_COLUMN:-1}" = 1 ]; then
+	echo "TAP version 13"
+	echo "1..1"
+	if [ -c /dev/kvm ]; then
+		echo "# kvm: /dev/kvm present, $(grep -cw svm /proc/cpuinfo) vCPU(s) with SVM"
+		echo "ok 1 kvm_present"
+		kvm=/dev/kvm
+	else
+		echo "# kvm: no /dev/kvm: the kernel lacks CONFIG_KVM/CONFIG_KVM_AMD or the CPU SVM"
+		echo "not ok 1 kvm_present"
+		rc=1
+	fi
+fi
+
 for pass in $PASSES; do
 	param=$MODULE_PARAMS extra=$NORMAL_ARGS
 	[ "$pass" = deferred ] && param="$MODULE_PARAMS $DEFERRED_PARAMS" extra=$DEFERRED_ARGS
@@ -53,6 +72,8 @@ for pass in $PASSES; do
 	done
 	args=
 	for m in $DEVICES; do args="$args --device /dev/$m"; done
+	# deferred_only is the modules' setting: KVM runs in the normal pass.
+	[ -n "$kvm" ] && [ "$pass" = normal ] && args="$args --device $kvm"
 	read -r up _ < /proc/uptime
 	echo "$pass $up" >> /tmp/out/passes.txt
 	kmsg "pass $pass begin"
@@ -70,7 +91,7 @@ for pass in $PASSES; do
 done
 # The vmm crate's integration tests against both modules (issue: module
 # backends in the VM), as KTAP: one block per test binary.
-for t in /bin/vmm-module /bin/vmm-parity; do
+for t in /bin/vmm-module /bin/vmm-kvm /bin/vmm-parity; do
 	[ -x "$t" ] || continue
 	for m in $DEVICES; do
 		# shellcheck disable=SC2086
