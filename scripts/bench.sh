@@ -10,14 +10,9 @@
 
 out=$TOPDIR/build/bench
 results=${BENCH_OUT:-$TOPDIR/bench/results}
-"$TOPDIR/scripts/host-deps.sh"
-BKDIR=$("$TOPDIR/scripts/kernel.sh" bench) || die "could not make the bench kernel"
-kver=$(cat "$BKDIR/.debian-version")
-log "bench: kernel $BKDIR ($kver)"
-rm -rf "$out"
-mkdir -p "$out"
-production_modules bench "$out"
-musl_build -p rust_irqfd_bench || die "building the benchmark failed"
+measure_setup bench "$out"
+BKDIR=$MEASURE_KDIR
+kver=$MEASURE_KVER
 bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
 : >"$out/bench.env"

@@ -76,15 +76,23 @@ selftest_vm_setup() {
 	TEST_BIN=$SELFTEST_BIN
 }
 
-# The production build of both modules (no test hooks, no planted bug) against
-# the FLAVOUR kernel tree, for the scripts that measure (bench.sh, irqsoff.sh):
-# from a copy of the sources in OUT/modules, so that the checkout's debug-tree
-# build stays as it is; log in OUT/build.log.
-production_modules() {
+# What a measuring script (bench.sh, irqsoff.sh) needs before its VM: host
+# packages, the FLAVOUR kernel tree (MEASURE_KDIR, its Debian version in
+# MEASURE_KVER), a fresh OUT, the production build of both modules (no test
+# hooks, no planted bug) against that tree, from a copy of the sources in
+# OUT/modules so that the checkout's debug-tree build stays as it is (log in
+# OUT/build.log), and the static benchmark.
+measure_setup() {
 	local flavour=$1 out=$2
+	"$TOPDIR/scripts/host-deps.sh"
+	MEASURE_KDIR=$("$TOPDIR/scripts/kernel.sh" "$flavour") || die "could not make the $flavour kernel"
+	MEASURE_KVER=$(cat "$MEASURE_KDIR/.debian-version")
+	log "$flavour: kernel $MEASURE_KDIR ($MEASURE_KVER)"
+	rm -rf "$out"
 	mkdir -p "$out/modules"
 	cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
 	find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
 	KDIR= FLAVOUR=$flavour MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
 		{ tail -30 "$out/build.log"; die "module build against the $flavour tree failed (log: $out/build.log)"; }
+	musl_build -p rust_irqfd_bench || die "building the benchmark failed"
 }

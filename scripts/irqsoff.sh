@@ -18,14 +18,9 @@
 
 out=$TOPDIR/build/irqsoff
 report=${IRQSOFF_OUT:-$out/irqsoff.txt}
-"$TOPDIR/scripts/host-deps.sh"
-IKDIR=$("$TOPDIR/scripts/kernel.sh" irqsoff) || die "could not make the irqsoff kernel"
-kver=$(cat "$IKDIR/.debian-version")
-log "irqsoff: kernel $IKDIR ($kver)"
-rm -rf "$out"
-mkdir -p "$out"
-production_modules irqsoff "$out"
-musl_build -p rust_irqfd_bench || die "building the benchmark failed"
+measure_setup irqsoff "$out"
+IKDIR=$MEASURE_KDIR
+kver=$MEASURE_KVER
 
 : >"$out/irqsoff.env"
 for v in IRQSOFF_N IRQSOFF_MODULES; do
