@@ -161,6 +161,8 @@ test_bin=$SELFTEST_BIN
 
 runs="$mutants"
 [ -n "${MUTANTS:-}" ] || runs="none $mutants"
+# Every build first: a patch that applies but no longer builds (a helper it
+# leaves unused, under -Werror) stops the run here, not an hour into the VMs.
 for m in $runs; do
 	log "mutants: building $m"
 	rm -rf "${out:?}/$m"
@@ -178,9 +180,12 @@ for m in $runs; do
 	TEST_HOOKS=1 MODSRC=$src "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
 		{ tail -20 "$out/$m/build.log"; die "build of $m failed (log: $out/$m/build.log)"; }
 	cp "$src/rust_irqfd.ko" "$src/c_irqfd.ko" "$src/irqfd_hardirq.ko" "$out/$m/"
+done
+for m in $runs; do
 	# One VM per module the bug is planted in (both for the clean build), with
 	# the hard-IRQ signaller, so that the tests that need it run there too.
 	for mod in $(langs_of "$m" | sed 's/[a-z]*/&_irqfd/g'); do
+		log "mutants: $m in $mod"
 		printf 'DEVICES=%s\nKVM_COLUMN=0\nSTRESS_SECS=%s\nTEST_ARGS="%s"\nNORMAL_ARGS="%s"\nDEFERRED_ARGS="%s"\n' \
 			"$mod" "${STRESS_SECS:-2}" "$MUTANT_TEST_ARGS" "$MUTANT_NORMAL_ARGS" \
 			"$MUTANT_DEFERRED_ARGS" >"$out/$m/$mod.env"
