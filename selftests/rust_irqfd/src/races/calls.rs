@@ -9,6 +9,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::NEED_GSIS;
@@ -17,6 +18,31 @@ use crate::dev::Ctx;
 use crate::harness::{ok, Env, TestResult};
 use crate::stress::Worker;
 use crate::sys::{self, Errno, SysResult};
+
+/// One mask flip of `gsi` racing `what`: mask, a random pause of up to
+/// 100 us, unmask, another such pause; counted in `flips`.
+pub(super) fn mask_flip(
+    w: &mut Worker<'_>,
+    ctx: &Ctx,
+    gsi: u32,
+    what: &str,
+    flips: &AtomicU64,
+) -> TestResult {
+    must(
+        w,
+        &format!("SET_MASK(masked) racing {what}"),
+        ctx.set_mask(gsi, true),
+    )?;
+    pause(Duration::from_micros(w.rand(100)));
+    must(
+        w,
+        &format!("SET_MASK(unmasked) racing {what}"),
+        ctx.set_mask(gsi, false),
+    )?;
+    flips.fetch_add(1, Relaxed);
+    pause(Duration::from_micros(w.rand(100)));
+    Ok(())
+}
 
 /// The raw number of a descriptor.
 pub(super) fn raw(fd: &impl AsFd) -> RawFd {

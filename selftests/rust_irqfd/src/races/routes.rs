@@ -15,7 +15,7 @@ use std::sync::atomic::{
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::calls::{deassign_num, must, pause, raw};
+use super::calls::{deassign_num, mask_flip, must, pause, raw};
 use super::locking::{hardirq_signal, open_hardirq};
 use super::oracle::{expect_nr, final_checks, i1, injected, Acct, Kind, I1_WINDOW};
 use super::G;
@@ -200,19 +200,7 @@ fn r21_body(run: &Run) -> TestResult {
                 let mut i = 0u64;
                 w.repeat(|w| {
                     let x = if i % 4 == 3 { g2 } else { g };
-                    must(
-                        w,
-                        "SET_MASK(masked) racing injections",
-                        ctx.set_mask(x, true),
-                    )?;
-                    pause(Duration::from_micros(w.rand(100)));
-                    must(
-                        w,
-                        "SET_MASK(unmasked) racing injections",
-                        ctx.set_mask(x, false),
-                    )?;
-                    flips.fetch_add(1, Relaxed);
-                    pause(Duration::from_micros(w.rand(100)));
+                    mask_flip(w, &ctx, x, "injections", &flips)?;
                     i += 1;
                     Ok(())
                 })
@@ -691,22 +679,7 @@ fn r21c_body(run: &Run) -> TestResult {
             }
             Ok(())
         }),
-        _ => w.repeat(|w| {
-            must(
-                w,
-                "SET_MASK(masked) racing route writers",
-                ctx.set_mask(g, true),
-            )?;
-            pause(Duration::from_micros(w.rand(100)));
-            must(
-                w,
-                "SET_MASK(unmasked) racing route writers",
-                ctx.set_mask(g, false),
-            )?;
-            flips.fetch_add(1, Relaxed);
-            pause(Duration::from_micros(w.rand(100)));
-            Ok(())
-        }),
+        _ => w.repeat(|w| mask_flip(w, &ctx, g, "route writers", &flips)),
     })?;
     ok(
         "SET_MASK(gsi 1, unmasked) after phase 1",
