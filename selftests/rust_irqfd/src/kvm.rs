@@ -392,14 +392,6 @@ impl Seen {
     }
 }
 
-/// `injected` of `gsi` of the KVM context `ctx` (see [`Deliveries`]).
-pub fn injected(ctx: &crate::dev::Ctx, gsi: u32) -> Result<u64, String> {
-    match ctx.deliveries() {
-        Some(d) => d.injected(gsi),
-        None => Err("internal: not a KVM context".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,12 +31,13 @@ pub(super) const I1_WINDOW: Duration = Duration::from_millis(20);
 /// Most records one read asks for.
 pub(super) const READ_MAX: usize = 64;
 
-/// `injected` of `gsi`.
+/// `injected` of `gsi`; on KVM, the injections seen so far
+/// ([`crate::kvm::Deliveries::injected`]).
 pub(super) fn injected(ctx: &Ctx, gsi: u32) -> Result<u64, String> {
-    if ctx.kind() == DevKind::Kvm {
-        return crate::kvm::injected(ctx, gsi);
+    match ctx.deliveries() {
+        Some(d) => d.injected(gsi),
+        None => Ok(stats(ctx, gsi)?.injected),
     }
-    Ok(stats(ctx, gsi)?.injected)
 }
 
 /// Shutdowns completed in `ctx` (GET_INFO).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::calls::{assign_num, assign_via, deassign_num, must, pause, racy, raw};
 use super::oracle::{expect_nr, final_checks, i2, i5, reader, wait_nr, Acct};
 use super::G;
-use crate::dev::{Ctx, Kind};
+use crate::dev::Ctx;
 use crate::harness::{new_eventfd, ok, TestResult};
 use crate::stress::{lock, Run, Slot};
 use crate::sys;
@@ -214,10 +214,8 @@ pub(super) fn r4(run: &Run) -> TestResult {
             let fresh = i2(w, env, &evens, round)?;
             expect_nr(&fresh, evens.len(), "of the new context")?;
             i5(env, &fresh, G, evens[0].as_fd(), "in the new context")?;
-            if fresh.kind() == Kind::Module {
-                let v = crate::harness::drain(&fresh)?;
-                w.tally.deliveries += v.iter().map(|d| d.count).sum::<u64>();
-            }
+            let v = crate::harness::drain(&fresh)?;
+            w.tally.deliveries += v.iter().map(|d| d.count).sum::<u64>();
             must(w, "close(new context)", fresh.close())?;
             Ok(())
         }),
