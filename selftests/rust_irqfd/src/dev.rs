@@ -204,14 +204,23 @@ impl Ctx {
         sys::ioctl_ptr(self.fd.as_fd(), RUST_IRQFD_SET_ROUTE, &mut r).map(|_| ())
     }
 
-    /// Routes `gsi` to the MSI message (`msi_addr`, `msi_data`).
+    /// Routes `gsi` to the MSI message (`msi_addr`, `msi_data`). On a VM,
+    /// routes it with `KVM_SET_GSI_ROUTING` to a vector that stands for
+    /// this route ([`Deliveries::route`]).
     pub fn set_route(&self, gsi: u32, msi_addr: u64, msi_data: u32) -> SysResult<()> {
-        self.set_route_raw(&msi_route(gsi, msi_addr, msi_data))
+        match &self.deliveries {
+            Some(d) => d.route(self.fd.as_fd(), gsi, Some((msi_addr, msi_data))),
+            None => self.set_route_raw(&msi_route(gsi, msi_addr, msi_data)),
+        }
     }
 
-    /// Clears the route of `gsi` (a plain line again).
+    /// Clears the route of `gsi` (a plain line again; on a VM, its default
+    /// vector again).
     pub fn clear_route(&self, gsi: u32) -> SysResult<()> {
-        self.set_route_raw(&no_route(gsi))
+        match &self.deliveries {
+            Some(d) => d.route(self.fd.as_fd(), gsi, None),
+            None => self.set_route_raw(&no_route(gsi)),
+        }
     }
 
     /// Routes `gsi` to `route` (`msi_addr`, `msi_data`), or clears its

@@ -7,14 +7,17 @@
 //! neither its irqfds nor their shutdowns (`nr_irqfds`, `shutdowns`), and it
 //! delivers to vCPUs, not to a reader of the context. So on a VM the checks
 //! of those counts check nothing ([`crate::harness::counts_irqfds`]), the
-//! delivery accounting has no records to book, and an injection is seen
-//! where KVM shows one: [`Deliveries`] routes every default GSI to an MSI
-//! with a vector of its own, aimed at vCPU 0, which never runs, so each
-//! injection stays in that vCPU's local APIC IRR, read (and cleared) with
-//! `KVM_GET_LAPIC`/`KVM_SET_LAPIC`. What stays exact: every errno, which
+//! delivery accounting has no counts to book, and an injection is seen
+//! where KVM shows one: [`Deliveries`] routes every default GSI, and every
+//! route a test sets, to an MSI with a vector of its own, aimed at vCPU 0,
+//! which never runs, so each injection stays in that vCPU's local APIC
+//! IRR, read (and cleared) with `KVM_GET_LAPIC`/`KVM_SET_LAPIC`, and the
+//! vector tells which route it took. What stays exact: every errno, which
 //! of several assigns wins, I1 and I5 (an injection, or none, since the
-//! last look), I2 and I3 (an eventfd binds again at once), and every
-//! splat, leak and hang the kernel's checkers report.
+//! last look), I2 and I3 (an eventfd binds again at once), the route an
+//! injection took (R21's oracles: one the GSI had, never one an update
+//! that returned had replaced, the last write wins), and every splat, leak
+//! and hang the kernel's checkers report.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -24,12 +27,13 @@ use crate::abi::kvm::{
     MsiRouting, MsiRoutingEntry, APIC_IRR, APIC_SPIV, KVM_CREATE_VCPU, KVM_GET_LAPIC,
     KVM_IRQ_ROUTING_MSI, KVM_SET_GSI_ROUTING, KVM_SET_LAPIC, LAPIC_SIZE, NR_DEFAULT_GSIS,
 };
-use crate::abi::{RustIrqfdDelivery, RustIrqfdInfo};
+use crate::abi::{RustIrqfdDelivery, RustIrqfdInfo, DELIVERY_MSI};
 use crate::stress::lock;
 use crate::sys::{self, SysResult};
 
-/// The vector GSI `g`'s MSI carries: `VECTOR_BASE + g`, all in one IRR
-/// word (0x40 ..= 0x57), above the exception vectors.
+/// The vector GSI `g`'s MSI carries by default: `VECTOR_BASE + g` (0x40
+/// ..= 0x57, above the exception vectors); the vectors of the routes tests
+/// set follow, up to 0xff ([`Deliveries::route`]).
 const VECTOR_BASE: u32 = 0x40;
 /// The MSI address of a fixed interrupt to APIC id 0 (vCPU 0), physical
 /// destination mode.
@@ -87,6 +91,11 @@ pub const ON_KVM: &[&str] = &[
     "race_r15_hardirq_signal",
     "race_r16_lock_order",
     "race_r17_flush_interplay",
+    // Routes: every route a test sets is a KVM_SET_GSI_ROUTING update, and
+    // a record shows the route an injection took by its vector.
+    "race_r21_routing_update",
+    "race_r21b_route_vs_deassign",
+    "race_r21c_route_writers",
     "race_r22_target_swap",
     "race_r23_assign_error_paths",
 ];
@@ -135,8 +144,9 @@ pub const OFF_KVM: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "RUST_IRQFD_SET_ROUTE, SET_MASK and ACK are the module's: KVM routes with \
-         KVM_SET_GSI_ROUTING (one table per VM), and masks and ACKs come from the guest",
+        "checks the module's routing, mask and ACK ABI (its requests and errnos, its GSI \
+         statistics): a VM's table is KVM_SET_GSI_ROUTING's, whole, it counts no \
+         injections, and its masks and ACKs come from the guest",
         &[
             "route_msi_delivery",
             "route_update_in_place",
@@ -150,9 +160,6 @@ pub const OFF_KVM: &[(&str, &[&str])] = &[
             "set_route_errors",
             "set_mask_errors",
             "ack_errors",
-            "race_r21_routing_update",
-            "race_r21b_route_vs_deassign",
-            "race_r21c_route_writers",
         ],
     ),
     (
@@ -264,16 +271,37 @@ impl LapicState {
     }
 }
 
-/// Where a VM's injections are seen: vCPU 0, and per GSI the injections
-/// seen so far and those not read yet.
+/// Where a VM's injections are seen: vCPU 0, the vector each GSI's route
+/// has now, and per GSI the injections seen so far and per vector those
+/// not read yet.
+///
+/// A GSI starts routed to its default vector (`VECTOR_BASE + gsi`, a plain
+/// GSI of the modules). [`Deliveries::route`] stands for
+/// `RUST_IRQFD_SET_ROUTE`: the route a test gives (an MSI address and data
+/// of the module's ABI, which KVM would take as a real MSI) gets a vector
+/// of its own, never handed to another (gsi, route), and the GSI is routed
+/// to that vector with `KVM_SET_GSI_ROUTING`. So an injection seen at a
+/// vector tells which route it took, and a record made up from it carries
+/// that route, whole: a stale route shows as the vector of the route it
+/// was.
 pub struct Deliveries {
     seen: Mutex<Seen>,
 }
 
+/// The vectors [`Deliveries`] hands out: `VECTOR_BASE ..= 0xff`.
+const NR_SLOTS: usize = 0x100 - VECTOR_BASE as usize;
+
 struct Seen {
     vcpu: OwnedFd,
+    /// The GSI and the route (`None`: the GSI's default) of each vector
+    /// handed out, by slot (`vector - VECTOR_BASE`); slot `g` is GSI
+    /// `g`'s default.
+    slots: Vec<(u32, Option<(u64, u32)>)>,
+    /// The slot each GSI is routed to in the last table built.
+    table: [usize; NR_DEFAULT_GSIS as usize],
     counts: [u64; NR_DEFAULT_GSIS as usize],
-    unread: [u64; NR_DEFAULT_GSIS as usize],
+    /// Injections seen and not read yet, by slot.
+    unread: Vec<u64>,
     seq: u64,
 }
 
@@ -283,39 +311,61 @@ impl Deliveries {
     /// bit 8), without which it accepts no fixed interrupt. Done when the
     /// VM is created, before any irqfd can inject.
     pub fn set_up(vm: BorrowedFd<'_>) -> SysResult<Self> {
-        let mut r = MsiRouting {
-            nr: NR_DEFAULT_GSIS,
-            ..Default::default()
+        let n = NR_DEFAULT_GSIS as usize;
+        let seen = Seen {
+            vcpu: sys::ioctl_new_fd(vm, KVM_CREATE_VCPU, 0)?,
+            slots: (0..NR_DEFAULT_GSIS).map(|g| (g, None)).collect(),
+            table: std::array::from_fn(|g| g),
+            counts: [0; NR_DEFAULT_GSIS as usize],
+            unread: vec![0; n],
+            seq: 0,
         };
-        for (g, e) in (0..).zip(r.entries.iter_mut()) {
-            *e = MsiRoutingEntry {
-                gsi: g,
-                kind: KVM_IRQ_ROUTING_MSI,
-                address_lo: MSI_ADDR,
-                data: VECTOR_BASE + g,
-                ..Default::default()
-            };
-        }
-        sys::ioctl_ptr(vm, KVM_SET_GSI_ROUTING, &mut r)?;
-        let vcpu = sys::ioctl_new_fd(vm, KVM_CREATE_VCPU, 0)?;
+        sys::ioctl_ptr(vm, KVM_SET_GSI_ROUTING, &mut seen.routing())?;
         let mut l = LapicState([0; LAPIC_SIZE]);
-        sys::ioctl_ptr(vcpu.as_fd(), KVM_GET_LAPIC, &mut l)?;
+        sys::ioctl_ptr(seen.vcpu.as_fd(), KVM_GET_LAPIC, &mut l)?;
         l.set_word(APIC_SPIV, l.word(APIC_SPIV) | 0x100);
-        sys::ioctl_ptr(vcpu.as_fd(), KVM_SET_LAPIC, &mut l)?;
+        sys::ioctl_ptr(seen.vcpu.as_fd(), KVM_SET_LAPIC, &mut l)?;
         Ok(Deliveries {
-            seen: Mutex::new(Seen {
-                vcpu,
-                counts: [0; NR_DEFAULT_GSIS as usize],
-                unread: [0; NR_DEFAULT_GSIS as usize],
-                seq: 0,
-            }),
+            seen: Mutex::new(seen),
         })
     }
 
-    /// The injections into `gsi` seen so far: each look that finds the
-    /// GSI's vector in the IRR counts one and clears it, so injections
-    /// between two looks count once (an IRR bit is a bit). Enough for I5
-    /// (more than before) and I1 (no more than before).
+    /// `RUST_IRQFD_SET_ROUTE` on the VM `vm`: routes `gsi` to the vector
+    /// of (`gsi`, `route`), `None` to its default one; `EINVAL` for a GSI
+    /// the VM does not have, `ENOSPC` once every vector is handed out.
+    ///
+    /// The table is built under the lock and sent after it is dropped, so
+    /// that updates from several threads race in `KVM_SET_GSI_ROUTING`
+    /// itself, as they race in `RUST_IRQFD_SET_ROUTE`: the table the
+    /// kernel installs last wins. Every table carries the other GSIs'
+    /// routes as the last one built had them, so updates of different GSIs
+    /// must not race (no scenario has them race).
+    pub fn route(&self, vm: BorrowedFd<'_>, gsi: u32, route: Option<(u64, u32)>) -> SysResult<()> {
+        let g = usize::try_from(gsi)
+            .ok()
+            .filter(|&g| g < NR_DEFAULT_GSIS as usize)
+            .ok_or(sys::Errno(libc::EINVAL))?;
+        let mut table = {
+            let mut s = lock(&self.seen);
+            let slot = match s.slots.iter().position(|&e| e == (gsi, route)) {
+                Some(i) => i,
+                None if s.slots.len() < NR_SLOTS => {
+                    s.slots.push((gsi, route));
+                    s.unread.push(0);
+                    s.slots.len() - 1
+                }
+                None => return Err(sys::Errno(libc::ENOSPC)),
+            };
+            s.table[g] = slot;
+            s.routing()
+        };
+        sys::ioctl_ptr(vm, KVM_SET_GSI_ROUTING, &mut table).map(|_| ())
+    }
+
+    /// The injections into `gsi` seen so far: each look that finds one of
+    /// the GSI's vectors in the IRR counts one and clears it, so
+    /// injections between two looks count once (an IRR bit is a bit).
+    /// Enough for I5 (more than before) and I1 (no more than before).
     pub fn injected(&self, gsi: u32) -> Result<u64, String> {
         let g = usize::try_from(gsi)
             .ok()
@@ -334,25 +384,33 @@ impl Deliveries {
     }
 
     /// What `read(2)` of a module context would give, from what the IRR
-    /// showed: one record per GSI with injections not read yet, count 1
+    /// showed: one record per vector with injections not read yet, count 1
     /// however many looks saw it (a record raised by the first injection
-    /// and merged into by the rest until read), at most `max`; `EAGAIN`
-    /// for none.
+    /// and merged into by the rest until read), carrying the route the
+    /// vector stands for (`DELIVERY_MSI`) or none for a GSI's default
+    /// vector, at most `max`; `EAGAIN` for none.
     pub fn read(&self, max: usize) -> SysResult<Vec<RustIrqfdDelivery>> {
         let mut s = lock(&self.seen);
         s.look()?;
         let mut v = Vec::new();
-        for g in 0..NR_DEFAULT_GSIS {
+        for i in 0..s.slots.len() {
             if v.len() == max {
                 break;
             }
-            let n = std::mem::take(&mut s.unread[g as usize]);
-            if n > 0 {
+            if std::mem::take(&mut s.unread[i]) > 0 {
                 s.seq += 1;
+                let (gsi, route) = s.slots[i];
+                let (flags, (msi_addr, msi_data)) = match route {
+                    Some(r) => (DELIVERY_MSI, r),
+                    None => (0, (0, 0)),
+                };
                 v.push(RustIrqfdDelivery {
                     seq: s.seq,
-                    gsi: g,
+                    gsi,
                     count: 1,
+                    flags,
+                    msi_addr,
+                    msi_data,
                     ..Default::default()
                 });
             }
@@ -365,22 +423,44 @@ impl Deliveries {
 }
 
 impl Seen {
-    /// Counts and clears the GSIs' vectors found in the IRR. An injection
-    /// that lands between the get and the set of a look that found another
-    /// is lost to the test (the set writes the IRR back whole): looks are
-    /// meant for the quiet moments after a signal, as I1 and I5 make them.
+    /// The routing table: every GSI an MSI to APIC id 0 with the vector
+    /// of its slot.
+    fn routing(&self) -> MsiRouting {
+        let mut r = MsiRouting {
+            nr: NR_DEFAULT_GSIS,
+            ..Default::default()
+        };
+        for ((g, e), &slot) in (0..).zip(r.entries.iter_mut()).zip(&self.table) {
+            *e = MsiRoutingEntry {
+                gsi: g,
+                kind: KVM_IRQ_ROUTING_MSI,
+                address_lo: MSI_ADDR,
+                data: vector(slot),
+                ..Default::default()
+            };
+        }
+        r
+    }
+
+    /// Counts and clears the vectors handed out that the IRR shows. An
+    /// injection that lands between the get and the set of a look that
+    /// found another is lost to the test (the set writes the IRR back
+    /// whole): looks are meant for the quiet moments after a signal, as I1
+    /// and I5 make them; a look racing injections may miss some, never
+    /// make one up.
     fn look(&mut self) -> SysResult<()> {
         let mut l = LapicState([0; LAPIC_SIZE]);
         sys::ioctl_ptr(self.vcpu.as_fd(), KVM_GET_LAPIC, &mut l)?;
         let mut found = false;
-        for g in 0..NR_DEFAULT_GSIS {
-            let v = VECTOR_BASE + g;
+        for i in 0..self.slots.len() {
+            let v = vector(i);
             let off = APIC_IRR + (v / 32) as usize * 0x10;
             let bit = 1u32 << (v % 32);
             let w = l.word(off);
             if w & bit != 0 {
-                self.counts[g as usize] += 1;
-                self.unread[g as usize] += 1;
+                let g = self.slots[i].0 as usize;
+                self.counts[g] += 1;
+                self.unread[i] += 1;
                 l.set_word(off, w & !bit);
                 found = true;
             }
@@ -390,6 +470,11 @@ impl Seen {
         }
         Ok(())
     }
+}
+
+/// The vector of slot `i` (below [`NR_SLOTS`]).
+fn vector(i: usize) -> u32 {
+    VECTOR_BASE + u32::try_from(i).unwrap_or(0)
 }
 
 #[cfg(test)]
