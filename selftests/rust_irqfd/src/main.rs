@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use harness::{Env, Stop, Tag, TagClause, Test};
 use ktap::{Ktap, Outcome, Totals, KSFT_FAIL};
 use report::{Row, Verdict};
-use stress::StressCfg;
+use stress::{Kmemleak, StressCfg};
 
 /// The device nodes tested when no `--device` is given.
 const DEFAULT_DEVICES: &[&str] = &["/dev/rust_irqfd", "/dev/c_irqfd", "/dev/kvm"];
@@ -77,7 +77,7 @@ fn all_tests() -> Vec<&'static Test> {
 const USAGE: &str = "\
 usage: rust_irqfd_test [--device PATH]... [--tag TAGS]... [--filter SUBSTR]... [--skip SUBSTR]... [--only-races] [--list]
                        [--timeout SECS] [--stress-secs S] [--stress-ops N]
-                       [--no-kmemleak] [--table PATH] [--json PATH]
+                       [--kmemleak WHEN] [--table PATH] [--json PATH]
                        [--fuzz-secs S] [--fuzz-seed SEED] [--fuzz-threads T] [--fuzz-ops N]
 
   --device PATH    test this device node (repeatable; default: /dev/rust_irqfd /dev/c_irqfd
@@ -92,7 +92,9 @@ usage: rust_irqfd_test [--device PATH]... [--tag TAGS]... [--filter SUBSTR]... [
   --timeout SECS   bound of every wait on an asynchronous effect (default 5)
   --stress-secs S  time budget of each race scenario (default 2.0)
   --stress-ops N   op budget of each race scenario (default 1000000); the first spent ends it
-  --no-kmemleak    no kmemleak scan after each race scenario (default: scan if available)
+  --kmemleak WHEN  when to scan for leaks with kmemleak, if available: scenario (after each
+                   race scenario, the default), device (once, after a device's last test, as
+                   a leaf test kmemleak) or off; --no-kmemleak is --kmemleak off
   --table PATH     write the race comparison table there (plain text)
   --json PATH      write the race results there (JSON list)
   --fuzz-secs S    time budget of the model-checked fuzzer (fuzz_model), per device (default 3)
@@ -216,7 +218,12 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--table" => a.table = Some(PathBuf::from(value("--table")?)),
             "--json" => a.json = Some(PathBuf::from(value("--json")?)),
             "--only-races" => a.only_races = true,
-            "--no-kmemleak" => a.stress.kmemleak = false,
+            "--no-kmemleak" => a.stress.kmemleak = Kmemleak::Off,
+            "--kmemleak" => {
+                let v = value("--kmemleak")?;
+                a.stress.kmemleak = Kmemleak::parse(&v)
+                    .ok_or_else(|| format!("--kmemleak: not scenario, device or off: {v}"))?;
+            }
             "--list" | "-l" => a.list = true,
             "--help" | "-h" => return Ok(None),
             _ => return Err(format!("unknown argument: {arg}")),
@@ -359,7 +366,14 @@ fn run_device<W: Write>(
         return Ok(totals);
     }
 
-    k.subtest(1, &name, tests.len())?;
+    // With --kmemleak device, a leaf after the tests: what they leaked.
+    let leaf_kmemleak = opts.stress.kmemleak == Kmemleak::Device && !tests.is_empty();
+    k.subtest(1, &name, tests.len() + usize::from(leaf_kmemleak))?;
+    if leaf_kmemleak {
+        for n in stress::kmemleak_device_begin() {
+            k.diag(1, &n)?;
+        }
+    }
     let kind = dev::Kind::of(path);
     // Probe: GET_INFO of a fresh context gives nr_gsis and the mode; on
     // KVM, a VM with the in-kernel irqchip must come up.
@@ -435,6 +449,15 @@ fn run_device<W: Write>(
             ));
         }
         k.result(1, i + 1, t.name, &o)?;
+        totals.add(&o);
+    }
+    if leaf_kmemleak {
+        let o = match stress::kmemleak_device_end() {
+            None => Outcome::Skip("kmemleak not available".into()),
+            Some(Ok(())) => Outcome::Pass,
+            Some(Err(m)) => Outcome::Fail(m),
+        };
+        k.result(1, tests.len() + 1, "kmemleak", &o)?;
         totals.add(&o);
     }
 
@@ -565,7 +588,7 @@ mod tests {
             StressCfg {
                 secs: 2.0,
                 ops: 1_000_000,
-                kmemleak: true,
+                kmemleak: Kmemleak::Scenario,
             }
         );
         assert_eq!((a.table, a.json), (None, None));
@@ -638,7 +661,7 @@ mod tests {
             StressCfg {
                 secs: 0.5,
                 ops: 1000,
-                kmemleak: false,
+                kmemleak: Kmemleak::Off,
             }
         );
         assert_eq!(a.table, Some(PathBuf::from("/tmp/t.txt")));
@@ -650,6 +673,26 @@ mod tests {
         assert!(parse(&["--stress-ops", "0"]).is_err());
         assert!(parse(&["--stress-ops", "-3"]).is_err());
         assert!(parse(&["--table"]).is_err());
+    }
+
+    /// `--kmemleak WHEN` takes the three modes and nothing else; the last
+    /// of it and `--no-kmemleak` wins.
+    #[test]
+    fn args_kmemleak() {
+        for (v, want) in [
+            ("scenario", Kmemleak::Scenario),
+            ("device", Kmemleak::Device),
+            ("off", Kmemleak::Off),
+        ] {
+            let a = parse(&["--kmemleak", v]).unwrap().unwrap();
+            assert_eq!(a.stress.kmemleak, want, "{v}");
+        }
+        let a = parse(&["--kmemleak=device", "--no-kmemleak"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.stress.kmemleak, Kmemleak::Off);
+        assert!(parse(&["--kmemleak", "always"]).is_err());
+        assert!(parse(&["--kmemleak"]).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
 use super::threads::Run;
-use super::{lock, Report};
+use super::{lock, Kmemleak, Report};
 use crate::dev::Ctx;
 use crate::harness::{also, catch, new_eventfd, ok, Env, Ran, TestResult};
 use crate::sys;
@@ -53,29 +53,58 @@ fn leak_lines(text: &str) -> Vec<String> {
     }
 }
 
+/// What a scan that found `lines` says, `what` naming when it ran: the
+/// number of objects and the first 20 lines of the report.
+fn leak_report(lines: &[String], what: &str) -> String {
+    let n = lines
+        .iter()
+        .filter(|l| l.contains("unreferenced object"))
+        .count();
+    format!(
+        "kmemleak: {n} unreferenced object(s) {what}; first lines:\n{}",
+        lines
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// A scan and a clear, so that what leaked before is not blamed on what
+/// follows: what it finds, as notes (so that the log shows it), not as a
+/// failure.
+fn kmemleak_baseline(what: &str) -> Vec<String> {
+    match kmemleak_scan() {
+        Some(lines) if !lines.is_empty() => leak_report(&lines, what)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 static KMEMLEAK_BASELINE: AtomicBool = AtomicBool::new(false);
 
-/// Before the first scenario of the run: a scan and a clear, so that what
-/// leaked earlier (the tests before the race scenarios) is not blamed on
-/// a race scenario. What it finds is reported with the scenario's notes
-/// (so that the log shows it), not as its failure.
-fn kmemleak_baseline(notes: &mut Vec<String>) {
+/// `--kmemleak device`, before a device's first test: the baseline scan
+/// ([`kmemleak_baseline`]), once per run (the scan after each device
+/// clears what it found); its notes.
+pub fn kmemleak_device_begin() -> Vec<String> {
     if KMEMLEAK_BASELINE.swap(true, Relaxed) {
-        return;
+        return Vec::new();
     }
-    if let Some(lines) = kmemleak_scan() {
-        let n = lines
-            .iter()
-            .filter(|l| l.contains("unreferenced object"))
-            .count();
-        if n > 0 {
-            notes.push(format!(
-                "kmemleak: {n} unreferenced object(s) reported before the first race scenario \
-                 (leaked earlier in the run, not by a race scenario); first lines:"
-            ));
-            notes.extend(lines.into_iter().take(20));
-        }
-    }
+    kmemleak_baseline("reported before the first device's first test (leaked earlier in the run)")
+}
+
+/// `--kmemleak device`, after a device's last test: `None` if kmemleak is
+/// not usable, else clean or the report of what its tests leaked.
+pub fn kmemleak_device_end() -> Option<TestResult> {
+    let lines = kmemleak_scan()?;
+    Some(if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(leak_report(&lines, "after the device's tests"))
+    })
 }
 
 /// The `eventfd-id:` of an eventfd, from `/proc/self/fdinfo`.
@@ -143,8 +172,14 @@ pub fn device_name(env: &Env) -> String {
 pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> Ran) -> Ran {
     let dev = device_name(env);
     let mut notes = Vec::new();
-    if env.stress.kmemleak {
-        kmemleak_baseline(&mut notes);
+    let scan = env.stress.kmemleak == Kmemleak::Scenario;
+    // Before the first scenario of the run, so that what the tests before
+    // the race scenarios leaked is not blamed on a race scenario.
+    if scan && !KMEMLEAK_BASELINE.swap(true, Relaxed) {
+        notes.extend(kmemleak_baseline(
+            "reported before the first race scenario (leaked earlier in the run, not by a race \
+             scenario)",
+        ));
     }
     let id_before = eventfd_lowest_free_id();
     kmsg(&format!("rust_irqfd_test: begin {name} {dev}"));
@@ -169,28 +204,13 @@ pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> Ran) -> Ran {
         }
     }
     let t0 = Instant::now();
-    if let Some(lines) = env.stress.kmemleak.then(kmemleak_scan).flatten() {
+    if let Some(lines) = scan.then(kmemleak_scan).flatten() {
         notes.push(format!(
             "kmemleak scan: {:.1} s",
             t0.elapsed().as_secs_f64()
         ));
         if !lines.is_empty() {
-            let n = lines
-                .iter()
-                .filter(|l| l.contains("unreferenced object"))
-                .count();
-            res = also(
-                res,
-                format!(
-                    "kmemleak: {n} unreferenced object(s) after the scenario; first lines:\n{}",
-                    lines
-                        .iter()
-                        .take(20)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
-            );
+            res = also(res, leak_report(&lines, "after the scenario"));
         }
     }
     kmsg(&format!("rust_irqfd_test: end {name} {dev}"));

@@ -25,7 +25,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::sys::Errno;
 
-pub use frame::{device_name, fdinfo_field, flush_cleanup, kmsg, scenario};
+pub use frame::{
+    device_name, fdinfo_field, flush_cleanup, kmemleak_device_begin, kmemleak_device_end, kmsg,
+    scenario,
+};
 pub use threads::{Run, Slot, Worker};
 
 /// `--stress-secs` default: each scenario's time budget.
@@ -40,8 +43,36 @@ pub struct StressCfg {
     pub secs: f64,
     /// Op budget of one scenario (racing syscalls, all threads together).
     pub ops: u64,
-    /// Scan for leaks with kmemleak after each scenario (when available).
-    pub kmemleak: bool,
+    /// When to scan for leaks with kmemleak (when available).
+    pub kmemleak: Kmemleak,
+}
+
+/// When the selftest scans for leaks with kmemleak (`--kmemleak`). A
+/// scan costs about 6 s in the TCG debug guest, whatever the scenario
+/// did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kmemleak {
+    /// Never (`off`, `--no-kmemleak`): the scan the VM runner makes at the
+    /// end of the run is the only one.
+    Off,
+    /// Once per device (`device`): a leaf `kmemleak` after its last test
+    /// fails on what any of its tests leaked.
+    Device,
+    /// After each race scenario (`scenario`, the default): a leak fails
+    /// the scenario that made it.
+    Scenario,
+}
+
+impl Kmemleak {
+    /// The mode named `s` on the command line.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Kmemleak::Off),
+            "device" => Some(Kmemleak::Device),
+            "scenario" => Some(Kmemleak::Scenario),
+            _ => None,
+        }
+    }
 }
 
 impl Default for StressCfg {
@@ -49,7 +80,7 @@ impl Default for StressCfg {
         StressCfg {
             secs: DEFAULT_SECS,
             ops: DEFAULT_OPS,
-            kmemleak: true,
+            kmemleak: Kmemleak::Scenario,
         }
     }
 }

@@ -193,7 +193,7 @@ mod tests {
         StressCfg {
             secs,
             ops: u64::MAX,
-            kmemleak: false,
+            kmemleak: crate::stress::Kmemleak::Off,
         }
     }
 

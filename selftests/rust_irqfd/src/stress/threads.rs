@@ -398,7 +398,7 @@ mod tests {
             StressCfg {
                 secs: 3600.0,
                 ops: 10,
-                kmemleak: false,
+                kmemleak: crate::stress::Kmemleak::Off,
             },
             0.5,
         );
@@ -414,7 +414,7 @@ mod tests {
             StressCfg {
                 secs: 0.0,
                 ops: 10,
-                kmemleak: false,
+                kmemleak: crate::stress::Kmemleak::Off,
             },
             1.0,
         );
@@ -507,7 +507,7 @@ mod tests {
         let ops = StressCfg {
             secs: 3600.0,
             ops: 5,
-            kmemleak: false,
+            kmemleak: crate::stress::Kmemleak::Off,
         };
         let b = Budget::new(ops, 1.0);
         let mut w = Worker::new(0, &b);
