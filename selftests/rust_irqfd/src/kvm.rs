@@ -72,6 +72,14 @@ pub const ON_KVM: &[&str] = &[
     "socket_and_context_fd_einval",
     "efd_semaphore_accepted",
     "eventfd_over_scm_rights",
+    // Delivery as KVM shows it (a record per injection seen in the IRR;
+    // their counters check nothing on a VM): a signal injects and
+    // consumes the counter; a counter pending at assign injects once and
+    // stays for the next signal, as KVM's assign does; close of a VM
+    // releases its eventfds at once.
+    "signal_delivers",
+    "pending_at_assign",
+    "close_context_releases",
     // Every race of the catalogue whose race KVM has and whose oracle it
     // shows.
     "race_r1_hup_vs_deassign",
@@ -108,13 +116,10 @@ pub const OFF_KVM: &[(&str, &[&str])] = &[
         &[
             "get_info",
             "assign_deassign",
-            "signal_delivers",
             "coalescing",
-            "pending_at_assign",
             "several_irqfds_one_gsi",
             "no_delivery_after_deassign",
             "epollhup_deactivates",
-            "close_context_releases",
             "stats_invariants",
             "release_4096_irqfds",
             "signal_storm_64_irqfds",

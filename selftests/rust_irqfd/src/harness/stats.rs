@@ -104,8 +104,13 @@ pub fn expect_stats(ctx: &Ctx, gsi: u32, want: Counters) -> TestResult {
     expect_full(ctx, gsi, want.full(gsi))
 }
 
-/// Every field of the stats of `gsi` must be as in `want`.
+/// Every field of the stats of `gsi` must be as in `want`. A KVM VM has
+/// no such counters: there this checks nothing (the test's records, which
+/// a VM shows from its vCPU's IRR, still do).
 pub fn expect_full(ctx: &Ctx, gsi: u32, want: RustIrqfdGsiStats) -> TestResult {
+    if ctx.deliveries().is_some() {
+        return Ok(());
+    }
     let s = stats(ctx, gsi)?;
     eq(&format!("gsi {gsi} stats"), s, want)
 }
@@ -142,8 +147,17 @@ pub fn check_injections(env: &Env, what: &str, injected: u64, signals: u64) -> T
     }
 }
 
-/// Waits until `gsi` has seen at least `n` injections.
+/// Waits until `gsi` has seen at least `n` injections. On a KVM VM, the
+/// injections its looks at vCPU 0's IRR saw
+/// ([`crate::kvm::Deliveries::injected`]): exact for signals that each
+/// wait for their injection before the next.
 pub fn wait_injected(env: &Env, ctx: &Ctx, gsi: u32, n: u64) -> TestResult {
+    if let Some(d) = ctx.deliveries() {
+        return wait_until(env, &format!("{n} injection(s) into gsi {gsi}"), || {
+            let seen = d.injected(gsi)?;
+            Ok((seen >= n, format!("{seen} seen in vCPU 0's IRR")))
+        });
+    }
     wait_until(env, &format!("{n} injection(s) into gsi {gsi}"), || {
         let s = stats(ctx, gsi)?;
         Ok((s.injected >= n, format!("{s:?}")))
