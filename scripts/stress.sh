@@ -18,8 +18,8 @@ bzimage=$KDIR_OWN/arch/x86/boot/bzImage
 rc=0
 
 printf 'STRESS_SECS=%s\nTEST_ARGS="--tag race --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
-# 26 scenarios on 2 devices in 2 modes and on KVM in the normal one (the 19
-# that apply to it), plus a kmemleak scan each: 123 runs of S seconds and
+# 26 scenarios on 2 devices in 2 modes and on KVM in the normal one (the 22
+# that apply to it), plus a kmemleak scan each: 126 runs of S seconds and
 # about 8 s besides under TCG (measured with S=1).
 timeout_s=$(awk -v s="$secs" 'BEGIN { printf "%d", 135 * (s + 10) + 300 }')
 log "stress: $secs s per scenario per device and mode; VM timeout ${timeout_s}s"
