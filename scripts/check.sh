@@ -85,7 +85,7 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	[ -x "$SELFTEST_BIN" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
 	# STRESS_SECS and TEST_ARGS (e.g. --filter NAME) narrow a run while debugging.
-	# One kmemleak scan per device, not per race scenario: a scan costs
+	# kmemleak scans once per device, not per race scenario: a scan costs
 	# about 6 s under TCG, 89 of them were 490 s of a 1262 s run
 	# (Documentation: "Race stress"). A later --kmemleak in TEST_ARGS wins.
 	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\nBENCH_SMOKE=%s\n' "${STRESS_SECS:-2}" \

@@ -296,34 +296,52 @@ pub struct Deliveries {
 /// The vectors [`Deliveries`] hands out: `VECTOR_BASE ..= 0xff`.
 const NR_SLOTS: usize = 0x100 - VECTOR_BASE as usize;
 
+/// A vector handed out: the GSI and the route (`None`: the GSI's default)
+/// it stands for.
+#[derive(Clone, Copy, PartialEq)]
+struct Slot {
+    vector: u32,
+    gsi: u32,
+    route: Option<(u64, u32)>,
+}
+
 struct Seen {
     vcpu: OwnedFd,
-    /// The GSI and the route (`None`: the GSI's default) of each vector
-    /// handed out, by slot (`vector - VECTOR_BASE`); slot `g` is GSI
-    /// `g`'s default.
-    slots: Vec<(u32, Option<(u64, u32)>)>,
+    /// The vectors handed out, in order: `slots[i].vector` is
+    /// `VECTOR_BASE + i`, so there are at most [`NR_SLOTS`]; slot `g` is
+    /// GSI `g`'s default.
+    slots: Vec<Slot>,
     /// The slot each GSI is routed to in the last table built.
     table: [usize; NR_DEFAULT_GSIS as usize],
     counts: [u64; NR_DEFAULT_GSIS as usize],
     /// Injections seen and not read yet, by slot.
     unread: Vec<u64>,
     seq: u64,
+    /// Vectors a look found in the IRR that no slot stands for (sticky).
+    stray: Vec<u32>,
 }
 
 impl Deliveries {
-    /// Routes GSI `g` of the VM `vm` to vector `VECTOR_BASE + g` on APIC
-    /// id 0, creates vCPU 0 and enables its local APIC in software (SPIV
-    /// bit 8), without which it accepts no fixed interrupt. Done when the
-    /// VM is created, before any irqfd can inject.
+    /// Creates vCPU 0 of the VM `vm`, routes GSI `g` to vector
+    /// `VECTOR_BASE + g` on APIC id 0 and enables vCPU 0's local APIC in
+    /// software (SPIV bit 8), without which it accepts no fixed interrupt.
+    /// Done when the VM is created, before any irqfd can inject.
     pub fn set_up(vm: BorrowedFd<'_>) -> SysResult<Self> {
         let n = NR_DEFAULT_GSIS as usize;
         let seen = Seen {
             vcpu: sys::ioctl_new_fd(vm, KVM_CREATE_VCPU, 0)?,
-            slots: (0..NR_DEFAULT_GSIS).map(|g| (g, None)).collect(),
+            slots: (0..NR_DEFAULT_GSIS)
+                .map(|g| Slot {
+                    vector: VECTOR_BASE + g,
+                    gsi: g,
+                    route: None,
+                })
+                .collect(),
             table: std::array::from_fn(|g| g),
             counts: [0; NR_DEFAULT_GSIS as usize],
             unread: vec![0; n],
             seq: 0,
+            stray: Vec::new(),
         };
         sys::ioctl_ptr(vm, KVM_SET_GSI_ROUTING, &mut seen.routing())?;
         let mut l = LapicState([0; LAPIC_SIZE]);
@@ -343,8 +361,11 @@ impl Deliveries {
     /// that updates from several threads race in `KVM_SET_GSI_ROUTING`
     /// itself, as they race in `RUST_IRQFD_SET_ROUTE`: the table the
     /// kernel installs last wins. Every table carries the other GSIs'
-    /// routes as the last one built had them, so updates of different GSIs
-    /// must not race (no scenario has them race).
+    /// routes as the last one built had them. So updates of different GSIs
+    /// must not race, and once updates of one GSI raced, the table the
+    /// kernel holds may route it as another writer's table did than the
+    /// one built last: an update of another GSI would then route it anew
+    /// (no scenario updates another GSI after such a race).
     pub fn route(&self, vm: BorrowedFd<'_>, gsi: u32, route: Option<(u64, u32)>) -> SysResult<()> {
         let g = usize::try_from(gsi)
             .ok()
@@ -352,14 +373,26 @@ impl Deliveries {
             .ok_or(sys::Errno(libc::EINVAL))?;
         let mut table = {
             let mut s = lock(&self.seen);
-            let slot = match s.slots.iter().position(|&e| e == (gsi, route)) {
+            let slot = match s
+                .slots
+                .iter()
+                .position(|e| (e.gsi, e.route) == (gsi, route))
+            {
                 Some(i) => i,
-                None if s.slots.len() < NR_SLOTS => {
-                    s.slots.push((gsi, route));
+                None => {
+                    let i = s.slots.len();
+                    let vector = u32::try_from(i)
+                        .ok()
+                        .filter(|_| i < NR_SLOTS)
+                        .ok_or(sys::Errno(libc::ENOSPC))?;
+                    s.slots.push(Slot {
+                        vector: VECTOR_BASE + vector,
+                        gsi,
+                        route,
+                    });
                     s.unread.push(0);
-                    s.slots.len() - 1
+                    i
                 }
-                None => return Err(sys::Errno(libc::ENOSPC)),
             };
             s.table[g] = slot;
             s.routing()
@@ -379,7 +412,15 @@ impl Deliveries {
         let mut s = lock(&self.seen);
         s.look()
             .map_err(|e| format!("KVM: reading vCPU 0's IRR: {e}"))?;
+        s.no_stray()?;
         Ok(s.counts[g])
+    }
+
+    /// No look found a vector in the IRR that no route of the test names
+    /// (a route KVM tore or made up): checked by every scenario's final
+    /// checks on KVM.
+    pub fn no_stray(&self) -> Result<(), String> {
+        lock(&self.seen).no_stray()
     }
 
     /// The injections seen so far, over all GSIs: the KVM column's
@@ -394,9 +435,15 @@ impl Deliveries {
     /// and merged into by the rest until read), carrying the route the
     /// vector stands for (`DELIVERY_MSI`) or none for a GSI's default
     /// vector, at most `max`; `EAGAIN` for none.
+    /// A stray vector ([`Deliveries::no_stray`]) makes this `EPROTO`, with
+    /// the vectors on stderr.
     pub fn read(&self, max: usize) -> SysResult<Vec<RustIrqfdDelivery>> {
         let mut s = lock(&self.seen);
         s.look()?;
+        if let Err(m) = s.no_stray() {
+            eprintln!("rust_irqfd_test: {m}");
+            return Err(sys::Errno(libc::EPROTO));
+        }
         let mut v = Vec::new();
         for i in 0..s.slots.len() {
             if v.len() == max {
@@ -404,7 +451,7 @@ impl Deliveries {
             }
             if std::mem::take(&mut s.unread[i]) > 0 {
                 s.seq += 1;
-                let (gsi, route) = s.slots[i];
+                let Slot { gsi, route, .. } = s.slots[i];
                 let (flags, (msi_addr, msi_data)) = match route {
                     Some(r) => (DELIVERY_MSI, r),
                     None => (0, (0, 0)),
@@ -440,46 +487,64 @@ impl Seen {
                 gsi: g,
                 kind: KVM_IRQ_ROUTING_MSI,
                 address_lo: MSI_ADDR,
-                data: vector(slot),
+                data: self.slots[slot].vector,
                 ..Default::default()
             };
         }
         r
     }
 
-    /// Counts and clears the vectors handed out that the IRR shows. An
-    /// injection that lands between the get and the set of a look that
-    /// found another is lost to the test (the set writes the IRR back
-    /// whole): looks are meant for the quiet moments after a signal, as I1
-    /// and I5 make them; a look racing injections may miss some, never
-    /// make one up.
+    /// Counts and clears the vectors handed out that the IRR shows, and
+    /// notes any other vector it shows (from 0x10, the first a fixed
+    /// interrupt can carry) as stray. An injection that lands between the
+    /// get and the set of a look that found another is lost to the test
+    /// (the set writes the IRR back whole): the looks that count are taken
+    /// in the quiet moments after a signal, as I1 and I5 make them; a look
+    /// racing injections (a race reader checking routes) may miss some,
+    /// never make one up.
     fn look(&mut self) -> SysResult<()> {
         let mut l = LapicState([0; LAPIC_SIZE]);
         sys::ioctl_ptr(self.vcpu.as_fd(), KVM_GET_LAPIC, &mut l)?;
         let mut found = false;
-        for i in 0..self.slots.len() {
-            let v = vector(i);
+        for v in 0x10..0x100u32 {
             let off = APIC_IRR + (v / 32) as usize * 0x10;
             let bit = 1u32 << (v % 32);
             let w = l.word(off);
-            if w & bit != 0 {
-                let g = self.slots[i].0 as usize;
-                self.counts[g] += 1;
-                self.unread[i] += 1;
-                l.set_word(off, w & !bit);
-                found = true;
+            if w & bit == 0 {
+                continue;
             }
+            match self.slots.iter().position(|s| s.vector == v) {
+                Some(i) => {
+                    self.counts[self.slots[i].gsi as usize] += 1;
+                    self.unread[i] += 1;
+                }
+                None => self.stray.push(v),
+            }
+            l.set_word(off, w & !bit);
+            found = true;
         }
         if found {
             sys::ioctl_ptr(self.vcpu.as_fd(), KVM_SET_LAPIC, &mut l)?;
         }
         Ok(())
     }
-}
 
-/// The vector of slot `i` (below [`NR_SLOTS`]).
-fn vector(i: usize) -> u32 {
-    VECTOR_BASE + u32::try_from(i).unwrap_or(0)
+    fn no_stray(&self) -> Result<(), String> {
+        if self.stray.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "KVM: vector(s) {} in vCPU 0's IRR, which no route of the test names (the GSIs' \
+             vectors are {:#x} ..= {:#x}): an injection with a route KVM tore or made up",
+            self.stray
+                .iter()
+                .map(|v| format!("{v:#x}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            VECTOR_BASE,
+            self.slots.last().map_or(VECTOR_BASE, |s| s.vector)
+        ))
+    }
 }
 
 #[cfg(test)]
