@@ -91,9 +91,9 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	printf 'STRESS_SECS=%s\nTEST_ARGS="%s"\nBENCH_SMOKE=%s\n' "${STRESS_SECS:-2}" \
 		"--kmemleak device ${TEST_ARGS:-}" \
 		"${BENCH_SMOKE:-1}" >"$out/check.env"
-	# About 17 minutes under TCG with 2 vCPUs on an idle host (25 with another
-	# VM beside it); the timeout leaves room for a slower host without letting
-	# a hung guest eat the CI budget.
+	# About 14 minutes under TCG with 2 vCPUs on an idle host (815 s at
+	# 2b56e8e, the whole warm make check 938 s); the timeout leaves room for
+	# a slower host without letting a hung guest eat the CI budget.
 	VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-2400} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
 		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
