@@ -78,10 +78,17 @@ fn leak_report(lines: &[String], what: &str) -> String {
     )
 }
 
-/// A scan and a clear, so that what leaked before is not blamed on what
-/// follows: what it finds, as notes (so that the log shows it), not as a
-/// failure.
+static KMEMLEAK_BASELINE: AtomicBool = AtomicBool::new(false);
+
+/// Once per run, before the first scan that can fail a test: a scan and a
+/// clear, so that what leaked before (`what` says where) is not blamed on
+/// what follows. What it finds comes back as notes (so that the log shows
+/// it), not as a failure; later calls find nothing to do (every scan after
+/// it clears what it found).
 fn kmemleak_baseline(what: &str) -> Vec<String> {
+    if KMEMLEAK_BASELINE.swap(true, Relaxed) {
+        return Vec::new();
+    }
     match kmemleak_scan() {
         Some(lines) if !lines.is_empty() => leak_report(&lines, what)
             .lines()
@@ -91,15 +98,9 @@ fn kmemleak_baseline(what: &str) -> Vec<String> {
     }
 }
 
-static KMEMLEAK_BASELINE: AtomicBool = AtomicBool::new(false);
-
 /// `--kmemleak device`, before a device's first test: the baseline scan
-/// ([`kmemleak_baseline`]), once per run (the scan after each device
-/// clears what it found); its notes.
+/// ([`kmemleak_baseline`]); its notes.
 pub fn kmemleak_device_begin() -> Vec<String> {
-    if KMEMLEAK_BASELINE.swap(true, Relaxed) {
-        return Vec::new();
-    }
     kmemleak_baseline("reported before the first device's first test (leaked earlier in the run)")
 }
 
@@ -182,7 +183,7 @@ pub fn scenario(env: &Env, name: &str, body: fn(&Run) -> Ran) -> Ran {
     let scan = env.stress.kmemleak == Kmemleak::Scenario;
     // Before the first scenario of the run, so that what the tests before
     // the race scenarios leaked is not blamed on a race scenario.
-    if scan && !KMEMLEAK_BASELINE.swap(true, Relaxed) {
+    if scan {
         notes.extend(kmemleak_baseline(
             "reported before the first race scenario (leaked earlier in the run, not by a race \
              scenario)",
