@@ -88,14 +88,20 @@ kmake olddefconfig >/dev/null 2>"$tree/.kconfig.log" || {
 	cat "$tree/.kconfig.log" >&2
 	die "kconfig failed"
 }
-# Every option the fragment asks for must have survived kconfig's dependencies.
+# Every option the fragment asks for must have survived kconfig's dependencies:
+# as for kconfig, an option's last line in the fragment is the one that counts
+# (a flavour may undo a line of the fragment it includes).
+wanted=$(mktemp)
+trap 'rm -f "$expanded" "$wanted"' EXIT
+tac "$expanded" | awk '{ o = $0; sub(/^# /, "", o); sub(/[= ].*/, "", o) }
+	/^(# )?CONFIG_/ && seen[o]++ { next } { print }' | tac >"$wanted"
 bad=0
 while IFS= read -r line; do
 	case "$line" in
 	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || { echo "  wanted $line, got: $(grep "^${line%%=*}=" "$tree/.config" || echo unset)" >&2; bad=1; } ;;
 	"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}; grep -q "^$opt=" "$tree/.config" && { echo "  wanted $opt unset, got $(grep "^$opt=" "$tree/.config")" >&2; bad=1; } ;;
 	esac
-done <"$expanded"
+done <"$wanted"
 [ $bad = 0 ] || die "kconfig dropped options of $fragment (missing dependencies, listed above)"
 
 log "kernel: building bzImage, modules and the Rust metadata ($(nproc) jobs; about 15 minutes cold)"
