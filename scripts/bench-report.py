@@ -232,11 +232,14 @@ def main():
         scale_ratios["n"] = n
 
     # --- memory ---
+    # Counted by allocation (kmem tracepoints): exact, the same in every run.
     memory = {}
     for r in recs:
         if r["kind"] == "memory" and r["n"]:
-            memory[r["label"]] = {"n": r["n"], "slab_bytes": r["slab_bytes"],
-                                  "bytes_per_irqfd": r["slab_bytes"] / r["n"]}
+            memory[r["label"]] = {"n": r["n"], "bytes_per_irqfd": r["bytes_per_irqfd"],
+                                  "bytes_per_context": r["bytes_per_context"],
+                                  "irqfd_allocations": r["irqfds"]["allocations"],
+                                  "context_allocations": r["context"]["allocations"]}
 
     # --- table, and each target decided by its interval where the table shows it ---
     verdicts = []
@@ -300,13 +303,27 @@ def main():
                      f"{fmt_ratio(scale_ratios[op])}"
                      + target(f"{op} of {scale_ratios['n']} irqfds Rust/C", scale_ratios[op],
                               1.00, True))
-    t += ["", "Memory, slab growth per assigned irqfd:"]
+    t += ["", "Memory, counted by allocation (kmem tracepoints; sizes as the allocator rounds",
+          "them; what the step's task allocated and had not freed):"]
     for label in ("rust", "c"):
-        if label in memory:
-            m = memory[label]
-            t.append(f"  {label:5} {m['bytes_per_irqfd']:8.0f} bytes (N={m['n']})")
+        if label not in memory:
+            continue
+        m = memory[label]
+        t.append(f"  {label:5} per irqfd {m['bytes_per_irqfd']:8.1f} bytes (N={m['n']}), "
+                 f"per context {m['bytes_per_context']} bytes")
+        for what, key, per in (("irqfd", "irqfd_allocations", m["n"]),
+                               ("context", "context_allocations", 1)):
+            for a in m[key]:
+                if a["count"] * 4 < per:
+                    continue  # amortised: a slab's accounting vector, a tree rebalance
+                cache = f" {a['cache']}" if a["cache"] else ""
+                t.append(f"        {what:7} {a['event']:19} {a['bytes_req']:>6} -> "
+                         f"{a['bytes_alloc']:>6} x{a['count'] / per:<5.2f} {a['site']}{cache}")
     if "rust" in memory and "c" in memory and memory["c"]["bytes_per_irqfd"]:
-        t.append(f"  Rust/C {memory['rust']['bytes_per_irqfd'] / memory['c']['bytes_per_irqfd']:.2f}")
+        r, c = memory["rust"]["bytes_per_irqfd"], memory["c"]["bytes_per_irqfd"]
+        one = {"median": r / c, "min": r / c, "max": r / c, "rounds": 1}
+        t.append(f"  bytes per irqfd Rust/C {r / c:.3f}"
+                 + target("bytes per irqfd Rust/C", one, 1.00, True, ", exact"))
     if not smoke:
         counts = defaultdict(int)
         for v in verdicts:

@@ -59,8 +59,11 @@ while [ $r -lt "$ROUNDS" ]; do
 	fi
 	r=$((r + 1))
 done
+# Bytes per context and per irqfd, counted by allocation (kmem tracepoints).
+T=/sys/kernel/tracing
+[ -e $T/trace ] || mount -t tracefs nodev $T || { echo "# bench: no tracefs"; rc=1; }
 for m in rust c; do
-	run memory --label $m --device /dev/${m}_irqfd --n "$MEM_N"
+	run memory --label $m --device /dev/${m}_irqfd --n "$MEM_N" --tracing $T
 done
 rmmod rust_irqfd c_irqfd || rc=1
 echo "# bench: $(wc -l <"$OUT") measurements, exit $rc"

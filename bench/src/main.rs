@@ -11,7 +11,7 @@
 //! rust_irqfd_bench latency    --label L --round R --samples N (--device PATH | --floor)
 //! rust_irqfd_bench throughput --label L --round R --device PATH --irqfds N --writers W --millis MS
 //! rust_irqfd_bench scale      --label L --round R --device PATH --n N
-//! rust_irqfd_bench memory     --label L --device PATH --n N
+//! rust_irqfd_bench memory     --label L --device PATH --n N [--tracing DIR]
 //! rust_irqfd_bench irqsoff    --label L --device PATH --n N [--tracing DIR]
 //! ```
 //!
@@ -19,6 +19,7 @@
 //! longest interrupts-off section of each operation (see [`irqsoff`]).
 
 mod irqsoff;
+mod memory;
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::process::ExitCode;
@@ -139,8 +140,9 @@ fn run(args: &[String]) -> Res<String> {
         }
         "memory" => {
             let n = to_usize(a.num("n")?)?;
-            let bytes = memory(a.str("device")?, n)?;
-            Ok(format!("{{{head},\"n\":{n},\"slab_bytes\":{bytes}}}"))
+            let dir = a.get("tracing").unwrap_or("/sys/kernel/tracing");
+            let r = memory::memory(a.str("device")?, n, std::path::Path::new(dir))?;
+            Ok(format!("{{{head},{r}}}"))
         }
         "irqsoff" => {
             let n = to_usize(a.num("n")?)?;
@@ -451,30 +453,4 @@ fn scale(path: &str, n: usize) -> Res<Scale> {
         deassign_ns,
         release_ns,
     })
-}
-
-/// `Slab:` of /proc/meminfo, in bytes.
-fn slab_bytes() -> Res<u64> {
-    let m = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
-    m.lines()
-        .find_map(|l| l.strip_prefix("Slab:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| "no Slab: line in /proc/meminfo".into())
-}
-
-/// Slab growth while `n` irqfds are assigned (the eventfds exist before and
-/// after, so only what the module allocates counts).
-fn memory(path: &str, n: usize) -> Res<i64> {
-    let efds = eventfds(n)?;
-    let b = ModuleBackend::open(path).map_err(err("open"))?;
-    let nr = b.nr_gsis().max(1) as usize;
-    let before = slab_bytes()?;
-    for (i, e) in efds.iter().enumerate() {
-        let gsi = u32::try_from(i % nr).unwrap_or(0);
-        b.assign(e.as_fd(), gsi).map_err(err("assign"))?;
-    }
-    let after = slab_bytes()?;
-    drop(b);
-    Ok(i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(0))
 }
