@@ -241,6 +241,13 @@ def main():
                                   "irqfd_allocations": r["irqfds"]["allocations"],
                                   "context_allocations": r["context"]["allocations"]}
 
+    # --- stages of one delivery (tracepoints; exact under icount) ---
+    stages = {}
+    for r in recs:
+        if r["kind"] == "stages":
+            stages[r["label"]] = {k: r[k] for k in ("samples", "unslept", "signal_ns", "schedule_ns",
+                                                    "read_ns", "write_ns")}
+
     # --- table, and each target decided by its interval where the table shows it ---
     verdicts = []
 
@@ -324,6 +331,24 @@ def main():
         one = {"median": r / c, "min": r / c, "max": r / c, "rounds": 1}
         t.append(f"  bytes per irqfd Rust/C {r / c:.3f}"
                  + target("bytes per irqfd Rust/C", one, 1.00, True, ", exact"))
+    if stages:
+        t += ["", "Where a delivery's time goes (medians; syscall and scheduler tracepoints, TSC):",
+              f"  {'curve':14} {'signal ns':>10} {'schedule ns':>12} {'read ns':>9} {'total ns':>9} "
+              f"{'write ns':>9} {'samples':>8}"]
+        for label in ("floor", "rust", "c", "rust_deferred"):
+            if label in stages:
+                g = stages[label]
+                total = g["signal_ns"] + g["schedule_ns"] + g["read_ns"]
+                t.append(f"  {label:14} {g['signal_ns']:>10.0f} {g['schedule_ns']:>12.0f} "
+                         f"{g['read_ns']:>9.0f} {total:>9.0f} {g['write_ns']:>9.0f} "
+                         f"{g['samples']:>8}")
+        if "rust" in stages and "c" in stages:
+            r, c = stages["rust"], stages["c"]
+            t.append("  Rust - C:      " + " ".join(
+                f"{r[k] - c[k]:>+{w}.0f}" for k, w in (("signal_ns", 10), ("schedule_ns", 12),
+                                                        ("read_ns", 9))))
+        t += ["  signal: write(2) entry to the reader's wakeup (eventfd, irqfd, injection,",
+              "  record); schedule: to the reader running; read: its read(2) returning."]
     if not smoke:
         counts = defaultdict(int)
         for v in verdicts:
@@ -332,7 +357,7 @@ def main():
                   f"{counts['undecided']} undecided (of {len(verdicts)})"]
     text = "\n".join(t) + "\n"
     result = {"clock": clock, "latency": latency, "ratios": ratios, "throughput": throughput,
-              "scale": scale, "scale_ratios": scale_ratios, "memory": memory,
+              "scale": scale, "scale_ratios": scale_ratios, "memory": memory, "stages": stages,
               "targets": verdicts, "measurements": len(recs)}
     (outdir / "results.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     svg_cdf(lat, outdir / "latency-cdf.svg", title)
@@ -342,7 +367,8 @@ def main():
     missing = [k for k, ok in (("latency curves", len(latency) == len(CURVES)),
                                ("throughput", bool(throughput)),
                                ("scale", "rust" in scale and "c" in scale),
-                               ("memory", "rust" in memory and "c" in memory)) if not ok]
+                               ("memory", "rust" in memory and "c" in memory),
+                               ("stages", len(stages) == 4)) if not ok]
     if missing:
         print(f"bench-report: missing figures: {', '.join(missing)}", file=sys.stderr)
         sys.exit(1)

@@ -14,7 +14,7 @@
 #
 # env: BENCH_OUT (results folder, default bench/results), BENCH_CLOCK
 #      (icount or wall), and the payload's knobs (ROUNDS, SAMPLES, TP_MILLIS,
-#      TP_IRQFDS, TP_WRITERS, SCALE_ROUNDS, SCALE_N, MEM_N; see
+#      TP_IRQFDS, TP_WRITERS, SCALE_ROUNDS, SCALE_N, MEM_N, STAGE_SAMPLES; see
 #      scripts/payload-bench.sh)
 . "$(dirname "$0")/common.sh"
 
@@ -26,7 +26,7 @@ kver=$MEASURE_KVER
 bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
 : >"$out/bench.env"
-for v in ROUNDS SAMPLES TP_MILLIS TP_IRQFDS TP_WRITERS SCALE_ROUNDS SCALE_N MEM_N; do
+for v in ROUNDS SAMPLES TP_MILLIS TP_IRQFDS TP_WRITERS SCALE_ROUNDS SCALE_N MEM_N STAGE_SAMPLES; do
 	[ -n "${!v:-}" ] && printf '%s="%s"\n' "$v" "${!v}" >>"$out/bench.env"
 done
 case ${BENCH_CLOCK:-icount} in

@@ -5,7 +5,7 @@
 #
 # env (from /etc/payload.env): ROUNDS, SAMPLES (latency samples per curve and
 # round), TP_MILLIS, TP_IRQFDS, TP_WRITERS (throughput grid), SCALE_ROUNDS,
-# SCALE_N, MEM_N. Defaults are the full benchmark's.
+# SCALE_N, MEM_N, STAGE_SAMPLES. Defaults are the full benchmark's.
 set -u
 ROUNDS=${ROUNDS:-5}
 SAMPLES=${SAMPLES:-3000}
@@ -15,6 +15,7 @@ TP_WRITERS=${TP_WRITERS:-"1 2"}
 SCALE_ROUNDS=${SCALE_ROUNDS:-2}
 SCALE_N=${SCALE_N:-"1024 4096 16384 65536"}
 MEM_N=${MEM_N:-16384}
+STAGE_SAMPLES=${STAGE_SAMPLES:-1000}
 B=/bin/rust_irqfd_bench
 OUT=/tmp/out/bench.jsonl
 rc=0
@@ -65,6 +66,14 @@ T=/sys/kernel/tracing
 for m in rust c; do
 	run memory --label $m --device /dev/${m}_irqfd --n "$MEM_N" --tracing $T
 done
+# Where a delivery's time goes, stage by stage (syscall and scheduler
+# tracepoints): the floor, both modules, and the Rust module deferred-only.
+run stages --label floor --samples "$STAGE_SAMPLES" --floor --tracing $T
+for m in rust c; do
+	run stages --label $m --samples "$STAGE_SAMPLES" --device /dev/${m}_irqfd --tracing $T
+done
+rust deferred_only=1
+run stages --label rust_deferred --samples "$STAGE_SAMPLES" --device /dev/rust_irqfd --tracing $T
 rmmod rust_irqfd c_irqfd || rc=1
 echo "# bench: $(wc -l <"$OUT") measurements, exit $rc"
 exit $rc

@@ -12,6 +12,7 @@
 //! rust_irqfd_bench throughput --label L --round R --device PATH --irqfds N --writers W --millis MS
 //! rust_irqfd_bench scale      --label L --round R --device PATH --n N
 //! rust_irqfd_bench memory     --label L --device PATH --n N [--tracing DIR]
+//! rust_irqfd_bench stages     --label L --samples N (--device PATH | --floor) [--tracing DIR]
 //! rust_irqfd_bench irqsoff    --label L --device PATH --n N [--tracing DIR]
 //! ```
 //!
@@ -20,6 +21,7 @@
 
 mod irqsoff;
 mod memory;
+mod stages;
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::process::ExitCode;
@@ -142,6 +144,17 @@ fn run(args: &[String]) -> Res<String> {
             let n = to_usize(a.num("n")?)?;
             let dir = a.get("tracing").unwrap_or("/sys/kernel/tracing");
             let r = memory::memory(a.str("device")?, n, std::path::Path::new(dir))?;
+            Ok(format!("{{{head},{r}}}"))
+        }
+        "stages" => {
+            let samples = to_usize(a.num("samples")?)?;
+            let dir = a.get("tracing").unwrap_or("/sys/kernel/tracing");
+            let device = if a.flag("floor") {
+                None
+            } else {
+                Some(a.str("device")?)
+            };
+            let r = stages::run(device, samples, std::path::Path::new(dir))?;
             Ok(format!("{{{head},{r}}}"))
         }
         "irqsoff" => {
