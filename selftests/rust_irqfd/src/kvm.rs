@@ -239,7 +239,7 @@ pub const OFF_KVM: &[(&str, &[&str])] = &[
         "loads and unloads the module under test; KVM is built into the kernel",
         &[
             "unload_refused_while_open",
-            "load_unload_100_cycles",
+            "load_unload_cycles",
             "open_close_vs_unload",
             "race_r18_module_unload",
         ],
