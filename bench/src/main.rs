@@ -22,6 +22,7 @@
 mod irqsoff;
 mod memory;
 mod stages;
+mod tracefs;
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::process::ExitCode;

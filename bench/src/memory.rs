@@ -20,7 +20,7 @@ use std::path::Path;
 
 use rust_irqfd_vmm::{IrqFdBackend, ModuleBackend};
 
-use crate::{err, eventfds, Res};
+use crate::{err, eventfds, tracefs, Res};
 
 /// The events that allocate (first) and free (second), by tracefs name.
 const EVENTS: [&str; 6] = [
@@ -166,74 +166,12 @@ fn live(trace: &str, pid: u32) -> Res<Live> {
     Ok(Live { kinds, events })
 }
 
-/// The kmem and percpu events under tracefs `dir`.
-struct Tracing<'a> {
-    dir: &'a Path,
-}
-
-impl<'a> Tracing<'a> {
-    fn write(&self, file: &str, value: &str) -> Res<()> {
-        let f = self.dir.join(file);
-        std::fs::write(&f, value).map_err(|e| format!("{}: {e}", f.display()))
-    }
-
-    fn read(&self, file: &str) -> Res<String> {
-        let f = self.dir.join(file);
-        std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))
-    }
-
-    fn setup(dir: &'a Path) -> Res<Self> {
-        let t = Self { dir };
-        t.write("tracing_on", "0")?;
-        t.write("buffer_size_kb", BUFFER_KB)?;
-        for e in EVENTS {
-            t.write(&format!("events/{e}/enable"), "1")?;
-        }
-        Ok(t)
-    }
-
-    /// What task `pid` left allocated while `f` ran.
-    fn step(&self, pid: u32, f: impl FnOnce() -> Res<()>) -> Res<Live> {
-        self.write("trace", "")?;
-        self.write("tracing_on", "1")?;
-        let r = f();
-        self.write("tracing_on", "0")?;
-        r?;
-        let stats = self.read("per_cpu/cpu0/stats")?;
-        let trace = self.read("trace")?;
-        // Every CPU's buffer must have held the whole step.
-        let cpus = std::fs::read_dir(self.dir.join("per_cpu"))
-            .map_err(|e| format!("per_cpu: {e}"))?
-            .count();
-        for cpu in 0..cpus {
-            let s = if cpu == 0 {
-                stats.clone()
-            } else {
-                self.read(&format!("per_cpu/cpu{cpu}/stats"))?
-            };
-            let overrun = s
-                .lines()
-                .find_map(|l| l.strip_prefix("overrun:"))
-                .map_or("0", str::trim);
-            if overrun != "0" {
-                return Err(format!(
-                    "trace buffer of cpu{cpu} overran ({overrun} events lost)"
-                ));
-            }
-        }
-        live(&trace, pid)
-    }
-}
-
-impl Drop for Tracing<'_> {
-    fn drop(&mut self) {
-        let _ = self.write("tracing_on", "0");
-        for e in EVENTS {
-            let _ = self.write(&format!("events/{e}/enable"), "0");
-        }
-        let _ = self.write("trace", "");
-        let _ = self.write("buffer_size_kb", "1408");
-    }
+/// What task `pid` left allocated while `f` ran, the events of `t` on.
+fn step(t: &tracefs::Events<'_>, pid: u32, f: impl FnOnce() -> Res<()>) -> Res<Live> {
+    t.write("trace", "")?;
+    t.record(f)?;
+    t.check_overrun()?;
+    live(&t.read("trace")?, pid)
 }
 
 /// What a context (an open of `path`) and each of `n` irqfds in it leave
@@ -241,16 +179,16 @@ impl Drop for Tracing<'_> {
 /// kind of allocation with its count.
 pub fn memory(path: &str, n: usize, dir: &Path) -> Res<String> {
     let efds = eventfds(n)?;
-    let t = Tracing::setup(dir)?;
+    let t = tracefs::Events::enable(dir, &EVENTS, BUFFER_KB, None)?;
     let pid = std::process::id();
     let mut b = None;
-    let context = t.step(pid, || {
+    let context = step(&t, pid, || {
         b = Some(ModuleBackend::open(path).map_err(err("open"))?);
         Ok(())
     })?;
     let b = b.ok_or("open: no context")?;
     let nr = b.nr_gsis().max(1) as usize;
-    let irqfds = t.step(pid, || {
+    let irqfds = step(&t, pid, || {
         for (i, e) in efds.iter().enumerate() {
             let gsi = u32::try_from(i % nr).unwrap_or(0);
             b.assign(e.as_fd(), gsi).map_err(err("assign"))?;

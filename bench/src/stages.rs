@@ -33,7 +33,7 @@ use std::time::Instant;
 use rust_irqfd_vmm::abi::module::Delivery;
 use rust_irqfd_vmm::{EventFd, IrqFdBackend};
 
-use crate::{err, open_blocking, ping_pong, read_records, Res};
+use crate::{err, open_blocking, ping_pong, read_records, tracefs, Res};
 
 const EVENTS: [&str; 4] = [
     "raw_syscalls/sys_enter",
@@ -179,60 +179,17 @@ fn median_ns(v: &mut [u64], ticks_per_ns: f64) -> f64 {
     v.get(v.len() / 2).map_or(0.0, |&t| t as f64 / ticks_per_ns)
 }
 
-struct Tracing<'a> {
-    dir: &'a Path,
-    clock: String,
-}
-
-impl<'a> Tracing<'a> {
-    fn write(&self, file: &str, value: &str) -> Res<()> {
-        let f = self.dir.join(file);
-        std::fs::write(&f, value).map_err(|e| format!("{}: {e}", f.display()))
-    }
-
-    fn setup(dir: &'a Path) -> Res<Self> {
-        let f = dir.join("trace_clock");
-        let clocks = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        // The selected clock is in brackets.
-        let clock = clocks
-            .split_whitespace()
-            .find_map(|c| c.strip_prefix('[').and_then(|c| c.strip_suffix(']')))
-            .unwrap_or("local")
-            .to_string();
-        let t = Self { dir, clock };
-        t.write("tracing_on", "0")?;
-        t.write("trace_clock", "x86-tsc")?;
-        t.write("buffer_size_kb", BUFFER_KB)?;
-        for e in EVENTS {
-            t.write(&format!("events/{e}/enable"), "1")?;
-        }
-        t.write("trace", "")?;
-        Ok(t)
-    }
-
-    fn mark(&self, base: Instant) -> Res<()> {
-        let ns = base.elapsed().as_nanos();
-        self.write("trace_marker", &format!("stages ns={ns}"))
-    }
-}
-
-impl Drop for Tracing<'_> {
-    fn drop(&mut self) {
-        let _ = self.write("tracing_on", "0");
-        for e in EVENTS {
-            let _ = self.write(&format!("events/{e}/enable"), "0");
-        }
-        let _ = self.write("trace", "");
-        let _ = self.write("trace_clock", &self.clock);
-        let _ = self.write("buffer_size_kb", "1408");
-    }
+/// Writes a marker with the process clock's nanoseconds since `base`.
+fn mark(t: &tracefs::Events<'_>, base: Instant) -> Res<()> {
+    let ns = base.elapsed().as_nanos();
+    t.write("trace_marker", &format!("stages ns={ns}"))
 }
 
 /// The stages of `samples` deliveries through `path` (or of the raw eventfd
 /// floor with `None`), as JSON fields: the median of each stage in
 /// nanoseconds, and the sample counts.
 pub fn run(path: Option<&str>, samples: usize, dir: &Path) -> Res<String> {
-    let t = Tracing::setup(dir)?;
+    let t = tracefs::Events::enable(dir, &EVENTS, BUFFER_KB, Some("x86-tsc"))?;
     let base = Instant::now();
     let efd = EventFd::new().map_err(err("eventfd"))?;
     let b = match path {
@@ -243,30 +200,30 @@ pub fn run(path: Option<&str>, samples: usize, dir: &Path) -> Res<String> {
         }
         None => None,
     };
-    t.write("tracing_on", "1")?;
-    t.mark(base)?;
-    let r = match &b {
-        Some(b) => {
-            let ctx = b.context_fd();
-            ping_pong(&efd, samples, &|| {
-                let mut buf = [0u8; Delivery::SIZE];
-                read_records(ctx, &mut buf)
-                    .map(drop)
-                    .map_err(|e| format!("read(context): {e}"))
-            })
-        }
-        None => ping_pong(&efd, samples, &|| {
-            efd.read().map(drop).map_err(|e| format!("read: {e}"))
-        }),
-    };
-    t.mark(base)?;
-    t.write("tracing_on", "0")?;
-    r?;
+    t.record(|| {
+        mark(&t, base)?;
+        let r = match &b {
+            Some(b) => {
+                let ctx = b.context_fd();
+                ping_pong(&efd, samples, &|| {
+                    let mut buf = [0u8; Delivery::SIZE];
+                    read_records(ctx, &mut buf)
+                        .map(drop)
+                        .map_err(|e| format!("read(context): {e}"))
+                })
+            }
+            None => ping_pong(&efd, samples, &|| {
+                efd.read().map(drop).map_err(|e| format!("read: {e}"))
+            }),
+        };
+        mark(&t, base)?;
+        r.map(drop)
+    })?;
     if let Some(b) = &b {
         b.deassign(efd.as_fd(), 0).map_err(err("deassign"))?;
     }
-    let f = dir.join("trace");
-    let trace = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+    t.check_overrun()?;
+    let trace = t.read("trace")?;
     let mut s = stages(&trace, std::process::id())?;
     let k = s.ticks_per_ns;
     Ok(format!(
