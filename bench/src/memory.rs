@@ -87,13 +87,6 @@ impl Live {
     }
 }
 
-/// The value of `name=` in an event's text (up to the next space).
-fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let at = text.find(&format!(" {name}="))? + name.len() + 2;
-    let rest = text.get(at..)?;
-    Some(rest.split(' ').next().unwrap_or(rest))
-}
-
 /// A `call_site=` symbol without its offset, with its module if any.
 fn site(text: &str) -> String {
     let Some(at) = text.find("call_site=") else {
@@ -124,7 +117,7 @@ fn live(trace: &str, pid: u32) -> Res<Live> {
         let text = format!(" {text}");
         let mine = head.contains(&task);
         let key = |name| -> Res<String> {
-            field(&text, name)
+            tracefs::field(&text, name)
                 .map(str::to_string)
                 .ok_or_else(|| format!("trace: no {name}= in {line:?}"))
         };
@@ -138,7 +131,7 @@ fn live(trace: &str, pid: u32) -> Res<Live> {
                 let kind = Kind {
                     event: event.to_string(),
                     site: site(&text),
-                    cache: field(&text, "name").unwrap_or("").to_string(),
+                    cache: tracefs::field(&text, "name").unwrap_or("").to_string(),
                     bytes_req: num(if event == "percpu_alloc_percpu" {
                         "size"
                     } else {

@@ -75,13 +75,6 @@ fn parse(line: &str) -> Option<Event<'_>> {
     })
 }
 
-/// The value of `name=` in an event's text.
-fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let at = text.find(&format!("{name}="))?;
-    let rest = text.get(at + name.len() + 1..)?;
-    rest.split_whitespace().next()
-}
-
 /// The syscall number of a `sys_enter`/`sys_exit` text (`NR 1 (...)`, `NR 1 = 8`).
 fn nr(text: &str) -> Option<&str> {
     text.strip_prefix("NR ")?.split_whitespace().next()
@@ -120,7 +113,7 @@ fn stages(trace: &str, writer: u32) -> Res<Stages> {
         .map(|e| e.pid)
         .ok_or("trace: no reader thread")?;
     let is_reader = |text: &str, name: &str| {
-        field(text, name).and_then(|p| p.parse::<u32>().ok()) == Some(reader)
+        tracefs::field(text, name).and_then(|p| p.parse::<u32>().ok()) == Some(reader)
     };
     let mut s = Stages::default();
     let (mut t0, mut t1, mut t2, mut t3) = (None, None, None::<u64>, None);

@@ -103,3 +103,11 @@ impl Drop for Events<'_> {
         let _ = self.write("buffer_size_kb", "1408");
     }
 }
+
+/// The value of ` name=` in an event's text, up to the next space (the
+/// leading space keeps `pid` from matching `next_pid`).
+pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let at = text.find(&format!(" {name}="))? + name.len() + 2;
+    let rest = text.get(at..)?;
+    Some(rest.split(' ').next().unwrap_or(rest))
+}
