@@ -112,7 +112,7 @@ start=$(date +%s)
 while kill -0 $pid 2>/dev/null; do
 	sleep 30
 	n=$(grep -cE '^  (CC|RUSTC|AS|LD)' "$blog" || true)
-	printf '    ... %d min, %d objects built (a full debug build is about 1150)\n' $((($(date +%s) - start) / 60)) "$n" >&2
+	printf '    ... %d min, %d objects built (a full debug build is about 1110)\n' $((($(date +%s) - start) / 60)) "$n" >&2
 done
 wait $pid || { tail -40 "$blog" >&2; die "kernel build failed (log: $blog)"; }
 [ -f "$tree/rust/libkernel.rmeta" ] || die "build finished but rust/libkernel.rmeta is missing"
