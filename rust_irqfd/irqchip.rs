@@ -176,6 +176,7 @@ impl State {
 }
 
 /// A record taken off the FIFO: an interrupt raised on a GSI, with the injections merged into it.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Record {
     /// Context-wide sequence number, from 1, in raise order.
     pub(crate) seq: u64,
@@ -277,11 +278,11 @@ impl IrqChip {
         }
         st.deliver(index, 1, injection.route, injection.level)
     }
-    /// Pops up to `max` records, oldest first, into `out`; waits for one unless `nonblock`.
+    /// Pops records, oldest first, into `out` until it is full or none is left, and returns how
+    /// many it took; waits for one unless `nonblock`.
     ///
-    /// `out` must have room for `max` records (it is not grown under the lock). Fails with
-    /// `EAGAIN` when `nonblock` and nothing is pending, or `ERESTARTSYS` on a signal.
-    pub(crate) fn pop(&self, out: &mut KVec<Record>, max: usize, nonblock: bool) -> Result {
+    /// Fails with `EAGAIN` when `nonblock` and nothing is pending, or `ERESTARTSYS` on a signal.
+    pub(crate) fn pop(&self, out: &mut [Record], nonblock: bool) -> Result<usize> {
         let mut guard = self.state.lock();
         while guard.len == 0 {
             if nonblock {
@@ -292,31 +293,33 @@ impl IrqChip {
             }
         }
         let st = &mut *guard;
-        while st.len > 0 && out.len() < max {
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            if st.len == 0 {
+                break;
+            }
             let Some(&gsi) = st.fifo.get(st.head) else {
                 break;
             };
             let Some(line) = usize::try_from(gsi).ok().and_then(|i| st.lines.get_mut(i)) else {
                 break;
             };
-            let record = Record {
+            *slot = Record {
                 seq: line.pending_seq,
                 gsi,
                 count: line.pending_count,
                 route: line.pending_route,
                 level: line.pending_level,
             };
-            if out.push_within_capacity(record).is_err() {
-                break;
-            }
             line.pending_seq = 0;
             line.pending_count = 0;
             line.delivered += 1;
             // INVARIANT: The record left the FIFO together with the line's pending state.
             st.head = wrap(st.head + 1, st.fifo.len());
             st.len -= 1;
+            n += 1;
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Puts back `records`, taken by [`IrqChip::pop`] but not handed to userspace (the copy to its
