@@ -18,14 +18,18 @@
 //! * [`EventFdWaiter::unregister`] unhooks it and hands that reference back. Once it returns, no
 //!   callback is running or will run.
 
-use core::ptr::{
-    addr_of,
-    NonNull, //
+use core::{
+    marker::PhantomData,
+    ptr::{
+        addr_of,
+        NonNull, //
+    }, //
 };
 use kernel::{
     bindings,
     error::from_err_ptr,
     fs::LocalFile,
+    interrupt::LocalInterruptDisabled,
     prelude::*,
     sync::{
         atomic::{
@@ -312,6 +316,31 @@ macro_rules! impl_has_eventfd_waiter {
 }
 pub(crate) use impl_has_eventfd_waiter;
 
+/// The context of an eventfd's wakeup: its wait-queue lock is held, and every path into a wakeup
+/// takes that lock with local interrupts off (`eventfd_signal()` may run in hard-IRQ context), so
+/// they stay off for the whole callback, except on `PREEMPT_RT`, where the lock sleeps and
+/// interrupts stay on.
+///
+/// It carries the proof that lets a callback take an IRQ-safe lock without saving and restoring
+/// the interrupt state again ([`SpinLockIrq::lock_with`]).
+///
+/// [`SpinLockIrq::lock_with`]: kernel::sync::lock::Lock::lock_with
+pub(crate) struct WakeContext<'a> {
+    #[cfg(not(CONFIG_PREEMPT_RT))]
+    irqs_off: &'a LocalInterruptDisabled,
+    _wakeup: PhantomData<&'a LocalInterruptDisabled>,
+}
+
+impl WakeContext<'_> {
+    /// Proof that local interrupts are off, `None` on `PREEMPT_RT`.
+    pub(crate) fn irqs_off(&self) -> Option<&LocalInterruptDisabled> {
+        #[cfg(not(CONFIG_PREEMPT_RT))]
+        return Some(self.irqs_off);
+        #[cfg(CONFIG_PREEMPT_RT)]
+        return None;
+    }
+}
+
 /// What an object on an eventfd's wait queue does on wakeups.
 ///
 /// Both callbacks run in the wakeup's context: the eventfd's wait-queue lock is held, interrupts
@@ -319,7 +348,7 @@ pub(crate) use impl_has_eventfd_waiter;
 /// [`EventFdWaiter::unregister`] on themselves.
 pub(crate) trait EventFdHandler: HasEventFdWaiter + Send + Sync + Sized {
     /// The eventfd was signalled (`EPOLLIN`); its counter, `count`, has been consumed.
-    fn signalled(this: ArcBorrow<'_, Self>, count: u64);
+    fn signalled(this: ArcBorrow<'_, Self>, count: u64, wake: &WakeContext<'_>);
 
     /// The eventfd is being released (`EPOLLHUP`).
     fn hangup(this: ArcBorrow<'_, Self>);
@@ -355,6 +384,14 @@ unsafe extern "C" fn wake<T: EventFdHandler>(
     // that reference does.
     let this = unsafe { ArcBorrow::from_raw(ptr) };
     let waiter = this.waiter();
+    let wake = WakeContext {
+        #[cfg(not(CONFIG_PREEMPT_RT))]
+        // SAFETY: The caller holds the eventfd's wait-queue lock for the whole call, and every
+        // path into a wakeup takes it with local interrupts off, which they stay until it is
+        // released, after this function returns (not so on `PREEMPT_RT`, hence the `cfg`).
+        irqs_off: unsafe { LocalInterruptDisabled::assume_disabled() },
+        _wakeup: PhantomData,
+    };
 
     let mut ret = 0;
     if events & bindings::POLLIN != 0 {
@@ -362,7 +399,7 @@ unsafe extern "C" fn wake<T: EventFdHandler>(
         // SAFETY: The eventfd is alive (the waiter owns a reference) and its wait-queue lock is
         // held, as `eventfd_ctx_do_read()` requires.
         unsafe { bindings::eventfd_ctx_do_read(waiter.eventfd.as_ptr(), &mut count) };
-        T::signalled(this, count);
+        T::signalled(this, count, &wake);
         ret = 1;
     }
     if events & bindings::POLLHUP != 0 {

@@ -34,6 +34,7 @@ use kernel::{
 };
 
 use crate::{
+    eventfd::WakeContext,
     nospec,
     route::Route,
     sink::{
@@ -254,16 +255,44 @@ impl IrqChip {
         let Some(index) = self.line_index(gsi) else {
             return Injected::Dropped;
         };
-        let mut guard = self.state.lock();
-        if index >= guard.lines.len() {
-            return Injected::Dropped;
-        }
-        let how = f(&mut guard, index);
-        drop(guard);
+        let how = Self::on_line(&mut self.state.lock(), index, f);
         if how == Injected::Raised {
             self.readers.notify_all();
         }
         how
+    }
+
+    /// [`IrqChip::with_line`] in an eventfd's wakeup, where interrupts are already off: the lock
+    /// is taken without saving and restoring them again.
+    fn with_line_in_wakeup(
+        &self,
+        gsi: u32,
+        wake: &WakeContext<'_>,
+        f: impl FnOnce(&mut State, usize) -> Injected,
+    ) -> Injected {
+        let Some(index) = self.line_index(gsi) else {
+            return Injected::Dropped;
+        };
+        let how = match wake.irqs_off() {
+            Some(irqs_off) => Self::on_line(&mut self.state.lock_with(irqs_off), index, f),
+            None => Self::on_line(&mut self.state.lock(), index, f),
+        };
+        if how == Injected::Raised {
+            self.readers.notify_all();
+        }
+        how
+    }
+
+    /// Runs `f` on the locked state and line `index`, if the chip has that line.
+    fn on_line(
+        st: &mut State,
+        index: usize,
+        f: impl FnOnce(&mut State, usize) -> Injected,
+    ) -> Injected {
+        if index >= st.lines.len() {
+            return Injected::Dropped;
+        }
+        f(st, index)
     }
 
     fn inject_locked(st: &mut State, index: usize, injection: &Injection) -> Injected {
@@ -372,9 +401,15 @@ impl Sink for IrqChip {
         self.nr_gsis
     }
 
-    fn inject_atomic(&self, injection: &Injection) -> Result<Injected, WouldBlock> {
+    fn inject_atomic(
+        &self,
+        injection: &Injection,
+        wake: &WakeContext<'_>,
+    ) -> Result<Injected, WouldBlock> {
         // The lock is IRQ-safe and the wakeup does not sleep: always possible.
-        Ok(self.inject(injection))
+        Ok(self.with_line_in_wakeup(injection.gsi, wake, |st, i| {
+            Self::inject_locked(st, i, injection)
+        }))
     }
 
     fn inject(&self, injection: &Injection) -> Injected {

@@ -32,7 +32,8 @@ use crate::{
         impl_has_eventfd_waiter,
         EventFd,
         EventFdHandler,
-        EventFdWaiter, //
+        EventFdWaiter,
+        WakeContext, //
     },
     shutdown,
     sink::{
@@ -190,13 +191,13 @@ impl<S: Sink> Irqfd<S> {
 }
 
 impl<S: Sink> EventFdHandler for Irqfd<S> {
-    fn signalled(this: ArcBorrow<'_, Self>, _count: u64) {
+    fn signalled(this: ArcBorrow<'_, Self>, _count: u64, wake: &WakeContext<'_>) {
         // The fast path: straight into the sink from the wakeup. An irqfd that is being shut
         // down may still get here until its wait entry is removed; injecting is harmless then,
         // because deassign and release wait for the shutdown, which waits for this callback.
         this.stats.signals.add(1, Relaxed);
         if !this.ctx.deferred_only {
-            if let Ok(how) = this.ctx.sink.inject_atomic(&this.injection()) {
+            if let Ok(how) = this.ctx.sink.inject_atomic(&this.injection(), wake) {
                 this.stats.count(how, &this.stats.fast);
                 return;
             }

@@ -8,7 +8,10 @@
 
 use kernel::prelude::*;
 
-use crate::route::Route;
+use crate::{
+    eventfd::WakeContext,
+    route::Route, //
+};
 
 /// Atomic injection is not possible now; the caller falls back to process context.
 pub(crate) struct WouldBlock;
@@ -41,9 +44,13 @@ pub(crate) trait Sink: Send + Sync + 'static {
     /// Number of interrupt lines; valid GSIs are `0..nr_gsis()`.
     fn nr_gsis(&self) -> u32;
 
-    /// Injects from atomic context: the eventfd's wait-queue lock is held, interrupts are off,
-    /// and the caller may be in hard-IRQ context. Must not sleep.
-    fn inject_atomic(&self, injection: &Injection) -> Result<Injected, WouldBlock>;
+    /// Injects from atomic context, the eventfd's wakeup (`wake`): its wait-queue lock is held,
+    /// interrupts are off, and the caller may be in hard-IRQ context. Must not sleep.
+    fn inject_atomic(
+        &self,
+        injection: &Injection,
+        wake: &WakeContext<'_>,
+    ) -> Result<Injected, WouldBlock>;
 
     /// Injects from process context (the injection work item).
     fn inject(&self, injection: &Injection) -> Injected;
