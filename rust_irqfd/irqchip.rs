@@ -24,6 +24,7 @@
 //! [`LineStats`], which [`crate::device`] turns into the structs userspace reads.
 
 use kernel::{
+    interrupt::LocalInterruptDisabled,
     new_condvar,
     new_spinlock_irq,
     prelude::*,
@@ -251,29 +252,19 @@ impl IrqChip {
     }
 
     /// Runs `f` on the state and the line of `gsi`, and wakes readers if it raised a record.
-    fn with_line(&self, gsi: u32, f: impl FnOnce(&mut State, usize) -> Injected) -> Injected {
-        let Some(index) = self.line_index(gsi) else {
-            return Injected::Dropped;
-        };
-        let how = Self::on_line(&mut self.state.lock(), index, f);
-        if how == Injected::Raised {
-            self.readers.notify_all();
-        }
-        how
-    }
-
-    /// [`IrqChip::with_line`] in an eventfd's wakeup, where interrupts are already off: the lock
-    /// is taken without saving and restoring them again.
-    fn with_line_in_wakeup(
+    ///
+    /// With `irqs_off` (an eventfd's wakeup, where interrupts are already off) the lock is taken
+    /// without saving and restoring them again.
+    fn with_line(
         &self,
         gsi: u32,
-        wake: &WakeContext<'_>,
+        irqs_off: Option<&LocalInterruptDisabled>,
         f: impl FnOnce(&mut State, usize) -> Injected,
     ) -> Injected {
         let Some(index) = self.line_index(gsi) else {
             return Injected::Dropped;
         };
-        let how = match wake.irqs_off() {
+        let how = match irqs_off {
             Some(irqs_off) => Self::on_line(&mut self.state.lock_with(irqs_off), index, f),
             None => Self::on_line(&mut self.state.lock(), index, f),
         };
@@ -407,18 +398,20 @@ impl Sink for IrqChip {
         wake: &WakeContext<'_>,
     ) -> Result<Injected, WouldBlock> {
         // The lock is IRQ-safe and the wakeup does not sleep: always possible.
-        Ok(self.with_line_in_wakeup(injection.gsi, wake, |st, i| {
+        Ok(self.with_line(injection.gsi, wake.irqs_off(), |st, i| {
             Self::inject_locked(st, i, injection)
         }))
     }
 
     fn inject(&self, injection: &Injection) -> Injected {
-        self.with_line(injection.gsi, |st, i| Self::inject_locked(st, i, injection))
+        self.with_line(injection.gsi, None, |st, i| {
+            Self::inject_locked(st, i, injection)
+        })
     }
 
     fn set_masked(&self, gsi: u32, masked: bool, route: Route) -> Result {
         let mut found = false;
-        self.with_line(gsi, |st, i| {
+        self.with_line(gsi, None, |st, i| {
             found = true;
             let Some(line) = st.lines.get_mut(i) else {
                 return Injected::Dropped;
