@@ -132,3 +132,4 @@ module_misc_device(irqfd_hardirq_misc);
 
 MODULE_DESCRIPTION("Test only: signal an eventfd from hard-IRQ context (rust_irqfd selftest, R15)");
 MODULE_LICENSE("GPL");
+MODULE_INFO(test, "Y");
