@@ -8,6 +8,7 @@
 #   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
 #   make clippy    the modules under clippy (CLIPPY=1)
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
+#   make rust-analyzer  rust-project.json for the module crate against KDIR (editors)
 #   make stress    the race stress alone, DURATION=<seconds per scenario>, then scoped_flush at 65536
 #   make fuzz      the model-checked fuzzer alone, DURATION=<seconds per device> (FUZZ_SEED= to rerun)
 #   make mutants   prove the tests catch every planted bug, in both modules
@@ -23,7 +24,7 @@
 export KDIR LLVM MUTANTS TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS \
 	IRQSOFF_N IRQSOFF_OUT IRQSOFF_MAX_RATIO
 
-.PHONY: all modules clippy fmt fmtcheck check run samples run-irqfd-watch run-msix-routes \
+.PHONY: all modules clippy fmt fmtcheck rust-analyzer check run samples run-irqfd-watch run-msix-routes \
 	run-level-resample stress fuzz mutants bench irqsoff kernel toolchain clean help
 
 all: modules
@@ -39,6 +40,9 @@ fmt:
 
 fmtcheck:
 	@scripts/build.sh fmtcheck
+
+rust-analyzer:
+	@scripts/build.sh rust-analyzer
 
 check:
 	@scripts/check.sh
@@ -91,4 +95,4 @@ clean:
 	rm -rf build target selftests/rust_irqfd/target
 
 help:
-	@sed -n '3,22p' Makefile
+	@sed -n '3,23p' Makefile

@@ -37,7 +37,7 @@ esac
 log "bench: one VM, rounds interleaving rust_irqfd, c_irqfd and the eventfd floor (clock: ${BENCH_CLOCK:-icount})"
 VM_ICOUNT=$icount VM_MEM=${VM_MEM:-1024} VM_TIMEOUT=${VM_TIMEOUT:-1800} "$TOPDIR/scripts/vm.sh" "$out/vm" \
 	"$BKDIR/arch/x86/boot/bzImage" "$TOPDIR/scripts/payload-bench.sh" \
-	"$out/modules/rust_irqfd.ko" "$out/modules/c_irqfd.ko" "$bin" "$out/bench.env"
+	"$out/modules/rust_irqfd/rust_irqfd.ko" "$out/modules/c_irqfd/c_irqfd.ko" "$bin" "$out/bench.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" >"$out/vmcheck.txt" 2>&1 || {
 	cat "$out/vmcheck.txt"
 	die "the bench VM run failed (above)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build (or lint) the modules against a Rust-enabled kernel tree.
 #
-# usage: build.sh modules|clippy|fmtcheck|fmt|clean
+# usage: build.sh modules|clippy|fmtcheck|fmt|clean|rust-analyzer
 # env:   KDIR  a Rust-enabled, built kernel tree; empty means the project's own
 #              debug tree (made on demand in the cache, built in the chroot)
 #        FLAVOUR  which own tree when KDIR is empty: debug (default), bench or irqsoff
@@ -38,12 +38,14 @@ if [ -n "${KDIR:-}" ]; then
 	[ "$want" = "$have" ] ||
 		die "KDIR=$KDIR was built with '$want' but '$have' is in use; its .rmeta files only load in the same rustc (set PATH or RUSTC)"
 	run() { "$@"; }
+	own=0
 else
 	KDIR=$("$TOPDIR/scripts/kernel.sh" "${FLAVOUR:-debug}")
 	want=$(config_value CONFIG_RUSTC_VERSION_TEXT "$KDIR")
 	have=$(in_chroot rustc --version)
 	[ "$want" = "$have" ] || die "the cached tree $KDIR was built with '$want' but the chroot has '$have'; remove the tree to rebuild it"
 	run() { in_chroot "$@"; }
+	own=1
 fi
 
 kmake() { run make -C "$KDIR" M="${MODSRC:-$TOPDIR}" LLVM="$LLVM" "${extra[@]}" "$@"; }
@@ -54,5 +56,45 @@ clean) kmake clean ;;
 fmtcheck) run rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$TOPDIR"/rust_irqfd/*.rs ;;
 fmt) run rustfmt --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$TOPDIR"/rust_irqfd/*.rs ;;
 kdir) echo "$KDIR" ;;
+rust-analyzer)
+	# The tree's own generator (scripts/generate_rust_analyzer.py) finds the
+	# crate root through rust_irqfd/Kbuild. It takes any .rs file whose name
+	# plus ".o" occurs in a Kbuild file for a crate root, so irqfd.rs ("irqfd.o"
+	# in "rust_irqfd.o") and test_hooks.rs ("test_hooks.o", the C hooks) come out
+	# as crates of their own: they are modules of rust_irqfd_main.rs, dropped
+	# here (nothing depends on them). With the project's own tree the
+	# toolchain's paths are the chroot's, seen from the host under $CHROOT.
+	kmake rust-analyzer
+	prefix=
+	[ "$own" = 1 ] && prefix=$CHROOT
+	python3 - "${MODSRC:-$TOPDIR}/rust-project.json" "$prefix" <<'PY' || die "rust-project.json: no rust_irqfd crate"
+import json, os, sys
+path, prefix = sys.argv[1], sys.argv[2]
+project = json.load(open(path))
+moddir = os.path.dirname(os.path.abspath(path))
+def ours(c):
+    root = c["root_module"]
+    return root.startswith("rust_irqfd/") or root.startswith(moddir + "/rust_irqfd/")
+crates = [c for c in project["crates"]
+          if not ours(c) or c["root_module"].endswith("rust_irqfd_main.rs")]
+if prefix:
+    fix = lambda p: prefix + p if p.startswith("/usr/") or p == "/usr" else p
+    project["sysroot"] = fix(project.get("sysroot", ""))
+    for c in crates:
+        c["root_module"] = fix(c["root_module"])
+        for k in ("include_dirs", "exclude_dirs"):
+            if k in c.get("source", {}):
+                c["source"][k] = [fix(d) for d in c["source"][k]]
+for c in crates:
+    if ours(c):
+        # Relative to the module directory, as the generator writes it.
+        c["root_module"] = os.path.join(moddir, c["root_module"])
+project["crates"] = crates
+json.dump(project, open(path, "w"), indent=4, sort_keys=False)
+names = [c["root_module"] for c in crates if ours(c)]
+print(f"rust-project.json: {len(crates)} crates, the module's: {', '.join(names)}")
+sys.exit(0 if names else 1)
+PY
+	;;
 *) die "unknown target $what" ;;
 esac

@@ -58,14 +58,18 @@ step workspace-rustfmt bash -c "cd '$TOPDIR' && cargo fmt --all --check"
 step workspace-clippy bash -c "cd '$TOPDIR' && cargo clippy --quiet --workspace --all-targets -- -D warnings"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
 # No stale modules: if a build fails below, there is nothing for the VM to run.
-rm -f "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko"
+rm -f "$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
+	"$TOPDIR/selftests/rust_irqfd/hardirq/irqfd_hardirq.ko"
 # The production build (no test hooks), then lint and build with the hooks
 # the VM run uses (TEST_HOOKS=1).
 step module-build "$TOPDIR/scripts/build.sh" modules
 step module-clippy env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" clippy
 step module-build-test-hooks env TEST_HOOKS=1 "$TOPDIR/scripts/build.sh" modules
+# An editor's view of the module: the tree's rust-analyzer generator finds the
+# crate (rust_irqfd/Kbuild names its root).
+step rust-analyzer "$TOPDIR/scripts/build.sh" rust-analyzer
 step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict --quiet \
-	--ignore SPDX_LICENSE_TAG -f "$TOPDIR"/c_irqfd/*.[ch]
+	--ignore SPDX_LICENSE_TAG -f $(cd "$TOPDIR" && git ls-files -- 'c_irqfd/*.[ch]' | sed "s|^|$TOPDIR/|")
 # Every planted bug's patch still applies to the sources (make mutants
 # builds and runs them; this only proves they are not stale).
 step mutants-apply "$TOPDIR/scripts/mutants.sh" --check
@@ -98,7 +102,7 @@ step bench-build musl_build -p rust_irqfd_bench
 bench_bin=$MUSL_BIN_DIR/rust_irqfd_bench
 
 vm_rc=0
-if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
+if [ -f "$TOPDIR/rust_irqfd/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd/c_irqfd.ko" ] &&
 	[ -x "$SELFTEST_BIN" ]; then
 	log "check: kselftest in QEMU on both modules (then again with deferred_only=1)"
 	# STRESS_SECS and TEST_ARGS (e.g. --filter NAME) narrow a run while debugging.
@@ -113,7 +117,8 @@ if [ -f "$TOPDIR/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd.ko" ] &&
 	# a slower host without letting a hung guest eat the CI budget.
 	VM_MEM=${VM_MEM:-512} VM_TIMEOUT=${VM_TIMEOUT:-2400} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
 		"$TOPDIR/scripts/payload-check.sh" \
-		"$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" "$TOPDIR/irqfd_hardirq.ko" \
+		"$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
+		"$TOPDIR/selftests/rust_irqfd/hardirq/irqfd_hardirq.ko" \
 		"$SELFTEST_BIN" "$out/check.env" \
 		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-kvm" "$out/vmm-parity" \
 		"$samples_bin/irqfd-watch" "$samples_bin/msix-routes" "$samples_bin/level-resample"

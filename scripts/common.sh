@@ -82,6 +82,17 @@ selftest_vm_setup() {
 # hooks, no planted bug) against that tree, from a copy of the sources in
 # OUT/modules so that the checkout's debug-tree build stays as it is (log in
 # OUT/build.log), and the static benchmark.
+# copy_module_sources DIR: the module sources (the Kbuild files and what they
+# build, the selftest's hard-IRQ helper module included) into DIR, for
+# build.sh's MODSRC, without objects a build of the checkout left there.
+copy_module_sources() {
+	mkdir -p "$1"
+	(cd "$TOPDIR" &&
+		find Kbuild include rust_irqfd c_irqfd selftests/rust_irqfd/hardirq -type f \
+			\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' -print0 |
+		xargs -0 cp --parents -t "$1")
+}
+
 measure_setup() {
 	local flavour=$1 out=$2
 	"$TOPDIR/scripts/host-deps.sh"

@@ -24,7 +24,7 @@ timeout_s=$(awk -v s="$secs" 'BEGIN { printf "%d", 2 * (s + 30) + 300 }')
 log "fuzz: $secs s per device ($args); VM timeout ${timeout_s}s"
 rc=0
 VM_TIMEOUT=$timeout_s "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \
-	"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
+	"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
 	"$TEST_BIN" "$out/fuzz.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" || rc=1
 echo

@@ -30,7 +30,7 @@ log "irqsoff: one VM, 1 vCPU, instruction-counted time"
 VM_ICOUNT=1 VM_CPUS=1 VM_MEM=${VM_MEM:-2048} VM_TIMEOUT=${VM_TIMEOUT:-5400} \
 	"$TOPDIR/scripts/vm.sh" "$out/vm" "$IKDIR/arch/x86/boot/bzImage" \
 	"$TOPDIR/scripts/payload-irqsoff.sh" \
-	"$out/modules/rust_irqfd.ko" "$out/modules/c_irqfd.ko" "$MUSL_BIN_DIR/rust_irqfd_bench" \
+	"$out/modules/rust_irqfd/rust_irqfd.ko" "$out/modules/c_irqfd/c_irqfd.ko" "$MUSL_BIN_DIR/rust_irqfd_bench" \
 	"$out/irqsoff.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" >"$out/vmcheck.txt" 2>&1 || {
 	cat "$out/vmcheck.txt"

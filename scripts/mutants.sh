@@ -130,17 +130,6 @@ check_patches() {
 	echo "mutants: all $n patches apply"
 }
 
-# A copy of the module sources for build.sh's MODSRC: the Kbuild file and what
-# it builds (with TEST_HOOKS=1 that includes the selftest's hard-IRQ helper
-# module), without the objects a build of the checkout left there.
-copy_sources() {
-	mkdir -p "$1"
-	(cd "$TOPDIR" &&
-		find Kbuild include rust_irqfd c_irqfd selftests/rust_irqfd/hardirq -type f \
-			\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' -print0 |
-		xargs -0 cp --parents -t "$1")
-}
-
 case "${1:-}" in
 --check)
 	check_patches
@@ -168,7 +157,7 @@ for m in $runs; do
 	rm -rf "${out:?}/$m"
 	mkdir -p "$out/$m"
 	src=$out/$m/src
-	copy_sources "$src"
+	copy_module_sources "$src"
 	if [ "$m" != none ]; then
 		# One build with both patches: each module's VM loads only that
 		# module, so each run sees one module's bug.
@@ -179,7 +168,8 @@ for m in $runs; do
 	fi
 	TEST_HOOKS=1 MODSRC=$src "$TOPDIR/scripts/build.sh" modules >"$out/$m/build.log" 2>&1 ||
 		{ tail -20 "$out/$m/build.log"; die "build of $m failed (log: $out/$m/build.log)"; }
-	cp "$src/rust_irqfd.ko" "$src/c_irqfd.ko" "$src/irqfd_hardirq.ko" "$out/$m/"
+	cp "$src/rust_irqfd/rust_irqfd.ko" "$src/c_irqfd/c_irqfd.ko" \
+		"$src/selftests/rust_irqfd/hardirq/irqfd_hardirq.ko" "$out/$m/"
 done
 for m in $runs; do
 	# One VM per module the bug is planted in (both for the clean build), with

@@ -30,7 +30,7 @@ musl_build -p rust_irqfd_samples
 bin=$MUSL_BIN_DIR
 files=()
 for s in $samples; do files+=("$bin/$s"); done
-for m in $devices; do files+=("$TOPDIR/$m.ko"); done
+for m in $devices; do files+=("$TOPDIR/$m/$m.ko"); done
 printf 'SAMPLES="%s"\nDEVICES="%s"\n' "$samples" "$devices" >"$out/run.env"
 log "run: each of [$samples] on each of [$devices], in one VM"
 VM_TIMEOUT=${VM_TIMEOUT:-300} "$TOPDIR/scripts/vm.sh" "$out/vm" "$KDIR_OWN/arch/x86/boot/bzImage" \

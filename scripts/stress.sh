@@ -24,7 +24,7 @@ printf 'STRESS_SECS=%s\nTEST_ARGS="--tag race --stress-ops 1000000000"\nDEFERRED
 timeout_s=$(awk -v s="$secs" 'BEGIN { printf "%d", 135 * (s + 10) + 300 }')
 log "stress: $secs s per scenario per device and mode; VM timeout ${timeout_s}s"
 VM_TIMEOUT=$timeout_s "$TOPDIR/scripts/vm.sh" "$out/vm" "$bzimage" \
-	"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
+	"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
 	"$test_bin" "$out/stress.env"
 "$TOPDIR/scripts/vmcheck.py" "$out/vm" || rc=1
 
@@ -43,7 +43,7 @@ if [ "$scoped_n" != 0 ]; then
 	timeout_s=$((scoped_n / 40 + 600))
 	log "stress: scoped_flush with $scoped_n irqfds; VM timeout ${timeout_s}s"
 	VM_MEM=${SCOPED_VM_MEM:-2048} VM_TIMEOUT=$timeout_s "$TOPDIR/scripts/vm.sh" "$out/scoped-vm" "$bzimage" \
-		"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd.ko" "$TOPDIR/c_irqfd.ko" \
+		"$TOPDIR/scripts/payload-check.sh" "$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
 		"$test_bin" "$out/scoped.env"
 	"$TOPDIR/scripts/vmcheck.py" "$out/scoped-vm" || rc=1
 	echo
