@@ -5,6 +5,7 @@
 #
 #   make run       set up, build, boot QEMU, run the samples on both modules (run-<sample>: one)
 #   make check     every test: host-side tests and lint, then the kselftest in QEMU
+#   make matrix    make check on each supported release (Debian's 7.2 and 7.3), each on its own kernel
 #   make           build rust_irqfd.ko and c_irqfd.ko (KDIR= for your own tree)
 #   make clippy    the modules under clippy (CLIPPY=1)
 #   make fmt       rustfmt the module with the tree's .rustfmt.toml
@@ -24,7 +25,7 @@
 export KDIR LLVM MUTANTS TEST_HOOKS W VM_TIMEOUT RUST_IRQFD_CACHE FUZZ_SEED FUZZ_THREADS FUZZ_OPS \
 	IRQSOFF_N IRQSOFF_OUT IRQSOFF_MAX_RATIO
 
-.PHONY: all modules clippy fmt fmtcheck rust-analyzer check run samples run-irqfd-watch run-msix-routes \
+.PHONY: all modules clippy fmt fmtcheck rust-analyzer check matrix run samples run-irqfd-watch run-msix-routes \
 	run-level-resample stress fuzz mutants bench irqsoff kernel toolchain clean help
 
 all: modules
@@ -46,6 +47,9 @@ rust-analyzer:
 
 check:
 	@scripts/check.sh
+
+matrix:
+	@scripts/matrix.sh
 
 # Every sample (samples/README.md) against /dev/rust_irqfd and /dev/c_irqfd in
 # one VM; run-<sample> runs one of them alone (DEVICES= narrows the modules);
@@ -95,4 +99,4 @@ clean:
 	rm -rf build target selftests/rust_irqfd/target
 
 help:
-	@sed -n '3,23p' Makefile
+	@sed -n '3,24p' Makefile

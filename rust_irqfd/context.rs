@@ -5,7 +5,6 @@
 use kernel::{
     fs::LocalFile,
     new_mutex,
-    new_spinlock_irq,
     prelude::*,
     rbtree::{
         RBTree,
@@ -14,12 +13,15 @@ use kernel::{
     sync::{
         atomic::Atomic,
         Arc,
-        Mutex,
-        SpinLockIrq, //
+        Mutex, //
     }, //
 };
 
 use crate::{
+    compat::{
+        new_spinlock_irq,
+        SpinLockIrq, //
+    },
     eventfd::{
         EventFd,
         EventFdWaiter, //

@@ -29,7 +29,6 @@ use kernel::{
     bindings,
     error::from_err_ptr,
     fs::LocalFile,
-    interrupt::LocalInterruptDisabled,
     prelude::*,
     sync::{
         atomic::{
@@ -42,7 +41,10 @@ use kernel::{
     types::Opaque, //
 };
 
-use crate::ffi;
+use crate::{
+    compat::LocalInterruptDisabled,
+    ffi, //
+};
 
 #[cfg(not(CONFIG_EVENTFD))]
 compile_error!("rust_irqfd needs CONFIG_EVENTFD=y");
@@ -322,9 +324,9 @@ pub(crate) use impl_has_eventfd_waiter;
 /// interrupts stay on.
 ///
 /// It carries the proof that lets a callback take an IRQ-safe lock without saving and restoring
-/// the interrupt state again ([`SpinLockIrq::lock_with`]).
+/// the interrupt state again ([`compat::lock_with`]).
 ///
-/// [`SpinLockIrq::lock_with`]: kernel::sync::lock::Lock::lock_with
+/// [`compat::lock_with`]: crate::compat::lock_with
 pub(crate) struct WakeContext<'a> {
     #[cfg(not(CONFIG_PREEMPT_RT))]
     irqs_off: &'a LocalInterruptDisabled,

@@ -6,7 +6,7 @@
 //!
 //! bindgen never sees the shim's header, so these prototypes are kept in sync with it by hand.
 //! Only the wrapper files ([`crate::eventfd`], [`crate::wq`], [`crate::seqcount`],
-//! [`crate::nospec`] and [`crate::test_hooks`]) call them.
+//! [`crate::nospec`], [`crate::compat`] and [`crate::test_hooks`]) call them.
 
 use kernel::{
     bindings,
@@ -70,6 +70,35 @@ extern "C" {
     /// `array_index_nospec(index, size)`: `index` if it is below `size`, else 0, computed
     /// without a branch that speculation could run past.
     pub(crate) fn rust_irqfd_array_index_nospec(index: c_ulong, size: c_ulong) -> c_ulong;
+}
+
+// What 7.2 lacks (see `crate::compat`); `shim.c` builds these only for a tree before 7.3.
+#[cfg(kernel_before_7_3)]
+#[expect(improper_ctypes)]
+extern "C" {
+    /// `spin_lock_irqsave(lock, flags)`; returns `flags`.
+    pub(crate) fn rust_irqfd_spin_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
+
+    /// `spin_trylock_irqsave(lock, *flags)`: whether it took the lock (and wrote `*flags`).
+    pub(crate) fn rust_irqfd_spin_trylock_irqsave(
+        lock: *mut bindings::spinlock_t,
+        flags: *mut c_ulong,
+    ) -> bool;
+
+    /// `spin_unlock_irqrestore(lock, flags)`.
+    pub(crate) fn rust_irqfd_spin_unlock_irqrestore(
+        lock: *mut bindings::spinlock_t,
+        flags: c_ulong,
+    );
+
+    /// `lockdep_assert_irqs_disabled()`.
+    pub(crate) fn rust_irqfd_lockdep_assert_irqs_disabled();
+
+    /// `misc_register(misc)` with a copy of `misc->fops` owned by this module.
+    pub(crate) fn rust_irqfd_misc_register(misc: *mut bindings::miscdevice) -> c_int;
+
+    /// The `deferred_only` module parameter.
+    pub(crate) fn rust_irqfd_deferred_only() -> bool;
 }
 
 #[cfg(test_hooks)]

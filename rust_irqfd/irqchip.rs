@@ -24,17 +24,18 @@
 //! [`LineStats`], which [`crate::device`] turns into the structs userspace reads.
 
 use kernel::{
-    interrupt::LocalInterruptDisabled,
     new_condvar,
-    new_spinlock_irq,
     prelude::*,
-    sync::{
-        CondVar,
-        SpinLockIrq, //
-    }, //
+    sync::CondVar, //
 };
 
 use crate::{
+    compat::{
+        self,
+        new_spinlock_irq,
+        LocalInterruptDisabled,
+        SpinLockIrq, //
+    },
     eventfd::WakeContext,
     nospec,
     route::Route,
@@ -265,7 +266,9 @@ impl IrqChip {
             return Injected::Dropped;
         };
         let how = match irqs_off {
-            Some(irqs_off) => Self::on_line(&mut self.state.lock_with(irqs_off), index, f),
+            Some(irqs_off) => {
+                Self::on_line(&mut compat::lock_with(&self.state, irqs_off), index, f)
+            }
             None => Self::on_line(&mut self.state.lock(), index, f),
         };
         if how == Injected::Raised {
@@ -460,3 +463,4 @@ impl Sink for IrqChip {
         }
     }
 }
+

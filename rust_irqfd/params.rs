@@ -4,7 +4,10 @@
 
 use kernel::prelude::*;
 
-use crate::module_parameters;
+use crate::{
+    compat,
+    module_parameters, //
+};
 
 /// Highest accepted `nr_gsis`.
 const MAX_GSIS: u32 = 65536;
@@ -24,9 +27,9 @@ pub(crate) struct Params {
 /// The current module parameters.
 pub(crate) fn get() -> Params {
     Params {
-        nr_gsis: module_parameters::nr_gsis.value(),
-        max_irqfds: module_parameters::max_irqfds.value(),
-        deferred_only: module_parameters::deferred_only.value(),
+        nr_gsis: compat::param(&module_parameters::nr_gsis),
+        max_irqfds: compat::param(&module_parameters::max_irqfds),
+        deferred_only: compat::deferred_only(),
     }
 }
 

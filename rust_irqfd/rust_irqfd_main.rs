@@ -10,6 +10,7 @@
 //! Each open of `/dev/rust_irqfd` is a context (the stand-in for a VM) whose sink is a virtual
 //! interrupt controller; `read(2)` on the context returns its deliveries.
 
+mod compat;
 mod context;
 mod device;
 mod eventfd;
@@ -28,15 +29,16 @@ mod uapi;
 mod wq;
 
 use kernel::{
-    miscdevice::{
-        MiscDeviceOptions,
-        MiscDeviceRegistration, //
-    },
+    miscdevice::MiscDeviceOptions,
     prelude::*, //
 };
 
-use crate::device::IrqfdDevice;
+use crate::{
+    compat::MiscDeviceRegistration,
+    device::IrqfdDevice, //
+};
 
+#[cfg(not(kernel_before_7_3))]
 module! {
     type: RustIrqfdModule,
     name: "rust_irqfd",
@@ -55,6 +57,27 @@ module! {
         deferred_only: bool {
             default: false,
             description: "Always inject through the work item, never from the wakeup",
+        },
+    },
+}
+
+// 7.2's `module!` has no `bool` parameters: `deferred_only` is declared in C there (`shim.c`,
+// read through `compat::deferred_only()`).
+#[cfg(kernel_before_7_3)]
+module! {
+    type: RustIrqfdModule,
+    name: "rust_irqfd",
+    authors: ["The rust_irqfd developers"],
+    description: "irqfd: eventfd-to-interrupt binding (Rust port of the KVM design)",
+    license: "GPL",
+    params: {
+        nr_gsis: u32 {
+            default: 1024,
+            description: "Interrupt lines of each context (1..65536)",
+        },
+        max_irqfds: u32 {
+            default: 65536,
+            description: "Most irqfds one context may hold (1..1048576); ENOSPC past it",
         },
     },
 }

@@ -25,17 +25,21 @@ use kernel::{
     prelude::*,
     sync::{
         lock::{
-            spinlock::SpinLockIrqBackend,
             Backend,
             Lock, //
         },
-        LockClassKey,
-        SpinLockIrqGuard, //
+        LockClassKey, //
     },
     types::Opaque, //
 };
 
-use crate::ffi;
+use crate::{
+    compat::{
+        SpinLockIrqBackend,
+        SpinLockIrqGuard, //
+    },
+    ffi, //
+};
 
 /// Proof that the holder is inside a write section of a [`SeqTable`] slot: `write_seqcount_begin()`
 /// is done and `write_seqcount_end()` is not. Only [`SeqTableGuard::write`] makes one, for the
@@ -81,7 +85,7 @@ impl<T> Slot<T> {
 /// # Invariants
 ///
 /// * `lock` is a `spinlock_t` initialised by [`SpinLockIrqBackend::init`], locked only as a
-///   [`SpinLockIrq`](kernel::sync::SpinLockIrq) (through [`SeqTable::lock`]).
+///   [`SpinLockIrq`](crate::compat::SpinLockIrq) (through [`SeqTable::lock`]).
 /// * The seqcount of every slot was initialised by `seqcount_spinlock_init()` with `lock`, and
 ///   `lock` and `slots` are pinned: the address each seqcount holds is valid while `self` is.
 /// * A slot's seqcount is in a write section only while `lock` is held, by the holder of a

@@ -57,3 +57,64 @@ unsigned long rust_irqfd_array_index_nospec(unsigned long index,
 {
 	return array_index_nospec(index, size);
 }
+
+#ifdef KERNEL_BEFORE_7_3 /* rust_irqfd/Kbuild, as the Rust cfg */
+#include <linux/fs.h>
+#include <linux/lockdep.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+unsigned long rust_irqfd_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+bool rust_irqfd_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+{
+	unsigned long f;
+
+	if (!spin_trylock_irqsave(lock, f))
+		return false;
+	*flags = f;
+	return true;
+}
+
+void rust_irqfd_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+void rust_irqfd_lockdep_assert_irqs_disabled(void)
+{
+	lockdep_assert_irqs_disabled();
+}
+
+/*
+ * 7.2's Rust misc device leaves .owner NULL, so an open file would not pin the
+ * module. There is one device: one copy of its operations, with the owner set.
+ */
+static struct file_operations rust_irqfd_fops;
+
+int rust_irqfd_misc_register(struct miscdevice *misc)
+{
+	rust_irqfd_fops = *misc->fops;
+	rust_irqfd_fops.owner = THIS_MODULE;
+	misc->fops = &rust_irqfd_fops;
+	return misc_register(misc);
+}
+
+/* 7.2's module! has no bool parameters. */
+static bool deferred_only;
+module_param(deferred_only, bool, 0);
+MODULE_PARM_DESC(deferred_only,
+		 "Always inject through the work item, never from the wakeup");
+
+bool rust_irqfd_deferred_only(void)
+{
+	return READ_ONCE(deferred_only);
+}
+#endif

@@ -33,6 +33,21 @@ bool rust_irqfd_read_seqcount_retry(seqcount_spinlock_t *s, unsigned int start);
 void rust_irqfd_write_seqcount_begin(seqcount_spinlock_t *s);
 void rust_irqfd_write_seqcount_end(seqcount_spinlock_t *s);
 
+/*
+ * What a tree before 7.3 lacks (compat.rs): an IRQ-safe spinlock, the
+ * interrupts-off assertion, misc file operations that pin the module, and
+ * bool module parameters of module!.
+ */
+#ifdef KERNEL_BEFORE_7_3 /* rust_irqfd/Kbuild, as the Rust cfg */
+struct miscdevice;
+unsigned long rust_irqfd_spin_lock_irqsave(spinlock_t *lock);
+bool rust_irqfd_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
+void rust_irqfd_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+void rust_irqfd_lockdep_assert_irqs_disabled(void);
+int rust_irqfd_misc_register(struct miscdevice *misc);
+bool rust_irqfd_deferred_only(void);
+#endif
+
 /* test_hooks.c, in TEST_HOOKS=1 builds only. */
 unsigned int rust_irqfd_test_inject_delay_us(void);
 void rust_irqfd_test_route_delay(void);

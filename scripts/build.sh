@@ -27,7 +27,19 @@ config_value() { sed -n "s/^$1=\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\}\$/\\1/p" "$2/.
 
 if [ -n "${KDIR:-}" ]; then
 	# The user's tree, the user's toolchain.
-	KDIR=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR=${KDIR} does not exist"
+	kdir=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR=$KDIR does not exist"
+	KDIR=$kdir
+	# Below the oldest release the module supports (Kbuild's rust_irqfd_min),
+	# one line says so, before anything else can fail on the tree.
+	min=$(sed -n 's/^rust_irqfd_min := //p' "$TOPDIR/Kbuild")
+	kver=$(sed -n 's/^VERSION = //p; s/^PATCHLEVEL = //p' "$KDIR/Makefile" 2>/dev/null | paste -sd.)
+	case "$kver" in
+	*.*) ;;
+	*) kver=$(cut -d. -f1,2 "$KDIR/include/config/kernel.release" 2>/dev/null) ;;
+	esac
+	[ -n "$kver" ] || die "KDIR=$KDIR is not a kernel tree (no VERSION in its Makefile)"
+	[ "$(printf '%s\n' "$min" "$kver" | sort -V | head -1)" = "$min" ] ||
+		die "rust_irqfd needs Linux $min or later; KDIR=$KDIR is Linux $kver"
 	[ -f "$KDIR/.config" ] || die "KDIR=$KDIR is not a configured kernel tree (no .config)"
 	[ "$(config_value CONFIG_RUST "$KDIR")" = y ] ||
 		die "KDIR=$KDIR is configured without CONFIG_RUST=y; rust_irqfd needs a Rust-enabled kernel"
@@ -46,6 +58,10 @@ else
 	[ "$want" = "$have" ] || die "the cached tree $KDIR was built with '$want' but the chroot has '$have'; remove the tree to rebuild it"
 	run() { in_chroot "$@"; }
 	own=1
+	# A tree prepared for external modules only (kernel/build72.config) has no
+	# vmlinux, hence no Module.symvers: modpost cannot resolve the kernel's
+	# symbols, which only a tree to boot needs.
+	[ -f "$KDIR/Module.symvers" ] || extra+=("KBUILD_MODPOST_WARN=1")
 fi
 
 kmake() { run make -C "$KDIR" M="${MODSRC:-$TOPDIR}" LLVM="$LLVM" "${extra[@]}" "$@"; }

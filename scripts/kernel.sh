@@ -9,6 +9,11 @@
 # own: OTHER's lines are read in its place (one level), so that a flavour can
 # be another one plus a few options (kernel/irqsoff.config is the bench
 # kernel's). A fragment without such a line is used as it is, byte for byte.
+# Two more lines of a fragment's own (not of an included one) choose what is
+# built: "#series X.Y", Debian's linux-source-X.Y (default 7.3, the newest the
+# module supports), and "#target modules_prepare", only what external
+# modules build against (the Rust crates and headers, no vmlinux: a tree that
+# proves the module builds, not one to boot).
 #
 # Cache key: kernel package version, rustc, clang and bindgen versions, the
 # hash of the fragment, and KBUILD_REV (bump it when a change to this script
@@ -38,7 +43,10 @@ if grep -q '^#include ' "$fragment"; then
 else
 	cp "$fragment" "$expanded"
 fi
-KSERIES=7.3
+KSERIES=$(sed -n 's/^#series //p' "$fragment" | tail -1)
+KSERIES=${KSERIES:-7.3}
+ktarget=$(sed -n 's/^#target //p' "$fragment" | tail -1)
+ktarget=${ktarget:-bzImage modules}
 KPKG=linux-source-$KSERIES
 KBUILD_REV=1
 
@@ -52,7 +60,7 @@ if [ ! -f "$src_tar" ]; then
 		apt-get update -q >/dev/null; apt-cache show $KPKG >/dev/null 2>&1 || exit 3;
 		apt-get install -y -q --no-install-recommends $KPKG" >"$RUST_IRQFD_CACHE/kernel-apt.log" 2>&1 || {
 		rc=$?
-		[ $rc = 3 ] && die "Debian no longer carries $KPKG in trixie-backports; the $KSERIES series is gone from the archive. Update KSERIES in scripts/kernel.sh (and check the module against the new series)."
+		[ $rc = 3 ] && die "Debian no longer carries $KPKG in trixie-backports; the $KSERIES series is gone from the archive. Update the series of kernel/$flavour.config (#series, default 7.3 in scripts/kernel.sh), and check the module against the new one."
 		tail -20 "$RUST_IRQFD_CACHE/kernel-apt.log"
 		die "installing $KPKG failed (log: $RUST_IRQFD_CACHE/kernel-apt.log)"
 	}
@@ -104,9 +112,10 @@ while IFS= read -r line; do
 done <"$wanted"
 [ $bad = 0 ] || die "kconfig dropped options of $fragment (missing dependencies, listed above)"
 
-log "kernel: building bzImage, modules and the Rust metadata ($(nproc) jobs; about 15 minutes cold)"
+log "kernel: building $ktarget and the Rust metadata ($(nproc) jobs; a full debug build is about 20 minutes cold)"
 blog="$tree/.build.log"
-kmake -j"$(nproc)" bzImage modules >"$blog" 2>&1 &
+# shellcheck disable=SC2086
+kmake -j"$(nproc)" $ktarget >"$blog" 2>&1 &
 pid=$!
 start=$(date +%s)
 while kill -0 $pid 2>/dev/null; do
@@ -119,7 +128,7 @@ wait $pid || { tail -40 "$blog" >&2; die "kernel build failed (log: $blog)"; }
 echo "$kver" >"$tree/.debian-version"
 touch "$tree/.complete"
 # Older trees of this flavour are stale now: keep the cache bounded.
-for old in "$RUST_IRQFD_CACHE"/linux-*-"$flavour"-*; do
+for old in "$RUST_IRQFD_CACHE"/linux-*-"$flavour"-????????????; do
 	[ "$old" = "$tree" ] || [ ! -d "$old" ] || { log "kernel: removing stale $old"; rm -rf "$old" "$old.lock"; }
 done
 log "kernel: built in $((($(date +%s) - start) / 60)) min: $tree"
