@@ -77,6 +77,28 @@ fn route_from_args(r: &RouteArgs) -> Result<Route> {
     }
 }
 
+/// The number of entries of `batch` and the bytes of its array, or `EINVAL` for a bad header.
+fn batch_size(batch: &Batch) -> Result<(usize, usize)> {
+    if batch.flags & !uapi::FLAG_DEASSIGN != 0
+        || batch.pad != 0
+        || batch.nr == 0
+        || batch.nr > uapi::BATCH_MAX
+    {
+        return Err(EINVAL);
+    }
+    let nr = usize::try_from(batch.nr)?;
+    let len = nr.checked_mul(size_of::<IrqfdArgs>()).ok_or(EINVAL)?;
+    Ok((nr, len))
+}
+
+/// Whether `e` may be an entry of `batch`, in a context of `nr_gsis` GSIs: each entry is plain
+/// (the batch's flags say what to do), and an assign's GSI is in range.
+fn batch_entry_ok(batch: &Batch, e: &IrqfdArgs, nr_gsis: u32) -> bool {
+    let plain = e.flags == 0 && e.pad.iter().all(|&b| b == 0);
+    let in_range = batch.flags & uapi::FLAG_DEASSIGN != 0 || e.gsi < nr_gsis;
+    plain && in_range
+}
+
 /// The record `read(2)` hands out for `record`.
 fn delivery(record: &Record) -> Delivery {
     let (msi_flag, msi_addr, msi_data) = match record.route {
@@ -148,17 +170,7 @@ impl IrqfdDevice {
 
     /// The batch itself; the index of the entry at fault, if one is, with the error.
     fn run_batch(&self, batch: &Batch) -> Result<(), (Option<u32>, Error)> {
-        if batch.flags & !uapi::FLAG_DEASSIGN != 0
-            || batch.pad != 0
-            || batch.nr == 0
-            || batch.nr > uapi::BATCH_MAX
-        {
-            return Err((None, EINVAL));
-        }
-        let nr = usize::try_from(batch.nr).map_err(|_| (None, EINVAL))?;
-        let len = nr
-            .checked_mul(size_of::<IrqfdArgs>())
-            .ok_or((None, EINVAL))?;
+        let (nr, len) = batch_size(batch).map_err(|e| (None, e))?;
         let addr = usize::try_from(batch.entries).map_err(|_| (None, EFAULT))?;
         let mut reader = UserSlice::new(UserPtr::from_addr(addr), len).reader();
         let mut entries = KVec::with_capacity(nr, GFP_KERNEL).map_err(|e| (None, e.into()))?;
@@ -168,10 +180,7 @@ impl IrqfdDevice {
         let mut bad = None;
         for i in 0..batch.nr {
             let e = reader.read::<IrqfdArgs>().map_err(|e| (None, e))?;
-            // Each entry is plain: the batch's flags say what to do.
-            let plain = e.flags == 0 && e.pad.iter().all(|&b| b == 0);
-            let in_range = batch.flags != 0 || e.gsi < self.ctx.sink.nr_gsis();
-            if bad.is_none() && !(plain && in_range) {
+            if bad.is_none() && !batch_entry_ok(batch, &e, self.ctx.sink.nr_gsis()) {
                 bad = Some(i);
             }
             // Cannot fail: the capacity is `nr`.
@@ -377,5 +386,96 @@ impl MiscDevice for IrqfdDevice {
             _ => return Err(ENOTTY),
         }
         Ok(0)
+    }
+}
+
+#[kunit_tests(rust_irqfd_uapi)]
+mod tests {
+    use super::*;
+
+    fn route(flags: u32, msi_addr: u64, msi_data: u32, pad: u32) -> RouteArgs {
+        RouteArgs {
+            gsi: 0,
+            flags,
+            msi_addr,
+            msi_data,
+            pad,
+        }
+    }
+
+    fn batch(nr: u32, flags: u32, pad: u32) -> Batch {
+        Batch {
+            entries: 0x1000,
+            nr,
+            flags,
+            error_index: 0,
+            pad,
+        }
+    }
+
+    fn entry(gsi: u32, flags: u32, pad: [u8; 16]) -> IrqfdArgs {
+        IrqfdArgs {
+            fd: 3,
+            gsi,
+            flags,
+            resamplefd: 0,
+            pad,
+        }
+    }
+
+    #[test]
+    fn routes_are_checked() {
+        assert!(route_from_args(&route(0, 0, 0, 0)) == Ok(Route::Line));
+        let msi = route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0000, 0x41, 0));
+        assert!(
+            msi == Ok(Route::Msi {
+                addr: 0xfee0_0000,
+                data: 0x41
+            })
+        );
+        // A line carries no message; an MSI address is nonzero and dword-aligned.
+        assert!(route_from_args(&route(0, 0xfee0_0000, 0, 0)) == Err(EINVAL));
+        assert!(route_from_args(&route(0, 0, 1, 0)) == Err(EINVAL));
+        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0, 0x41, 0)) == Err(EINVAL));
+        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0002, 0, 0)) == Err(EINVAL));
+        assert!(route_from_args(&route(2, 0xfee0_0000, 0, 0)) == Err(EINVAL));
+        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0000, 0, 1)) == Err(EINVAL));
+    }
+
+    #[test]
+    fn batch_headers_are_checked() {
+        let size = size_of::<IrqfdArgs>();
+        assert!(batch_size(&batch(1, 0, 0)) == Ok((1, size)));
+        assert!(
+            batch_size(&batch(uapi::BATCH_MAX, uapi::FLAG_DEASSIGN, 0)) == Ok((4096, 4096 * size))
+        );
+        assert!(batch_size(&batch(0, 0, 0)) == Err(EINVAL));
+        assert!(batch_size(&batch(uapi::BATCH_MAX + 1, 0, 0)) == Err(EINVAL));
+        assert!(batch_size(&batch(1, uapi::FLAG_RESAMPLE, 0)) == Err(EINVAL));
+        assert!(batch_size(&batch(1, 0, 1)) == Err(EINVAL));
+    }
+
+    #[test]
+    fn batch_entries_are_plain() {
+        let assign = batch(1, 0, 0);
+        let deassign = batch(1, uapi::FLAG_DEASSIGN, 0);
+        assert!(batch_entry_ok(&assign, &entry(7, 0, [0; 16]), 8));
+        // An assign's GSI must be in range; a deassign's need not (it matches nothing).
+        assert!(!batch_entry_ok(&assign, &entry(8, 0, [0; 16]), 8));
+        assert!(batch_entry_ok(&deassign, &entry(8, 0, [0; 16]), 8));
+        // The batch's flags say what to do, not the entry's; padding is zero.
+        assert!(!batch_entry_ok(
+            &assign,
+            &entry(0, uapi::FLAG_DEASSIGN, [0; 16]),
+            8
+        ));
+        assert!(!batch_entry_ok(
+            &deassign,
+            &entry(0, uapi::FLAG_RESAMPLE, [0; 16]),
+            8
+        ));
+        let mut pad = [0; 16];
+        pad[15] = 1;
+        assert!(!batch_entry_ok(&assign, &entry(0, 0, pad), 8));
     }
 }

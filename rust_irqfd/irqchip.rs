@@ -464,3 +464,173 @@ impl Sink for IrqChip {
     }
 }
 
+#[kunit_tests(rust_irqfd_irqchip)]
+mod tests {
+    use super::*;
+
+    const MSI: Route = Route::Msi {
+        addr: 0xfee0_0000,
+        data: 0x41,
+    };
+
+    fn chip(nr_gsis: u32) -> Result<Pin<KBox<IrqChip>>> {
+        KBox::pin_init(IrqChip::new(nr_gsis)?, GFP_KERNEL)
+    }
+
+    fn edge(gsi: u32) -> Injection {
+        Injection {
+            gsi,
+            route: Route::Line,
+            level: false,
+        }
+    }
+
+    fn level(gsi: u32) -> Injection {
+        Injection {
+            gsi,
+            route: Route::Line,
+            level: true,
+        }
+    }
+
+    /// The counters' invariant on `gsi`: every injection is coalesced, raised or latched, and
+    /// every raised record is delivered or pending.
+    fn balanced(chip: &IrqChip, gsi: u32) -> Result<bool> {
+        let s = chip.stats(gsi)?;
+        Ok(s.injected == s.coalesced + s.raised + s.latched && s.raised == s.delivered + s.pending)
+    }
+
+    /// Pops what is pending without waiting; 0 records if none.
+    fn pop_all(chip: &IrqChip, out: &mut [Record]) -> usize {
+        chip.pop(out, true).unwrap_or(0)
+    }
+
+    #[test]
+    fn coalesces_into_the_pending_record() -> Result {
+        let chip = chip(4)?;
+        assert!(chip.inject(&edge(1)) == Injected::Raised);
+        assert!(chip.inject(&edge(1)) == Injected::Coalesced);
+        assert!(chip.inject(&edge(1)) == Injected::Coalesced);
+        let mut out = [Record::default(); 4];
+        assert_eq!(pop_all(&chip, &mut out), 1);
+        assert_eq!(out[0].seq, 1);
+        assert_eq!(out[0].gsi, 1);
+        assert_eq!(out[0].count, 3);
+        let s = chip.stats(1)?;
+        assert_eq!(s.injected, 3);
+        assert_eq!(s.raised, 1);
+        assert_eq!(s.coalesced, 2);
+        assert_eq!(s.delivered, 1);
+        assert_eq!(s.pending, 0);
+        assert!(balanced(&chip, 1)?);
+        // Delivered: the next injection raises a new record.
+        assert!(chip.inject(&edge(1)) == Injected::Raised);
+        assert!(balanced(&chip, 1)?);
+        Ok(())
+    }
+
+    #[test]
+    fn pops_in_raise_order() -> Result {
+        let chip = chip(4)?;
+        for gsi in [3, 0, 2] {
+            assert!(chip.inject(&edge(gsi)) == Injected::Raised);
+        }
+        // Coalescing leaves the order alone.
+        assert!(chip.inject(&edge(3)) == Injected::Coalesced);
+        let mut out = [Record::default(); 2];
+        assert_eq!(pop_all(&chip, &mut out), 2);
+        assert_eq!((out[0].gsi, out[0].seq, out[0].count), (3, 1, 2));
+        assert_eq!((out[1].gsi, out[1].seq), (0, 2));
+        assert_eq!(pop_all(&chip, &mut out), 1);
+        assert_eq!((out[0].gsi, out[0].seq), (2, 3));
+        assert!(chip.pop(&mut out, true) == Err(EAGAIN));
+        Ok(())
+    }
+
+    #[test]
+    fn put_back_restores_raise_order() -> Result {
+        let chip = chip(4)?;
+        for gsi in [2, 1, 3] {
+            chip.inject(&edge(gsi));
+        }
+        let mut taken = [Record::default(); 2];
+        assert_eq!(pop_all(&chip, &mut taken), 2);
+        // GSI 1 raises again before the put-back: its old record merges into the new one.
+        assert!(chip.inject(&edge(1)) == Injected::Raised);
+        chip.put_back(&taken);
+        let mut out = [Record::default(); 4];
+        assert_eq!(pop_all(&chip, &mut out), 3);
+        assert_eq!((out[0].gsi, out[0].seq), (2, 1));
+        assert_eq!((out[1].gsi, out[1].seq), (3, 3));
+        assert_eq!((out[2].gsi, out[2].seq, out[2].count), (1, 4, 2));
+        for gsi in 1..4 {
+            assert!(balanced(&chip, gsi)?);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn masked_line_latches_until_unmask() -> Result {
+        let chip = chip(2)?;
+        chip.set_masked(0, true, Route::Line)?;
+        for _ in 0..3 {
+            assert!(chip.inject(&edge(0)) == Injected::Latched);
+        }
+        let s = chip.stats(0)?;
+        assert_eq!(s.latched, 3);
+        assert!(s.masked);
+        assert!(balanced(&chip, 0)?);
+        let mut out = [Record::default(); 2];
+        assert_eq!(pop_all(&chip, &mut out), 0);
+        // Unmasking hands the latch on as one injection of its count, with the route given.
+        chip.set_masked(0, false, MSI)?;
+        assert_eq!(pop_all(&chip, &mut out), 1);
+        assert_eq!(out[0].count, 3);
+        assert!(out[0].route == MSI);
+        let s = chip.stats(0)?;
+        assert_eq!(s.latched, 0);
+        assert_eq!(s.raised, 1);
+        assert_eq!(s.coalesced, 2);
+        assert!(balanced(&chip, 0)?);
+        // Unmasking an empty latch raises nothing.
+        chip.set_masked(0, true, Route::Line)?;
+        chip.set_masked(0, false, MSI)?;
+        assert_eq!(pop_all(&chip, &mut out), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn level_line_stays_asserted_until_ack() -> Result {
+        let chip = chip(2)?;
+        assert!(chip.inject(&level(1)) == Injected::Raised);
+        let mut out = [Record::default(); 2];
+        assert_eq!(pop_all(&chip, &mut out), 1);
+        assert!(out[0].level);
+        // Delivered, but still asserted: further level injections coalesce, nothing is raised.
+        assert!(chip.inject(&level(1)) == Injected::Coalesced);
+        assert_eq!(pop_all(&chip, &mut out), 0);
+        assert!(chip.stats(1)?.asserted);
+        assert!(chip.ack(1)?);
+        assert!(!chip.ack(1)?);
+        assert_eq!(chip.stats(1)?.acks, 1);
+        assert!(chip.inject(&level(1)) == Injected::Raised);
+        // Deasserted without an end of interrupt: the next one raises again once delivered.
+        assert_eq!(pop_all(&chip, &mut out), 1);
+        chip.deassert(1);
+        assert!(!chip.stats(1)?.asserted);
+        assert!(chip.inject(&level(1)) == Injected::Raised);
+        assert!(balanced(&chip, 1)?);
+        Ok(())
+    }
+
+    #[test]
+    fn out_of_range_gsi_is_refused() -> Result {
+        let chip = chip(2)?;
+        assert!(chip.inject(&edge(2)) == Injected::Dropped);
+        assert!(chip.stats(2).err() == Some(EINVAL));
+        assert!(chip.set_masked(2, true, Route::Line) == Err(EINVAL));
+        assert!(chip.ack(u32::MAX).err() == Some(EINVAL));
+        assert!(IrqChip::new(0).err() == Some(EINVAL));
+        Ok(())
+    }
+}

@@ -162,3 +162,59 @@ impl Routes {
         f(route)
     }
 }
+
+#[kunit_tests(rust_irqfd_route)]
+mod tests {
+    use super::*;
+
+    const MSI: Route = Route::Msi {
+        addr: 0xfee0_1000,
+        data: 0x22,
+    };
+
+    #[test]
+    fn set_then_get() -> Result {
+        let routes = KBox::pin_init(Routes::new(4)?, GFP_KERNEL)?;
+        let routes = &*routes;
+        for gsi in 0..4 {
+            assert!(routes.get(gsi) == Route::Line);
+        }
+        routes.set(2, MSI)?;
+        assert!(routes.get(2) == MSI);
+        // One GSI's cell only.
+        assert!(routes.get(1) == Route::Line);
+        assert!(routes.get(3) == Route::Line);
+        assert!(routes.with_stable(2, |r| r) == MSI);
+        routes.set(2, Route::Line)?;
+        assert!(routes.get(2) == Route::Line);
+        Ok(())
+    }
+
+    #[test]
+    fn out_of_range_gsi() -> Result {
+        let routes = KBox::pin_init(Routes::new(4)?, GFP_KERNEL)?;
+        let routes = &*routes;
+        assert!(routes.set(4, MSI) == Err(EINVAL));
+        assert!(routes.set(u32::MAX, MSI) == Err(EINVAL));
+        assert!(routes.get(4) == Route::Line);
+        assert!(routes.with_stable(4, |r| r) == Route::Line);
+        Ok(())
+    }
+
+    #[test]
+    fn every_bit_of_a_route_round_trips() -> Result {
+        let routes = KBox::pin_init(Routes::new(1)?, GFP_KERNEL)?;
+        let routes = &*routes;
+        let widest = Route::Msi {
+            addr: u64::MAX & !3,
+            data: u32::MAX,
+        };
+        routes.set(0, widest)?;
+        assert!(routes.get(0) == widest);
+        // An MSI message of zero data is still an MSI route, not a line.
+        let zero_data = Route::Msi { addr: 4, data: 0 };
+        routes.set(0, zero_data)?;
+        assert!(routes.get(0) == zero_data);
+        Ok(())
+    }
+}

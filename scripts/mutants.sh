@@ -39,7 +39,7 @@ ALL="$ALL resampler_drops_line resampler_keeps_latch"
 # behaviour they give (it merges deferred signals), or has no code of that
 # shape (its batch rollback takes the lock per irqfd), so they have no C patch
 # and no C run.
-RUST_ONLY="deferred_loses_signal rollback_one_chunk"
+RUST_ONLY="deferred_loses_signal rollback_one_chunk put_back_uncounted"
 # Planted bugs of the C reference alone: the Rust module has no code of that
 # shape (no per-irqfd copy of the route; no grace period when an irqfd
 # leaves its resampler: the ack holds the mutex leaving takes), so they

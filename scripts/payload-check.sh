@@ -63,6 +63,35 @@ if [ "${KVM_COLUMN:-1}" = 1 ]; then
 	fi
 fi
 
+# The module's own KUnit suites (#[kunit_tests] in rust_irqfd/, compiled when
+# the kernel has CONFIG_KUNIT=y, as the debug kernel does) run when it loads:
+# load it once and hand on that run's KTAP from the kernel log, where KUnit
+# prints it. Finding no suite is a failure (KUNIT=0 leaves this out).
+if [ "${KUNIT:-1}" = 1 ] && [ -f /lib/modules/rust_irqfd.ko ]; then
+	kmsg "kunit begin"
+	insmod /lib/modules/rust_irqfd.ko && rmmod rust_irqfd || { echo "# kunit: insmod/rmmod rust_irqfd failed"; rc=1; }
+	kmsg "kunit end"
+	# Every later load would run them again (a module's suites run at each
+	# load; kunit.autorun does not apply to modules), and print them to the
+	# console, a hundred times in load_unload_cycles: filter them out now.
+	echo 'rust_irqfd_kunit_ran_once' >/sys/module/kunit/parameters/filter_glob 2>/dev/null ||
+		echo "# kunit: could not set kunit.filter_glob; the suites run at every load"
+	dmesg | sed -n '/rust_irqfd_test: kunit begin/,/rust_irqfd_test: kunit end/p' |
+		sed 's/^\[[^]]*\] //' | grep -E '^ *(KTAP version|# |ok |not ok |1\.\.)' >/tmp/kunit.ktap
+	cat /tmp/kunit.ktap
+	echo "TAP version 13"
+	echo "1..1"
+	suites=$(grep -c '# Subtest: rust_irqfd_' /tmp/kunit.ktap)
+	echo "# kunit: $suites rust_irqfd suite(s) in the kernel log"
+	if [ "$suites" -gt 0 ]; then
+		echo "ok 1 kunit_suites_ran"
+	else
+		echo "# kunit: none: is the kernel built with CONFIG_KUNIT=y?"
+		echo "not ok 1 kunit_suites_ran"
+		rc=1
+	fi
+fi
+
 for pass in $PASSES; do
 	param=$MODULE_PARAMS extra=$NORMAL_ARGS
 	[ "$pass" = deferred ] && param="$MODULE_PARAMS $DEFERRED_PARAMS" extra=$DEFERRED_ARGS
