@@ -88,6 +88,36 @@ step c-checkpatch in_chroot "$KDIR_OWN/scripts/checkpatch.pl" --no-tree --strict
 # Every planted bug's patch still applies to the sources (make mutants
 # builds and runs them; this only proves they are not stale).
 step mutants-apply "$TOPDIR/scripts/mutants.sh" --check
+# The selftest as a kselftest in a kernel tree: its directory dropped into a
+# scratch tree that has the kernel's kselftest framework (its Makefile, lib.mk
+# and runner, from the debug tree) as tools/testing/selftests/rust_irqfd, then
+# built and installed through that framework with TARGETS=rust_irqfd (the
+# kselftest list must name it), and run_tests run with --list (on the host
+# it would test the host's /dev/kvm).
+kselftest_in_tree() {
+	# Outside the repository: under it, cargo would take the directory for
+	# a member of the repository's workspace.
+	local tree f
+	tree=$(mktemp -d "${TMPDIR:-/tmp}/rust_irqfd-ktree.XXXXXX")
+	rm -rf "$out/ktree-install"
+	mkdir -p "$tree/scripts" "$tree/tools/testing/selftests"
+	cp "$KDIR_OWN/scripts/subarch.include" "$tree/scripts/"
+	(cd "$KDIR_OWN/tools/testing/selftests" &&
+		cp -r Makefile lib.mk kselftest run_kselftest.sh "$tree/tools/testing/selftests/")
+	(cd "$TOPDIR" && git ls-files selftests/rust_irqfd | grep -v '/hardirq/') |
+		while read -r f; do install -D -m 0644 "$TOPDIR/$f" "$tree/tools/testing/$f"; done
+	local kmake=(make -C "$tree/tools/testing/selftests" TARGETS=rust_irqfd
+		CARGO_TARGET_DIR="$TOPDIR/target/kselftest-tree")
+	"${kmake[@]}" install INSTALL_PATH="$out/ktree-install" &&
+		grep -qx 'rust_irqfd:rust_irqfd_test' "$out/ktree-install/kselftest-list.txt" &&
+		[ -x "$out/ktree-install/rust_irqfd/rust_irqfd_test" ] &&
+		"${kmake[@]}" run_tests TEST_ARGS=--list >"$out/ktree-list.txt" &&
+		grep -q '^load_unload_cycles ' "$out/ktree-list.txt"
+	local rc=$?
+	rm -rf "$tree"
+	return $rc
+}
+step kselftest-in-tree kselftest_in_tree
 # What the VM runs, static (musl) and in release, from the same workspace.
 step selftest-build musl_build -p rust_irqfd_test
 # The vmm crate's integration tests, built for the guest: there they find

@@ -17,7 +17,7 @@ test_bin=$TEST_BIN
 bzimage=$KDIR_OWN/arch/x86/boot/bzImage
 rc=0
 
-printf 'STRESS_SECS=%s\nTEST_ARGS="--tag race --stress-ops 1000000000"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
+printf 'STRESS_SECS=%s\nTEST_ARGS="--tag race --stress-ops 1000000000 --kmemleak scenario"\nDEFERRED_ARGS=\n' "$secs" >"$out/stress.env"
 # 26 scenarios on 2 devices in 2 modes and on KVM in the normal one (the 22
 # that apply to it), plus a kmemleak scan each: 126 runs of S seconds and
 # about 8 s besides under TCG (measured with S=1).

@@ -92,9 +92,10 @@ usage: rust_irqfd_test [--device PATH]... [--tag TAGS]... [--filter SUBSTR]... [
   --timeout SECS   bound of every wait on an asynchronous effect (default 5)
   --stress-secs S  time budget of each race scenario (default 2.0)
   --stress-ops N   op budget of each race scenario (default 1000000); the first spent ends it
-  --kmemleak WHEN  when to scan for leaks with kmemleak, if available: scenario (after each
-                   race scenario, the default), device (once, after a device's last test, as
-                   a leaf test kmemleak) or off; --no-kmemleak is --kmemleak off
+  --kmemleak WHEN  when to scan for leaks with kmemleak, if available: device (once, after a
+                   device's last test, as a leaf test kmemleak; the default), scenario (after
+                   each race scenario as well: a leak is pinned on its scenario, at a scan of
+                   seconds each under emulation) or off; --no-kmemleak is --kmemleak off
   --table PATH     write the race comparison table there (plain text)
   --json PATH      write the race results there (JSON list)
   --fuzz-secs S    time budget of the model-checked fuzzer (fuzz_model), per device (default 3)
@@ -588,7 +589,7 @@ mod tests {
             StressCfg {
                 secs: 2.0,
                 ops: 1_000_000,
-                kmemleak: Kmemleak::Scenario,
+                kmemleak: Kmemleak::Device,
             }
         );
         assert_eq!((a.table, a.json), (None, None));

@@ -80,7 +80,7 @@ impl Default for StressCfg {
         StressCfg {
             secs: DEFAULT_SECS,
             ops: DEFAULT_OPS,
-            kmemleak: Kmemleak::Scenario,
+            kmemleak: Kmemleak::Device,
         }
     }
 }

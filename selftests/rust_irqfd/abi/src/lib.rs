@@ -681,7 +681,7 @@ mod tests {
 
     const HEADER: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../include/uapi/linux/rust_irqfd.h"
+        "/../../../include/uapi/linux/rust_irqfd.h"
     );
 
     /// The header without its comments (newlines kept, so lines stay lines).
