@@ -38,49 +38,42 @@ use crate::{
     device::IrqfdDevice, //
 };
 
+/// The module declaration, with the parameters of every supported release and `$bool_params`
+/// (7.2's `module!` has no `bool` parameters: `deferred_only` is declared in C there, `shim.c`,
+/// and read through `compat::deferred_only()`).
+macro_rules! rust_irqfd_module {
+    ($($bool_params:tt)*) => {
+        module! {
+            type: RustIrqfdModule,
+            name: "rust_irqfd",
+            authors: ["The rust_irqfd developers"],
+            description: "irqfd: eventfd-to-interrupt binding (Rust port of the KVM design)",
+            license: "GPL",
+            params: {
+                nr_gsis: u32 {
+                    default: 1024,
+                    description: "Interrupt lines of each context (1..65536)",
+                },
+                max_irqfds: u32 {
+                    default: 65536,
+                    description: "Most irqfds one context may hold (1..1048576); ENOSPC past it",
+                },
+                $($bool_params)*
+            },
+        }
+    };
+}
+
 #[cfg(not(kernel_before_7_3))]
-module! {
-    type: RustIrqfdModule,
-    name: "rust_irqfd",
-    authors: ["The rust_irqfd developers"],
-    description: "irqfd: eventfd-to-interrupt binding (Rust port of the KVM design)",
-    license: "GPL",
-    params: {
-        nr_gsis: u32 {
-            default: 1024,
-            description: "Interrupt lines of each context (1..65536)",
-        },
-        max_irqfds: u32 {
-            default: 65536,
-            description: "Most irqfds one context may hold (1..1048576); ENOSPC past it",
-        },
-        deferred_only: bool {
-            default: false,
-            description: "Always inject through the work item, never from the wakeup",
-        },
+rust_irqfd_module! {
+    deferred_only: bool {
+        default: false,
+        description: "Always inject through the work item, never from the wakeup",
     },
 }
 
-// 7.2's `module!` has no `bool` parameters: `deferred_only` is declared in C there (`shim.c`,
-// read through `compat::deferred_only()`).
 #[cfg(kernel_before_7_3)]
-module! {
-    type: RustIrqfdModule,
-    name: "rust_irqfd",
-    authors: ["The rust_irqfd developers"],
-    description: "irqfd: eventfd-to-interrupt binding (Rust port of the KVM design)",
-    license: "GPL",
-    params: {
-        nr_gsis: u32 {
-            default: 1024,
-            description: "Interrupt lines of each context (1..65536)",
-        },
-        max_irqfds: u32 {
-            default: 65536,
-            description: "Most irqfds one context may hold (1..1048576); ENOSPC past it",
-        },
-    },
-}
+rust_irqfd_module! {}
 
 /// The module: its device. Each open of the device is a context, which owns its irqfds and the
 /// ordered queue their shutdowns run on; an open file pins the module, so none is left when the
