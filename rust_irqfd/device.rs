@@ -424,58 +424,61 @@ mod tests {
     }
 
     #[test]
-    fn routes_are_checked() {
-        assert!(route_from_args(&route(0, 0, 0, 0)) == Ok(Route::Line));
+    fn routes_are_checked() -> Result {
+        kunit_check!(route_from_args(&route(0, 0, 0, 0)) == Ok(Route::Line));
         let msi = route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0000, 0x41, 0));
-        assert!(
+        kunit_check!(
             msi == Ok(Route::Msi {
                 addr: 0xfee0_0000,
                 data: 0x41
             })
         );
         // A line carries no message; an MSI address is nonzero and dword-aligned.
-        assert!(route_from_args(&route(0, 0xfee0_0000, 0, 0)) == Err(EINVAL));
-        assert!(route_from_args(&route(0, 0, 1, 0)) == Err(EINVAL));
-        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0, 0x41, 0)) == Err(EINVAL));
-        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0002, 0, 0)) == Err(EINVAL));
-        assert!(route_from_args(&route(2, 0xfee0_0000, 0, 0)) == Err(EINVAL));
-        assert!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0000, 0, 1)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(0, 0xfee0_0000, 0, 0)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(0, 0, 1, 0)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(uapi::ROUTE_MSI, 0, 0x41, 0)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0002, 0, 0)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(2, 0xfee0_0000, 0, 0)) == Err(EINVAL));
+        kunit_check!(route_from_args(&route(uapi::ROUTE_MSI, 0xfee0_0000, 0, 1)) == Err(EINVAL));
+        Ok(())
     }
 
     #[test]
-    fn batch_headers_are_checked() {
+    fn batch_headers_are_checked() -> Result {
         let size = size_of::<IrqfdArgs>();
-        assert!(batch_size(&batch(1, 0, 0)) == Ok((1, size)));
-        assert!(
+        kunit_check!(batch_size(&batch(1, 0, 0)) == Ok((1, size)));
+        kunit_check!(
             batch_size(&batch(uapi::BATCH_MAX, uapi::FLAG_DEASSIGN, 0)) == Ok((4096, 4096 * size))
         );
-        assert!(batch_size(&batch(0, 0, 0)) == Err(EINVAL));
-        assert!(batch_size(&batch(uapi::BATCH_MAX + 1, 0, 0)) == Err(EINVAL));
-        assert!(batch_size(&batch(1, uapi::FLAG_RESAMPLE, 0)) == Err(EINVAL));
-        assert!(batch_size(&batch(1, 0, 1)) == Err(EINVAL));
+        kunit_check!(batch_size(&batch(0, 0, 0)) == Err(EINVAL));
+        kunit_check!(batch_size(&batch(uapi::BATCH_MAX + 1, 0, 0)) == Err(EINVAL));
+        kunit_check!(batch_size(&batch(1, uapi::FLAG_RESAMPLE, 0)) == Err(EINVAL));
+        kunit_check!(batch_size(&batch(1, 0, 1)) == Err(EINVAL));
+        Ok(())
     }
 
     #[test]
-    fn batch_entries_are_plain() {
+    fn batch_entries_are_plain() -> Result {
         let assign = batch(1, 0, 0);
         let deassign = batch(1, uapi::FLAG_DEASSIGN, 0);
-        assert!(batch_entry_ok(&assign, &entry(7, 0, [0; 16]), 8));
+        kunit_check!(batch_entry_ok(&assign, &entry(7, 0, [0; 16]), 8));
         // An assign's GSI must be in range; a deassign's need not (it matches nothing).
-        assert!(!batch_entry_ok(&assign, &entry(8, 0, [0; 16]), 8));
-        assert!(batch_entry_ok(&deassign, &entry(8, 0, [0; 16]), 8));
+        kunit_check!(!batch_entry_ok(&assign, &entry(8, 0, [0; 16]), 8));
+        kunit_check!(batch_entry_ok(&deassign, &entry(8, 0, [0; 16]), 8));
         // The batch's flags say what to do, not the entry's; padding is zero.
-        assert!(!batch_entry_ok(
+        kunit_check!(!batch_entry_ok(
             &assign,
             &entry(0, uapi::FLAG_DEASSIGN, [0; 16]),
             8
         ));
-        assert!(!batch_entry_ok(
+        kunit_check!(!batch_entry_ok(
             &deassign,
             &entry(0, uapi::FLAG_RESAMPLE, [0; 16]),
             8
         ));
         let mut pad = [0; 16];
         pad[15] = 1;
-        assert!(!batch_entry_ok(&assign, &entry(0, 0, pad), 8));
+        kunit_check!(!batch_entry_ok(&assign, &entry(0, 0, pad), 8));
+        Ok(())
     }
 }

@@ -508,24 +508,24 @@ mod tests {
     #[test]
     fn coalesces_into_the_pending_record() -> Result {
         let chip = chip(4)?;
-        assert!(chip.inject(&edge(1)) == Injected::Raised);
-        assert!(chip.inject(&edge(1)) == Injected::Coalesced);
-        assert!(chip.inject(&edge(1)) == Injected::Coalesced);
+        kunit_check!(chip.inject(&edge(1)) == Injected::Raised);
+        kunit_check!(chip.inject(&edge(1)) == Injected::Coalesced);
+        kunit_check!(chip.inject(&edge(1)) == Injected::Coalesced);
         let mut out = [Record::default(); 4];
-        assert_eq!(pop_all(&chip, &mut out), 1);
-        assert_eq!(out[0].seq, 1);
-        assert_eq!(out[0].gsi, 1);
-        assert_eq!(out[0].count, 3);
+        kunit_check!(pop_all(&chip, &mut out) == 1);
+        kunit_check!(out[0].seq == 1);
+        kunit_check!(out[0].gsi == 1);
+        kunit_check!(out[0].count == 3);
         let s = chip.stats(1)?;
-        assert_eq!(s.injected, 3);
-        assert_eq!(s.raised, 1);
-        assert_eq!(s.coalesced, 2);
-        assert_eq!(s.delivered, 1);
-        assert_eq!(s.pending, 0);
-        assert!(balanced(&chip, 1)?);
+        kunit_check!(s.injected == 3);
+        kunit_check!(s.raised == 1);
+        kunit_check!(s.coalesced == 2);
+        kunit_check!(s.delivered == 1);
+        kunit_check!(s.pending == 0);
+        kunit_check!(balanced(&chip, 1)?);
         // Delivered: the next injection raises a new record.
-        assert!(chip.inject(&edge(1)) == Injected::Raised);
-        assert!(balanced(&chip, 1)?);
+        kunit_check!(chip.inject(&edge(1)) == Injected::Raised);
+        kunit_check!(balanced(&chip, 1)?);
         Ok(())
     }
 
@@ -533,17 +533,17 @@ mod tests {
     fn pops_in_raise_order() -> Result {
         let chip = chip(4)?;
         for gsi in [3, 0, 2] {
-            assert!(chip.inject(&edge(gsi)) == Injected::Raised);
+            kunit_check!(chip.inject(&edge(gsi)) == Injected::Raised);
         }
         // Coalescing leaves the order alone.
-        assert!(chip.inject(&edge(3)) == Injected::Coalesced);
+        kunit_check!(chip.inject(&edge(3)) == Injected::Coalesced);
         let mut out = [Record::default(); 2];
-        assert_eq!(pop_all(&chip, &mut out), 2);
-        assert_eq!((out[0].gsi, out[0].seq, out[0].count), (3, 1, 2));
-        assert_eq!((out[1].gsi, out[1].seq), (0, 2));
-        assert_eq!(pop_all(&chip, &mut out), 1);
-        assert_eq!((out[0].gsi, out[0].seq), (2, 3));
-        assert!(chip.pop(&mut out, true) == Err(EAGAIN));
+        kunit_check!(pop_all(&chip, &mut out) == 2);
+        kunit_check!((out[0].gsi, out[0].seq, out[0].count) == (3, 1, 2));
+        kunit_check!((out[1].gsi, out[1].seq) == (0, 2));
+        kunit_check!(pop_all(&chip, &mut out) == 1);
+        kunit_check!((out[0].gsi, out[0].seq) == (2, 3));
+        kunit_check!(chip.pop(&mut out, true) == Err(EAGAIN));
         Ok(())
     }
 
@@ -554,17 +554,17 @@ mod tests {
             chip.inject(&edge(gsi));
         }
         let mut taken = [Record::default(); 2];
-        assert_eq!(pop_all(&chip, &mut taken), 2);
+        kunit_check!(pop_all(&chip, &mut taken) == 2);
         // GSI 1 raises again before the put-back: its old record merges into the new one.
-        assert!(chip.inject(&edge(1)) == Injected::Raised);
+        kunit_check!(chip.inject(&edge(1)) == Injected::Raised);
         chip.put_back(&taken);
         let mut out = [Record::default(); 4];
-        assert_eq!(pop_all(&chip, &mut out), 3);
-        assert_eq!((out[0].gsi, out[0].seq), (2, 1));
-        assert_eq!((out[1].gsi, out[1].seq), (3, 3));
-        assert_eq!((out[2].gsi, out[2].seq, out[2].count), (1, 4, 2));
+        kunit_check!(pop_all(&chip, &mut out) == 3);
+        kunit_check!((out[0].gsi, out[0].seq) == (2, 1));
+        kunit_check!((out[1].gsi, out[1].seq) == (3, 3));
+        kunit_check!((out[2].gsi, out[2].seq, out[2].count) == (1, 4, 2));
         for gsi in 1..4 {
-            assert!(balanced(&chip, gsi)?);
+            kunit_check!(balanced(&chip, gsi)?);
         }
         Ok(())
     }
@@ -574,63 +574,63 @@ mod tests {
         let chip = chip(2)?;
         chip.set_masked(0, true, Route::Line)?;
         for _ in 0..3 {
-            assert!(chip.inject(&edge(0)) == Injected::Latched);
+            kunit_check!(chip.inject(&edge(0)) == Injected::Latched);
         }
         let s = chip.stats(0)?;
-        assert_eq!(s.latched, 3);
-        assert!(s.masked);
-        assert!(balanced(&chip, 0)?);
+        kunit_check!(s.latched == 3);
+        kunit_check!(s.masked);
+        kunit_check!(balanced(&chip, 0)?);
         let mut out = [Record::default(); 2];
-        assert_eq!(pop_all(&chip, &mut out), 0);
+        kunit_check!(pop_all(&chip, &mut out) == 0);
         // Unmasking hands the latch on as one injection of its count, with the route given.
         chip.set_masked(0, false, MSI)?;
-        assert_eq!(pop_all(&chip, &mut out), 1);
-        assert_eq!(out[0].count, 3);
-        assert!(out[0].route == MSI);
+        kunit_check!(pop_all(&chip, &mut out) == 1);
+        kunit_check!(out[0].count == 3);
+        kunit_check!(out[0].route == MSI);
         let s = chip.stats(0)?;
-        assert_eq!(s.latched, 0);
-        assert_eq!(s.raised, 1);
-        assert_eq!(s.coalesced, 2);
-        assert!(balanced(&chip, 0)?);
+        kunit_check!(s.latched == 0);
+        kunit_check!(s.raised == 1);
+        kunit_check!(s.coalesced == 2);
+        kunit_check!(balanced(&chip, 0)?);
         // Unmasking an empty latch raises nothing.
         chip.set_masked(0, true, Route::Line)?;
         chip.set_masked(0, false, MSI)?;
-        assert_eq!(pop_all(&chip, &mut out), 0);
+        kunit_check!(pop_all(&chip, &mut out) == 0);
         Ok(())
     }
 
     #[test]
     fn level_line_stays_asserted_until_ack() -> Result {
         let chip = chip(2)?;
-        assert!(chip.inject(&level(1)) == Injected::Raised);
+        kunit_check!(chip.inject(&level(1)) == Injected::Raised);
         let mut out = [Record::default(); 2];
-        assert_eq!(pop_all(&chip, &mut out), 1);
-        assert!(out[0].level);
+        kunit_check!(pop_all(&chip, &mut out) == 1);
+        kunit_check!(out[0].level);
         // Delivered, but still asserted: further level injections coalesce, nothing is raised.
-        assert!(chip.inject(&level(1)) == Injected::Coalesced);
-        assert_eq!(pop_all(&chip, &mut out), 0);
-        assert!(chip.stats(1)?.asserted);
-        assert!(chip.ack(1)?);
-        assert!(!chip.ack(1)?);
-        assert_eq!(chip.stats(1)?.acks, 1);
-        assert!(chip.inject(&level(1)) == Injected::Raised);
+        kunit_check!(chip.inject(&level(1)) == Injected::Coalesced);
+        kunit_check!(pop_all(&chip, &mut out) == 0);
+        kunit_check!(chip.stats(1)?.asserted);
+        kunit_check!(chip.ack(1)?);
+        kunit_check!(!chip.ack(1)?);
+        kunit_check!(chip.stats(1)?.acks == 1);
+        kunit_check!(chip.inject(&level(1)) == Injected::Raised);
         // Deasserted without an end of interrupt: the next one raises again once delivered.
-        assert_eq!(pop_all(&chip, &mut out), 1);
+        kunit_check!(pop_all(&chip, &mut out) == 1);
         chip.deassert(1);
-        assert!(!chip.stats(1)?.asserted);
-        assert!(chip.inject(&level(1)) == Injected::Raised);
-        assert!(balanced(&chip, 1)?);
+        kunit_check!(!chip.stats(1)?.asserted);
+        kunit_check!(chip.inject(&level(1)) == Injected::Raised);
+        kunit_check!(balanced(&chip, 1)?);
         Ok(())
     }
 
     #[test]
     fn out_of_range_gsi_is_refused() -> Result {
         let chip = chip(2)?;
-        assert!(chip.inject(&edge(2)) == Injected::Dropped);
-        assert!(chip.stats(2).err() == Some(EINVAL));
-        assert!(chip.set_masked(2, true, Route::Line) == Err(EINVAL));
-        assert!(chip.ack(u32::MAX).err() == Some(EINVAL));
-        assert!(IrqChip::new(0).err() == Some(EINVAL));
+        kunit_check!(chip.inject(&edge(2)) == Injected::Dropped);
+        kunit_check!(chip.stats(2).err() == Some(EINVAL));
+        kunit_check!(chip.set_masked(2, true, Route::Line) == Err(EINVAL));
+        kunit_check!(chip.ack(u32::MAX).err() == Some(EINVAL));
+        kunit_check!(IrqChip::new(0).err() == Some(EINVAL));
         Ok(())
     }
 }

@@ -177,16 +177,16 @@ mod tests {
         let routes = KBox::pin_init(Routes::new(4)?, GFP_KERNEL)?;
         let routes = &*routes;
         for gsi in 0..4 {
-            assert!(routes.get(gsi) == Route::Line);
+            kunit_check!(routes.get(gsi) == Route::Line);
         }
         routes.set(2, MSI)?;
-        assert!(routes.get(2) == MSI);
+        kunit_check!(routes.get(2) == MSI);
         // One GSI's cell only.
-        assert!(routes.get(1) == Route::Line);
-        assert!(routes.get(3) == Route::Line);
-        assert!(routes.with_stable(2, |r| r) == MSI);
+        kunit_check!(routes.get(1) == Route::Line);
+        kunit_check!(routes.get(3) == Route::Line);
+        kunit_check!(routes.with_stable(2, |r| r) == MSI);
         routes.set(2, Route::Line)?;
-        assert!(routes.get(2) == Route::Line);
+        kunit_check!(routes.get(2) == Route::Line);
         Ok(())
     }
 
@@ -194,10 +194,10 @@ mod tests {
     fn out_of_range_gsi() -> Result {
         let routes = KBox::pin_init(Routes::new(4)?, GFP_KERNEL)?;
         let routes = &*routes;
-        assert!(routes.set(4, MSI) == Err(EINVAL));
-        assert!(routes.set(u32::MAX, MSI) == Err(EINVAL));
-        assert!(routes.get(4) == Route::Line);
-        assert!(routes.with_stable(4, |r| r) == Route::Line);
+        kunit_check!(routes.set(4, MSI) == Err(EINVAL));
+        kunit_check!(routes.set(u32::MAX, MSI) == Err(EINVAL));
+        kunit_check!(routes.get(4) == Route::Line);
+        kunit_check!(routes.with_stable(4, |r| r) == Route::Line);
         Ok(())
     }
 
@@ -210,11 +210,11 @@ mod tests {
             data: u32::MAX,
         };
         routes.set(0, widest)?;
-        assert!(routes.get(0) == widest);
+        kunit_check!(routes.get(0) == widest);
         // An MSI message of zero data is still an MSI route, not a line.
         let zero_data = Route::Msi { addr: 4, data: 0 };
         routes.set(0, zero_data)?;
-        assert!(routes.get(0) == zero_data);
+        kunit_check!(routes.get(0) == zero_data);
         Ok(())
     }
 }
