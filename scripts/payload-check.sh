@@ -68,6 +68,8 @@ fi
 # load it once and hand on that run's KTAP from the kernel log, where KUnit
 # prints it. Finding no suite is a failure (KUNIT=0 leaves this out).
 if [ "${KUNIT:-1}" = 1 ] && [ -f /lib/modules/rust_irqfd.ko ]; then
+	read -r up _ < /proc/uptime
+	echo "kunit $up" >> /tmp/out/passes.txt
 	kmsg "kunit begin"
 	insmod /lib/modules/rust_irqfd.ko && rmmod rust_irqfd || { echo "# kunit: insmod/rmmod rust_irqfd failed"; rc=1; }
 	kmsg "kunit end"
@@ -78,7 +80,9 @@ if [ "${KUNIT:-1}" = 1 ] && [ -f /lib/modules/rust_irqfd.ko ]; then
 		echo "# kunit: could not set kunit.filter_glob; the suites run at every load"
 	dmesg | sed -n '/rust_irqfd_test: kunit begin/,/rust_irqfd_test: kunit end/p' |
 		sed 's/^\[[^]]*\] //' | grep -E '^ *(KTAP version|# |ok |not ok |1\.\.)' >/tmp/kunit.ktap
-	cat /tmp/kunit.ktap
+	# Stamped into ktap-kunit.txt as well, as the passes' results are, for
+	# make mutants' table of what caught each planted bug.
+	stamp /tmp/out/ktap-kunit.txt </tmp/kunit.ktap
 	echo "TAP version 13"
 	echo "1..1"
 	suites=$(grep -c '# Subtest: rust_irqfd_' /tmp/kunit.ktap)
