@@ -13,7 +13,10 @@
 //! * `SpinLockIrq` (`kernel::sync`, 7.3): an IRQ-safe spinlock. Here: a [`Backend`] over
 //!   `spin_lock_irqsave()`/`spin_unlock_irqrestore()` (C shims, `shim.c`), with the same type
 //!   names and `new_spinlock_irq!`. `CondVar` works with any backend: it unlocks (restoring the
-//!   interrupt state) before it sleeps and relocks after.
+//!   interrupt state) before it sleeps and relocks after. One difference: 7.3 counts interrupt
+//!   disables, so its guards may be dropped in any order; saved flags are restored as they were,
+//!   so on 7.2 the guards of nested IRQ-safe locks must be dropped in reverse order of locking.
+//!   The module nests them only that way (a route table's guard around the irqchip's).
 //! * `kernel::interrupt::LocalInterruptDisabled` and `SpinLockIrq::lock_with` (7.3): the proof
 //!   that interrupts are off, and taking an IRQ-safe lock with it without saving them again.
 //!   Here: the same token (its constructor asserts with lockdep, as 7.3's does) and [`lock_with`],
@@ -102,8 +105,14 @@ mod v7_2 {
 
     use crate::ffi;
 
-    /// A proof that local interrupts are off on this CPU for `'a`, as 7.3's
-    /// `kernel::interrupt::LocalInterruptDisabled`.
+    /// A proof that local interrupts are off on this CPU, as 7.3's
+    /// `kernel::interrupt::LocalInterruptDisabled`: only ever handed out by reference, for as
+    /// long as they stay off.
+    ///
+    /// # Invariants
+    ///
+    /// Local interrupts are off while a reference to it exists; it is neither `Send` nor `Sync`
+    /// (`NotThreadSafe`), so the reference stays on the CPU where that holds.
     pub(crate) struct LocalInterruptDisabled(NotThreadSafe);
 
     impl LocalInterruptDisabled {
@@ -116,6 +125,7 @@ mod v7_2 {
             const PROOF: &LocalInterruptDisabled = &LocalInterruptDisabled(NotThreadSafe);
             // SAFETY: The shim only asserts (lockdep) that interrupts are off.
             unsafe { ffi::rust_irqfd_lockdep_assert_irqs_disabled() };
+            // INVARIANT: The caller promises that interrupts are off for `'a`.
             PROOF
         }
     }
@@ -152,8 +162,8 @@ mod v7_2 {
         }
 
         unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
-            // SAFETY: The caller holds the lock, taken by `lock` or `try_lock`, which returned
-            // `guard_state`.
+            // SAFETY: The caller holds the lock, taken by `lock`, `try_lock` or `relock`, which
+            // gave `guard_state`.
             unsafe { ffi::rust_irqfd_spin_unlock_irqrestore(ptr, *guard_state) }
         }
 
@@ -226,7 +236,10 @@ mod v7_2 {
                     unsafe { slot.write(opts.into_raw::<T>()) };
                     // INVARIANT: Registered if this succeeds; `slot` is pinned and deregistered
                     // before it is freed.
-                    // SAFETY: `slot` holds a `miscdevice` ready for registration.
+                    // SAFETY: `slot` holds a `miscdevice` ready for registration. The shim gives
+                    // it one static copy of its file operations, which open files point at: it
+                    // refuses (`EBUSY`) any registration after the first of the module's life, so
+                    // the copy is never written while a file can use it.
                     to_result(unsafe { ffi::rust_irqfd_misc_register(slot) })
                 }),
                 _t: PhantomData,

@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Wrappers for static inlines and macros that the Rust bindings lack. Each is a
- * single call with no logic of its own; see shim.h.
+ * single call with no logic of its own, but for 7.2's misc registration (see
+ * there); see shim.h.
  */
+#include <linux/bitops.h>
+#include <linux/fs.h>
+#include <linux/lockdep.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
 #include "shim.h"
 
 void rust_irqfd_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
@@ -59,12 +67,6 @@ unsigned long rust_irqfd_array_index_nospec(unsigned long index,
 }
 
 #ifdef KERNEL_BEFORE_7_3 /* rust_irqfd/Kbuild, as the Rust cfg */
-#include <linux/fs.h>
-#include <linux/lockdep.h>
-#include <linux/miscdevice.h>
-#include <linux/module.h>
-#include <linux/moduleparam.h>
-
 unsigned long rust_irqfd_spin_lock_irqsave(spinlock_t *lock)
 {
 	unsigned long flags;
@@ -95,12 +97,17 @@ void rust_irqfd_lockdep_assert_irqs_disabled(void)
 
 /*
  * 7.2's Rust misc device leaves .owner NULL, so an open file would not pin the
- * module. There is one device: one copy of its operations, with the owner set.
+ * module. One copy of the operations, with the owner set, for the one device
+ * the module registers: open files point at it, so it is written once in the
+ * module's life, and a second registration is refused.
  */
 static struct file_operations rust_irqfd_fops;
+static unsigned long rust_irqfd_fops_taken;
 
 int rust_irqfd_misc_register(struct miscdevice *misc)
 {
+	if (test_and_set_bit(0, &rust_irqfd_fops_taken))
+		return -EBUSY;
 	rust_irqfd_fops = *misc->fops;
 	rust_irqfd_fops.owner = THIS_MODULE;
 	misc->fops = &rust_irqfd_fops;
