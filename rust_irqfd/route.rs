@@ -194,6 +194,10 @@ mod tests {
     fn out_of_range_gsi() -> Result {
         let routes = KBox::pin_init(Routes::new(4)?, GFP_KERNEL)?;
         let routes = &*routes;
+        // Every line routed, so that a GSI clamped into range would not read as `Line`.
+        for gsi in 0..4 {
+            routes.set(gsi, MSI)?;
+        }
         kunit_check!(routes.set(4, MSI) == Err(EINVAL));
         kunit_check!(routes.set(u32::MAX, MSI) == Err(EINVAL));
         kunit_check!(routes.get(4) == Route::Line);

@@ -23,7 +23,7 @@ macro_rules! kunit_check {
                 line!(),
                 stringify!($cond)
             );
-            return Err(EINVAL);
+            return Err(::kernel::error::code::EINVAL);
         }
     };
 }
