@@ -38,11 +38,13 @@ pub(crate) use kernel::{
     new_spinlock_irq,
     sync::{
         lock::spinlock::SpinLockIrqBackend,
-        SpinLockGuard,
         SpinLockIrq,
         SpinLockIrqGuard, //
     }, //
 };
+
+/// The guard of [`lock_with`]: a plain spinlock's, in both releases.
+pub(crate) use kernel::sync::SpinLockGuard;
 
 use kernel::module_param::ModuleParamAccess;
 
@@ -177,15 +179,13 @@ mod v7_2 {
     pub(crate) type SpinLockIrq<T> = Lock<T, SpinLockIrqBackend>;
     /// A guard of a [`SpinLockIrq`].
     pub(crate) type SpinLockIrqGuard<'a, T> = Guard<'a, T, SpinLockIrqBackend>;
-    /// A guard of a [`SpinLockIrq`] taken by [`lock_with`].
-    pub(crate) type SpinLockGuard<'a, T> = Guard<'a, T, SpinLockBackend>;
 
     /// Locks `lock` as a plain spinlock: interrupts are off already (`_irqs_off`).
     #[inline]
     pub(crate) fn lock_with<'a, T>(
         lock: &'a SpinLockIrq<T>,
         _irqs_off: &'a LocalInterruptDisabled,
-    ) -> SpinLockGuard<'a, T> {
+    ) -> super::SpinLockGuard<'a, T> {
         // SAFETY: `Lock` is `repr(C)` and both backends' state is a `spinlock_t`, so the two lock
         // types have one layout; with interrupts off, `spin_lock()` is what `spin_lock_irqsave()`
         // would do. 7.3's `lock_with` does the same.
