@@ -100,9 +100,7 @@ measure_setup() {
 	MEASURE_KVER=$(cat "$MEASURE_KDIR/.debian-version")
 	log "$flavour: kernel $MEASURE_KDIR ($MEASURE_KVER)"
 	rm -rf "$out"
-	mkdir -p "$out/modules"
-	cp -r "$TOPDIR/Kbuild" "$TOPDIR/include" "$TOPDIR/rust_irqfd" "$TOPDIR/c_irqfd" "$out/modules/"
-	find "$out/modules" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' \) -delete
+	copy_module_sources "$out/modules"
 	KDIR= FLAVOUR=$flavour MODSRC="$out/modules" "$TOPDIR/scripts/build.sh" modules >"$out/build.log" 2>&1 ||
 		{ tail -30 "$out/build.log"; die "module build against the $flavour tree failed (log: $out/build.log)"; }
 	musl_build -p rust_irqfd_bench || die "building the benchmark failed"
