@@ -83,14 +83,20 @@ if [ "${KUNIT:-1}" = 1 ] && [ -f /lib/modules/rust_irqfd.ko ]; then
 	# Stamped into ktap-kunit.txt as well, as the passes' results are, for
 	# make mutants' table of what caught each planted bug.
 	stamp /tmp/out/ktap-kunit.txt </tmp/kunit.ktap
+	# Exactly the module's suites (Documentation, "KUnit inside the module"):
+	# one that no longer runs is a failure, not one result fewer.
 	echo "TAP version 13"
 	echo "1..1"
-	suites=$(grep -c '# Subtest: rust_irqfd_' /tmp/kunit.ktap)
-	echo "# kunit: $suites rust_irqfd suite(s) in the kernel log"
-	if [ "$suites" -gt 0 ]; then
+	missing=
+	for suite in rust_irqfd_irqchip rust_irqfd_route rust_irqfd_uapi; do
+		grep -qx "    # Subtest: $suite" /tmp/kunit.ktap || missing="$missing $suite"
+	done
+	others=$(grep '# Subtest: rust_irqfd_' /tmp/kunit.ktap |
+		grep -cvxE '    # Subtest: rust_irqfd_(irqchip|route|uapi)')
+	if [ -z "$missing" ] && [ "$others" = 0 ]; then
 		echo "ok 1 kunit_suites_ran"
 	else
-		echo "# kunit: none: is the kernel built with CONFIG_KUNIT=y?"
+		echo "# kunit: missing:${missing:- none}; suites not expected: $others (CONFIG_KUNIT=y? a suite added without this list?)"
 		echo "not ok 1 kunit_suites_ran"
 		rc=1
 	fi
