@@ -535,12 +535,84 @@ const _: () = {
     assert!(RUST_IRQFD_ACK == 0x4008_B905);
 };
 
+/// Errno values and their symbolic names: the project's one errno table,
+/// which the kselftest's reports and `rust_irqfd_vmm`'s errors both print.
+///
+/// The values are the kernel's generic ones (`include/uapi/asm-generic/errno-base.h`
+/// and `errno.h`), as on x86, arm64 and riscv, whose ioctl encoding this crate
+/// also assumes; the users' tests compare every entry with libc's.
+pub mod errno {
+    /// The table: value and name, for the errnos an irqfd ABI, a device
+    /// node or a test may meet, and the kernel-internal restart values that
+    /// must never reach userspace (named so that a leak is recognisable).
+    pub const TABLE: &[(i32, &str)] = &[
+        (1, "EPERM"),
+        (2, "ENOENT"),
+        (3, "ESRCH"),
+        (4, "EINTR"),
+        (5, "EIO"),
+        (6, "ENXIO"),
+        (7, "E2BIG"),
+        (9, "EBADF"),
+        (11, "EAGAIN"),
+        (12, "ENOMEM"),
+        (13, "EACCES"),
+        (14, "EFAULT"),
+        (16, "EBUSY"),
+        (17, "EEXIST"),
+        (19, "ENODEV"),
+        (20, "ENOTDIR"),
+        (21, "EISDIR"),
+        (22, "EINVAL"),
+        (23, "ENFILE"),
+        (24, "EMFILE"),
+        (25, "ENOTTY"),
+        (28, "ENOSPC"),
+        (29, "ESPIPE"),
+        (30, "EROFS"),
+        (32, "EPIPE"),
+        (34, "ERANGE"),
+        (38, "ENOSYS"),
+        (75, "EOVERFLOW"),
+        (95, "EOPNOTSUPP"),
+        (110, "ETIMEDOUT"),
+        (512, "ERESTARTSYS(512)"),
+        (513, "ERESTARTNOINTR(513)"),
+        (514, "ERESTARTNOHAND(514)"),
+        (515, "ENOIOCTLCMD(515)"),
+        (516, "ERESTART_RESTARTBLOCK(516)"),
+    ];
+
+    /// The symbolic name of `errno` (`16` is `"EBUSY"`), `None` for a value
+    /// not in [`TABLE`].
+    pub fn name(errno: i32) -> Option<&'static str> {
+        TABLE.iter().find(|(v, _)| *v == errno).map(|(_, n)| *n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::any::type_name_of_val;
     use core::mem::align_of;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn errno_table_has_one_name_per_value() {
+        let mut values: Vec<i32> = errno::TABLE.iter().map(|(v, _)| *v).collect();
+        let mut names: Vec<&str> = errno::TABLE.iter().map(|(_, n)| *n).collect();
+        values.dedup();
+        names.sort_unstable();
+        names.dedup();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+        assert_eq!(
+            (values.len(), names.len()),
+            (errno::TABLE.len(), errno::TABLE.len())
+        );
+        assert_eq!(errno::name(16), Some("EBUSY"));
+        assert_eq!(errno::name(0), None);
+        assert_eq!(errno::name(133), None);
+    }
 
     #[test]
     fn ioctl_numbers() {

@@ -48,47 +48,10 @@ impl Errno {
     }
 }
 
-/// Symbolic name of an errno value, for the ones a test may meet.
+/// Symbolic name of an errno value, from the project's one table
+/// ([`rust_irqfd_abi::errno`]).
 pub fn errno_name(e: i32) -> Option<&'static str> {
-    Some(match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::E2BIG => "E2BIG",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EROFS => "EROFS",
-        libc::EPIPE => "EPIPE",
-        libc::ERANGE => "ERANGE",
-        libc::ENOSYS => "ENOSYS",
-        libc::EOVERFLOW => "EOVERFLOW",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        // Kernel-internal values that must never reach userspace.
-        512 => "ERESTARTSYS(512)",
-        513 => "ERESTARTNOINTR(513)",
-        514 => "ERESTARTNOHAND(514)",
-        515 => "ENOIOCTLCMD(515)",
-        516 => "ERESTART_RESTARTBLOCK(516)",
-        _ => return None,
-    })
+    rust_irqfd_abi::errno::name(e)
 }
 
 impl fmt::Display for Errno {
@@ -312,6 +275,50 @@ pub fn pipe_nonblock() -> SysResult<(OwnedFd, OwnedFd)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shared table's values are this target's (libc's) errnos.
+    #[test]
+    fn errno_table_matches_libc() {
+        let libc_names = [
+            (libc::EPERM, "EPERM"),
+            (libc::ENOENT, "ENOENT"),
+            (libc::ESRCH, "ESRCH"),
+            (libc::EINTR, "EINTR"),
+            (libc::EIO, "EIO"),
+            (libc::ENXIO, "ENXIO"),
+            (libc::E2BIG, "E2BIG"),
+            (libc::EBADF, "EBADF"),
+            (libc::EAGAIN, "EAGAIN"),
+            (libc::ENOMEM, "ENOMEM"),
+            (libc::EACCES, "EACCES"),
+            (libc::EFAULT, "EFAULT"),
+            (libc::EBUSY, "EBUSY"),
+            (libc::EEXIST, "EEXIST"),
+            (libc::ENODEV, "ENODEV"),
+            (libc::ENOTDIR, "ENOTDIR"),
+            (libc::EISDIR, "EISDIR"),
+            (libc::EINVAL, "EINVAL"),
+            (libc::ENFILE, "ENFILE"),
+            (libc::EMFILE, "EMFILE"),
+            (libc::ENOTTY, "ENOTTY"),
+            (libc::ENOSPC, "ENOSPC"),
+            (libc::ESPIPE, "ESPIPE"),
+            (libc::EROFS, "EROFS"),
+            (libc::EPIPE, "EPIPE"),
+            (libc::ERANGE, "ERANGE"),
+            (libc::ENOSYS, "ENOSYS"),
+            (libc::EOVERFLOW, "EOVERFLOW"),
+            (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+            (libc::ETIMEDOUT, "ETIMEDOUT"),
+        ];
+        for (v, n) in libc_names {
+            assert_eq!(errno_name(v), Some(n), "{n}");
+        }
+        // The rest of the table is the kernel-internal restart values.
+        assert_eq!(rust_irqfd_abi::errno::TABLE.len(), libc_names.len() + 5);
+        assert_eq!(Errno(libc::EBUSY).name(), "EBUSY");
+        assert_eq!(Errno(133).name(), "errno 133");
+    }
 
     #[test]
     fn raw_fd_helpers() {
