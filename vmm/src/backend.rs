@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
 
 use crate::abi::RawIrqfd;
-use crate::error::{Error, Op, Result};
+use crate::error::{Errno, Error, Op, Result};
 
 /// An in-kernel interrupt controller that eventfds can be bound to: one
 /// module context ([`ModuleBackend`](crate::ModuleBackend)) or one KVM VM
@@ -45,8 +45,8 @@ pub trait IrqFdBackend: Send + Sync {
 
     /// Binds `eventfd` to `gsi`: from now on a signal on it injects `gsi`.
     ///
-    /// `EBUSY` ([`Error::Busy`]) if the eventfd is bound already, anywhere;
-    /// `EINVAL` ([`Error::Invalid`]) if it is not an eventfd or (modules)
+    /// `EBUSY` ([`Error::is_busy`]) if the eventfd is bound already, anywhere;
+    /// `EINVAL` ([`Error::is_invalid`]) if it is not an eventfd or (modules)
     /// `gsi` is out of range.
     fn assign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
         self.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi))
@@ -67,8 +67,8 @@ pub trait IrqFdBackend: Send + Sync {
     /// goes, the line is deasserted.
     ///
     /// Errors (as [`Op::AssignResample`]): those of [`assign`](Self::assign),
-    /// and `EBADF` ([`Error::BadFd`]) if `resamplefd` is not open, `EINVAL`
-    /// ([`Error::Invalid`]) if it is not an eventfd.
+    /// and `EBADF` ([`Error::is_bad_fd`]) if `resamplefd` is not open, `EINVAL`
+    /// ([`Error::is_invalid`]) if it is not an eventfd.
     fn assign_resample(
         &self,
         eventfd: BorrowedFd<'_>,
@@ -93,7 +93,7 @@ pub trait IrqFdBackend: Send + Sync {
     /// in place: irqfds bound to `gsi` stay bound and inject with the new
     /// route from their next injection on.
     ///
-    /// `EINVAL` ([`Error::Invalid`]) for a GSI out of range; the modules also
+    /// `EINVAL` ([`Error::is_invalid`]) for a GSI out of range; the modules also
     /// reject an address that is zero or not 4-byte aligned (KVM accepts
     /// any).
     fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()>;
@@ -141,7 +141,7 @@ pub trait IrqFdBackend: Send + Sync {
 /// The number the ABI wants for a descriptor (never negative for a
 /// `BorrowedFd`, but checked rather than cast).
 fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
-    u32::try_from(fd.as_raw_fd()).map_err(|_| Error::BadFd { op, gsi: Some(gsi) })
+    u32::try_from(fd.as_raw_fd()).map_err(|_| Error::kernel(op, Some(gsi), Errno::BADF))
 }
 
 /// The op an irqfd request stands for.
@@ -233,7 +233,7 @@ mod tests {
         }
         fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
             self.seen.lock().unwrap().push(*req);
-            Err(Error::from_errno(
+            Err(Error::kernel(
                 irqfd_op(req),
                 Some(req.gsi),
                 rustix::io::Errno::INVAL,
@@ -260,10 +260,7 @@ mod tests {
         let err = b.assign_resample(e.as_fd(), 3, r.as_fd()).unwrap_err();
         assert_eq!(
             err,
-            Error::Invalid {
-                op: Op::AssignResample,
-                gsi: Some(3)
-            }
+            Error::kernel(Op::AssignResample, Some(3), rustix::io::Errno::INVAL)
         );
         assert_eq!(b.assign(e.as_fd(), 4).unwrap_err().op(), Some(Op::Assign));
         assert_eq!(

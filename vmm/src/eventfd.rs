@@ -37,7 +37,7 @@ impl EventFd {
     }
 
     fn with_flags(flags: EventfdFlags) -> Result<Self> {
-        let fd = eventfd(0, flags).map_err(|e| Error::from_errno(Op::CreateEventFd, None, e))?;
+        let fd = eventfd(0, flags).map_err(|e| Error::kernel(Op::CreateEventFd, None, e))?;
         Ok(Self { fd })
     }
 
@@ -52,19 +52,19 @@ impl EventFd {
         let buf = n.to_ne_bytes();
         match write(&self.fd, &buf) {
             Ok(8) => Ok(()),
-            Ok(_) => Err(Error::from_errno(Op::SignalEventFd, None, Errno::IO)),
-            Err(e) => Err(Error::from_errno(Op::SignalEventFd, None, e)),
+            Ok(_) => Err(Error::kernel(Op::SignalEventFd, None, Errno::IO)),
+            Err(e) => Err(Error::kernel(Op::SignalEventFd, None, e)),
         }
     }
 
     /// Reads and resets the counter. Blocks while it is 0, unless the
-    /// eventfd is non-blocking (then `EAGAIN`, as [`Error::Os`]).
+    /// eventfd is non-blocking (then an [`Error::Kernel`] with `EAGAIN`).
     pub fn read(&self) -> Result<u64> {
         let mut buf = [0u8; 8];
         match read(&self.fd, &mut buf) {
             Ok(8) => Ok(u64::from_ne_bytes(buf)),
-            Ok(_) => Err(Error::from_errno(Op::ReadEventFd, None, Errno::IO)),
-            Err(e) => Err(Error::from_errno(Op::ReadEventFd, None, e)),
+            Ok(_) => Err(Error::kernel(Op::ReadEventFd, None, Errno::IO)),
+            Err(e) => Err(Error::kernel(Op::ReadEventFd, None, e)),
         }
     }
 
@@ -73,10 +73,7 @@ impl EventFd {
     pub fn try_read(&self) -> Result<Option<u64>> {
         match self.read() {
             Ok(v) => Ok(Some(v)),
-            Err(Error::Os {
-                errno: Errno::AGAIN,
-                ..
-            }) => Ok(None),
+            Err(e) if e.errno() == Some(Errno::AGAIN) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -97,8 +94,7 @@ impl EventFd {
             tv_nsec: i64::from(timeout.subsec_nanos()),
         };
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        let n =
-            poll(&mut fds, Some(&ts)).map_err(|e| Error::from_errno(Op::PollEventFd, None, e))?;
+        let n = poll(&mut fds, Some(&ts)).map_err(|e| Error::kernel(Op::PollEventFd, None, e))?;
         Ok(n > 0 && fds.iter().any(|p| p.revents().contains(PollFlags::IN)))
     }
 

@@ -525,7 +525,7 @@ mod tests {
             if req.is_deassign() {
                 self.push(format!("deassign {}", req.gsi));
                 if self.fail_deassign {
-                    return Err(Error::from_errno(
+                    return Err(Error::kernel(
                         Op::Deassign,
                         Some(req.gsi),
                         rustix::io::Errno::IO,
@@ -543,16 +543,17 @@ mod tests {
                     self.push(format!("assign {}", req.gsi));
                 }
                 if self.refuse_gsi == Some(req.gsi) {
-                    return Err(Error::Busy {
-                        op: Op::Assign,
-                        gsi: Some(req.gsi),
-                    });
+                    return Err(Error::kernel(
+                        Op::Assign,
+                        Some(req.gsi),
+                        rustix::io::Errno::BUSY,
+                    ));
                 }
                 if self
                     .fail_reassign
                     .load(std::sync::atomic::Ordering::Relaxed)
                 {
-                    return Err(Error::from_errno(
+                    return Err(Error::kernel(
                         Op::Assign,
                         Some(req.gsi),
                         rustix::io::Errno::NOMEM,
@@ -571,7 +572,7 @@ mod tests {
         }
         fn mask(&self, gsi: u32) -> Result<()> {
             if let Some(e) = self.fail_mask {
-                return Err(Error::from_errno(Op::Mask, Some(gsi), e));
+                return Err(Error::kernel(Op::Mask, Some(gsi), e));
             }
             if !self.native_mask {
                 return Err(Error::Unsupported {
@@ -702,11 +703,7 @@ mod tests {
         let r = irqfd.new_route().unwrap();
         assert_eq!(
             r.mask().unwrap_err(),
-            Error::Os {
-                op: Op::Mask,
-                gsi: Some(0),
-                errno: rustix::io::Errno::NOMEM
-            }
+            Error::kernel(Op::Mask, Some(0), rustix::io::Errno::NOMEM)
         );
         assert!(!r.is_masked());
         drop(r);
@@ -767,10 +764,7 @@ mod tests {
         });
         assert_eq!(
             refused.new_level_line(4).unwrap_err(),
-            Error::Busy {
-                op: Op::Assign,
-                gsi: Some(4)
-            }
+            Error::kernel(Op::Assign, Some(4), rustix::io::Errno::BUSY)
         );
         assert_eq!(refused.backend().log(), ["assign_resample 4 own"]);
     }
@@ -799,10 +793,7 @@ mod tests {
         let e = irqfd.new_route().unwrap_err();
         assert_eq!(
             e,
-            Error::Busy {
-                op: Op::Assign,
-                gsi: Some(3)
-            }
+            Error::kernel(Op::Assign, Some(3), rustix::io::Errno::BUSY)
         );
         assert_eq!(irqfd.allocator().in_use(), 3);
         assert!(!irqfd.allocator().is_allocated(3));
@@ -839,7 +830,7 @@ mod tests {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1);
         assert!(
-            seen[0].starts_with("deassign irqfd (GSI 0): EIO"),
+            seen[0] == "deassign irqfd (GSI 0): EIO (Input/output error)",
             "{}",
             seen[0]
         );

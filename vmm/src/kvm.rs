@@ -84,7 +84,7 @@ impl KvmBackend {
             }
         })?;
         let version = sys::kvm_get_api_version(kvm.as_fd())
-            .map_err(|e| Error::from_errno(Op::GetApiVersion, None, e))?;
+            .map_err(|e| Error::kernel(Op::GetApiVersion, None, e))?;
         if version != API_VERSION {
             return Err(Error::AbiVersion {
                 what: path.display().to_string(),
@@ -96,7 +96,7 @@ impl KvmBackend {
             match sys::kvm_check_extension(kvm.as_fd(), cap) {
                 Ok(n) if n > 0 => Ok(n.unsigned_abs()),
                 Ok(_) => Err(Error::MissingCapability { cap: name }),
-                Err(e) => Err(Error::from_errno(Op::CheckExtension, None, e)),
+                Err(e) => Err(Error::kernel(Op::CheckExtension, None, e)),
             }
         };
         cap(CAP_IRQFD, "KVM_CAP_IRQFD")?;
@@ -104,7 +104,7 @@ impl KvmBackend {
         let vm = create_vm(kvm.as_fd())?;
         drop(kvm);
         sys::kvm_create_irqchip(vm.as_fd())
-            .map_err(|e| Error::from_errno(Op::CreateIrqchip, None, e))?;
+            .map_err(|e| Error::kernel(Op::CreateIrqchip, None, e))?;
         Ok(Self {
             vm,
             max_routes,
@@ -136,9 +136,9 @@ impl KvmBackend {
     /// nothing is delivered).
     pub fn ioapic_irr(&self) -> Result<u32> {
         let chip = sys::kvm_get_irqchip(self.vm.as_fd(), IRQCHIP_IOAPIC)
-            .map_err(|e| Error::from_errno(Op::GetIrqchip, None, e))?;
+            .map_err(|e| Error::kernel(Op::GetIrqchip, None, e))?;
         chip.ioapic_irr()
-            .ok_or_else(|| Error::from_errno(Op::GetIrqchip, None, Errno::IO))
+            .ok_or_else(|| Error::kernel(Op::GetIrqchip, None, Errno::IO))
     }
 
     /// The IOAPIC pin `gsi` is routed to, if any.
@@ -172,7 +172,7 @@ impl KvmBackend {
     ) -> Result<()> {
         let words: Vec<[u32; 12]> = next.iter().map(RoutingEntry::to_words).collect();
         sys::kvm_set_gsi_routing(self.vm.as_fd(), &words)
-            .map_err(|e| Error::from_errno(op, Some(gsi), e))?;
+            .map_err(|e| Error::kernel(op, Some(gsi), e))?;
         *table = next;
         Ok(())
     }
@@ -185,7 +185,7 @@ fn create_vm(kvm: BorrowedFd<'_>) -> Result<OwnedFd> {
     loop {
         match sys::kvm_create_vm(kvm, 0) {
             Err(Errno::INTR) if tries < 3 => tries += 1,
-            r => return r.map_err(|e| Error::from_errno(Op::CreateVm, None, e)),
+            r => return r.map_err(|e| Error::kernel(Op::CreateVm, None, e)),
         }
     }
 }
@@ -209,7 +209,7 @@ impl IrqFdBackend for KvmBackend {
 
     fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
         sys::kvm_irqfd(self.vm.as_fd(), *req)
-            .map_err(|e| Error::from_errno(irqfd_op(req), Some(req.gsi), e))
+            .map_err(|e| Error::kernel(irqfd_op(req), Some(req.gsi), e))
     }
 
     /// Replaces every route of `gsi` (KVM allows no other route beside an
@@ -227,10 +227,7 @@ impl IrqFdBackend for KvmBackend {
     /// as the modules answer).
     fn clear_msi(&self, gsi: u32) -> Result<()> {
         if gsi >= self.max_routes {
-            return Err(Error::Invalid {
-                op: Op::ClearMsi,
-                gsi: Some(gsi),
-            });
+            return Err(Error::kernel(Op::ClearMsi, Some(gsi), Errno::INVAL));
         }
         let mut table = self.lock();
         let is_msi = |e: &RoutingEntry| e.gsi == gsi && e.kind == IRQ_ROUTING_MSI;
@@ -282,13 +279,6 @@ mod tests {
     #[test]
     fn a_device_that_is_not_kvm_is_enotty() {
         let e = KvmBackend::open("/dev/null").unwrap_err();
-        assert_eq!(
-            e,
-            Error::Os {
-                op: Op::GetApiVersion,
-                gsi: None,
-                errno: Errno::NOTTY
-            }
-        );
+        assert_eq!(e, Error::kernel(Op::GetApiVersion, None, Errno::NOTTY));
     }
 }

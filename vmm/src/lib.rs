@@ -71,7 +71,7 @@ mod module;
 mod sys;
 
 pub use backend::IrqFdBackend;
-pub use error::{errno_name, Errno, Error, Op, Result};
+pub use error::{Errno, Error, Op, Result};
 pub use eventfd::EventFd;
 pub use gsi::GsiAllocator;
 pub use irqfd::{DropErrorHook, IrqFd, IrqFdLine, IrqFdRoute, MaskKind};

@@ -81,8 +81,8 @@ impl ModuleBackend {
             .and_then(|n| n.to_str())
             .unwrap_or("irqfd module")
             .to_owned();
-        let info = sys::module_get_info(ctx.as_fd())
-            .map_err(|e| Error::from_errno(Op::GetInfo, None, e))?;
+        let info =
+            sys::module_get_info(ctx.as_fd()).map_err(|e| Error::kernel(Op::GetInfo, None, e))?;
         if info.version != ABI_VERSION {
             return Err(Error::AbiVersion {
                 what: path.display().to_string(),
@@ -111,13 +111,13 @@ impl ModuleBackend {
     /// `RUST_IRQFD_GET_INFO`: the interrupt controller's shape and the
     /// context's irqfd counters, now.
     pub fn info(&self) -> Result<Info> {
-        sys::module_get_info(self.ctx.as_fd()).map_err(|e| Error::from_errno(Op::GetInfo, None, e))
+        sys::module_get_info(self.ctx.as_fd()).map_err(|e| Error::kernel(Op::GetInfo, None, e))
     }
 
     /// `RUST_IRQFD_GSI_STATS`: `gsi`'s counters (`EINVAL` out of range).
     pub fn gsi_stats(&self, gsi: u32) -> Result<GsiStats> {
         sys::module_gsi_stats(self.ctx.as_fd(), gsi)
-            .map_err(|e| Error::from_errno(Op::GsiStats, Some(gsi), e))
+            .map_err(|e| Error::kernel(Op::GsiStats, Some(gsi), e))
     }
 
     /// `RUST_IRQFD_IRQFD_BATCH`: binds (or, with `deassign`, unbinds) every
@@ -144,7 +144,7 @@ impl ModuleBackend {
                     .ok()
                     .and_then(|i| entries.get(i))
                     .map(|r| r.gsi);
-                Err((index, Error::from_errno(op, gsi, e)))
+                Err((index, Error::kernel(op, gsi, e)))
             }
         }
     }
@@ -183,13 +183,13 @@ impl ModuleBackend {
             let n = match read(&self.ctx, &mut buf) {
                 Ok(n) => n,
                 Err(Errno::AGAIN) => break,
-                Err(e) => return Err(Error::from_errno(Op::ReadDeliveries, None, e)),
+                Err(e) => return Err(Error::kernel(Op::ReadDeliveries, None, e)),
             };
             let got = buf.get(..n).unwrap_or_default();
             let records = got.chunks_exact(Delivery::SIZE);
             if !records.remainder().is_empty() {
                 // The ABI returns whole records only.
-                return Err(Error::from_errno(Op::ReadDeliveries, None, Errno::IO));
+                return Err(Error::kernel(Op::ReadDeliveries, None, Errno::IO));
             }
             out.extend(records.filter_map(Delivery::from_bytes));
             if n == 0 {
@@ -225,20 +225,20 @@ impl IrqFdBackend for ModuleBackend {
 
     fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
         sys::module_irqfd(self.ctx.as_fd(), *req)
-            .map_err(|e| Error::from_errno(irqfd_op(req), Some(req.gsi), e))
+            .map_err(|e| Error::kernel(irqfd_op(req), Some(req.gsi), e))
     }
 
     /// `RUST_IRQFD_SET_ROUTE` with `RUST_IRQFD_ROUTE_MSI`: `EINVAL` for a
     /// GSI out of range, or an address that is zero or not 4-byte aligned.
     fn set_msi(&self, gsi: u32, addr: u64, data: u32) -> Result<()> {
         sys::module_set_route(self.ctx.as_fd(), Route::msi(gsi, addr, data))
-            .map_err(|e| Error::from_errno(Op::SetMsi, Some(gsi), e))
+            .map_err(|e| Error::kernel(Op::SetMsi, Some(gsi), e))
     }
 
     /// `RUST_IRQFD_SET_ROUTE` with flags 0: the GSI is a plain line again.
     fn clear_msi(&self, gsi: u32) -> Result<()> {
         sys::module_set_route(self.ctx.as_fd(), Route::clear(gsi))
-            .map_err(|e| Error::from_errno(Op::ClearMsi, Some(gsi), e))
+            .map_err(|e| Error::kernel(Op::ClearMsi, Some(gsi), e))
     }
 
     /// `RUST_IRQFD_SET_MASK` with `RUST_IRQFD_MASK_MASKED`.
@@ -248,19 +248,19 @@ impl IrqFdBackend for ModuleBackend {
             flags: MASK_MASKED,
         };
         sys::module_set_mask(self.ctx.as_fd(), mask)
-            .map_err(|e| Error::from_errno(Op::Mask, Some(gsi), e))
+            .map_err(|e| Error::kernel(Op::Mask, Some(gsi), e))
     }
 
     /// `RUST_IRQFD_SET_MASK` with flags 0: latched injections become one
     /// record now, with the GSI's current route.
     fn unmask(&self, gsi: u32) -> Result<()> {
         sys::module_set_mask(self.ctx.as_fd(), Mask { gsi, flags: 0 })
-            .map_err(|e| Error::from_errno(Op::Unmask, Some(gsi), e))
+            .map_err(|e| Error::kernel(Op::Unmask, Some(gsi), e))
     }
 
     /// `RUST_IRQFD_ACK`.
     fn ack(&self, gsi: u32) -> Result<u32> {
-        sys::module_ack(self.ctx.as_fd(), gsi).map_err(|e| Error::from_errno(Op::Ack, Some(gsi), e))
+        sys::module_ack(self.ctx.as_fd(), gsi).map_err(|e| Error::kernel(Op::Ack, Some(gsi), e))
     }
 
     /// The `asserted` field of `RUST_IRQFD_GSI_STATS`.
@@ -284,13 +284,6 @@ mod tests {
     fn a_device_that_is_not_ours_is_enotty() {
         // /dev/null answers no ioctl: GET_INFO fails with ENOTTY.
         let e = ModuleBackend::open("/dev/null").unwrap_err();
-        assert_eq!(
-            e,
-            Error::Os {
-                op: Op::GetInfo,
-                gsi: None,
-                errno: Errno::NOTTY
-            }
-        );
+        assert_eq!(e, Error::kernel(Op::GetInfo, None, Errno::NOTTY));
     }
 }

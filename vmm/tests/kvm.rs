@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use common::kvm_or_skip;
 use rust_irqfd_vmm::abi::kvm::{default_routes, RoutingEntry, NR_DEFAULT_GSIS};
 use rust_irqfd_vmm::abi::RawIrqfd;
-use rust_irqfd_vmm::{Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, KvmBackend, MaskKind, Op};
+use rust_irqfd_vmm::{
+    Errno, Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, KvmBackend, MaskKind, Op,
+};
 
 const MSI_ADDR: u64 = 0xfee0_0000;
 /// How long an injection (KVM's irqfd work item) may take to land.
@@ -280,17 +282,11 @@ fn resample_errors() {
     let raw = |resamplefd: u32| kvm.irqfd(&RawIrqfd::assign_resample(fd, 7, resamplefd));
     assert_eq!(
         raw(u32::MAX).unwrap_err(),
-        Error::BadFd {
-            op: Op::AssignResample,
-            gsi: Some(7)
-        }
+        Error::kernel(Op::AssignResample, Some(7), Errno::BADF)
     );
     assert_eq!(
         raw(devnull.as_raw_fd() as u32).unwrap_err(),
-        Error::Invalid {
-            op: Op::AssignResample,
-            gsi: Some(7)
-        }
+        Error::kernel(Op::AssignResample, Some(7), Errno::INVAL)
     );
     // The eventfd itself as its resamplefd.
     raw(fd).unwrap();
@@ -315,13 +311,7 @@ fn a_route_beyond_the_table_is_einval_and_changes_nothing() {
     };
     let gsi = kvm.nr_gsis();
     let e = kvm.set_msi(gsi, MSI_ADDR, 0x41).unwrap_err();
-    assert_eq!(
-        e,
-        Error::Invalid {
-            op: Op::SetMsi,
-            gsi: Some(gsi)
-        }
-    );
+    assert_eq!(e, Error::kernel(Op::SetMsi, Some(gsi), Errno::INVAL));
     assert_eq!(kvm.routes(), default_routes());
     // The last routable GSI is fine.
     kvm.set_msi(gsi - 1, MSI_ADDR, 0x41).unwrap();
@@ -358,10 +348,7 @@ fn a_routes_eventfd_is_busy_in_another_vm() {
     let r = irqfd.new_route().unwrap();
     assert_eq!(
         b.assign(r.event().as_fd(), r.gsi()).unwrap_err(),
-        Error::Busy {
-            op: Op::Assign,
-            gsi: Some(r.gsi())
-        }
+        Error::kernel(Op::Assign, Some(r.gsi()), Errno::BUSY)
     );
 }
 

@@ -150,7 +150,7 @@ fn run(story: &mut Story, path: &str) -> Result<(), Error> {
         }
     ));
     story.expect(
-        matches!(bad, Err(Error::Invalid { .. })),
+        bad.as_ref().is_err_and(Error::is_invalid),
         "EINVAL: an MSI address is 4-byte aligned",
     );
 
