@@ -110,14 +110,17 @@ fn run<B: IrqFdBackend>(
         r.set_msi(0xfee0_0000, data)?;
         r.mask()?;
         println!(
-            "route GSI {}: MSI 0xfee00000/{data:#x} set, masked ({:?})",
-            r.gsi(),
-            r.masked()
+            "route GSI {}: MSI 0xfee00000/{data:#x} set, masked",
+            r.gsi()
         );
     }
     for r in &routes {
         r.event().signal()?;
-        println!("signalled the eventfd of GSI {} (masked: held)", r.gsi());
+        println!(
+            "signalled the eventfd of GSI {} (masked: held; pending bit {})",
+            r.gsi(),
+            r.pending()?
+        );
     }
     for (i, r) in routes.iter().enumerate() {
         let data = 0x50 + i as u32;

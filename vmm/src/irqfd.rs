@@ -2,7 +2,6 @@
 //! [`IrqFd`], [`IrqFdRoute`] and [`IrqFdLine`]: the VMM-facing API.
 
 use std::fmt;
-use std::ops::Deref;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,40 +15,55 @@ pub type DropErrorHook = Box<dyn Fn(&Error) + Send + Sync>;
 
 /// The irqfd side of a VM: a backend and the GSIs handed out on it.
 ///
+/// Cheap to clone: the clones share the backend, the GSI table and the drop
+/// hook, and every route and line holds one, so they are `'static` and can
+/// be stored anywhere (in a device model, as a trait object) whatever
+/// happens to the `IrqFd` they came from.
+///
 /// [`new_route`](Self::new_route) makes an [`IrqFdRoute`]: a fresh GSI, a
 /// fresh eventfd bound to it, and, once [`set_msi`](IrqFdRoute::set_msi) is
 /// called, an MSI route for it. The route undoes all of that when dropped.
 /// [`new_level_line`](Self::new_level_line) makes an [`IrqFdLine`]: a
 /// level-triggered (resample) irqfd on a fixed line, for legacy INTx.
 ///
-/// ```no_run
+/// ```
 /// use rust_irqfd_vmm::{IrqFd, KvmBackend};
 ///
-/// let irqfd = IrqFd::new(KvmBackend::new()?);
+/// let Ok(vm) = KvmBackend::new() else { return Ok(()) }; // no /dev/kvm here
+/// let irqfd = IrqFd::new(vm);
 /// let route = irqfd.new_route()?;
 /// route.set_msi(0xfee0_0000, 0x41)?; // vector 0x41 to APIC 0
-/// let doorbell = route.event(); // give this to the device model
-/// doorbell.signal()?; // the device interrupts; KVM injects the MSI
+/// route.event().signal()?; // the device interrupts; KVM injects the MSI
+/// let gsi = route.gsi();
 /// drop(route); // deassigned, route cleared, GSI freed
+/// assert!(!irqfd.allocator().is_allocated(gsi));
 /// # Ok::<(), rust_irqfd_vmm::Error>(())
 /// ```
-///
-/// `IrqFd<B>` is `Send + Sync` whenever `B` is (which the trait requires):
-/// its other parts are the allocator (a mutex) and the hook (`Send + Sync`
-/// by type). Routes borrow it, so it outlives them.
 pub struct IrqFd<B: IrqFdBackend> {
+    inner: Arc<Shared<B>>,
+}
+
+/// What the clones of an `IrqFd` share.
+struct Shared<B: IrqFdBackend> {
     backend: B,
     gsis: GsiAllocator,
-    on_drop_error: Option<DropErrorHook>,
+    on_drop_error: Mutex<Option<DropErrorHook>>,
+}
+
+impl<B: IrqFdBackend> Clone for IrqFd<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 impl<B: IrqFdBackend> fmt::Debug for IrqFd<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IrqFd")
-            .field("backend", &self.backend.name())
-            .field("gsis", &self.gsis)
-            .field("on_drop_error", &self.on_drop_error.is_some())
-            .finish()
+            .field("backend", &self.backend().name())
+            .field("gsis", &self.inner.gsis)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,31 +78,61 @@ impl<B: IrqFdBackend> IrqFd<B> {
 
     /// Uses `backend` with the given allocator (the backend's reserved
     /// GSIs are reserved in it as well).
+    ///
+    /// ```
+    /// use rust_irqfd_vmm::{GsiAllocator, IrqFd, ModuleBackend};
+    ///
+    /// let Ok(ctx) = ModuleBackend::open_rust() else { return Ok(()) }; // not loaded
+    /// let gsis = GsiAllocator::new(64);
+    /// gsis.reserve(0..16); // the INTx lines this VMM wires by hand
+    /// let irqfd = IrqFd::with_allocator(ctx, gsis);
+    /// assert_eq!(irqfd.new_route()?.gsi(), 16);
+    /// # Ok::<(), rust_irqfd_vmm::Error>(())
+    /// ```
     pub fn with_allocator(backend: B, gsis: GsiAllocator) -> Self {
         gsis.reserve(backend.reserved_gsis());
         Self {
-            backend,
-            gsis,
-            on_drop_error: None,
+            inner: Arc::new(Shared {
+                backend,
+                gsis,
+                on_drop_error: Mutex::new(None),
+            }),
         }
     }
 
     /// Sets the function that is given the errors of dropped routes and
-    /// lines (a failed deassign, route clear or unmask), which `Drop` cannot
-    /// return. Without
-    /// one, those errors are ignored. The hook must not panic.
-    pub fn set_drop_error_hook(&mut self, hook: impl Fn(&Error) + Send + Sync + 'static) {
-        self.on_drop_error = Some(Box::new(hook));
+    /// lines (a failed deassign or route clear), which `Drop` cannot return,
+    /// for every clone. Without one, those errors are ignored. The hook must
+    /// not panic, and must not drop a route or line of this `IrqFd`.
+    ///
+    /// ```
+    /// use rust_irqfd_vmm::{IrqFd, ModuleBackend};
+    ///
+    /// let Ok(ctx) = ModuleBackend::open_c() else { return Ok(()) }; // not loaded
+    /// let irqfd = IrqFd::new(ctx);
+    /// irqfd.set_drop_error_hook(|e| eprintln!("irqfd teardown: {e}"));
+    /// # Ok::<(), rust_irqfd_vmm::Error>(())
+    /// ```
+    pub fn set_drop_error_hook(&self, hook: impl Fn(&Error) + Send + Sync + 'static) {
+        *self.hook() = Some(Box::new(hook));
+    }
+
+    fn hook(&self) -> MutexGuard<'_, Option<DropErrorHook>> {
+        // A plain slot: valid whatever a panicking holder was doing.
+        self.inner
+            .on_drop_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The backend.
     pub fn backend(&self) -> &B {
-        &self.backend
+        &self.inner.backend
     }
 
     /// The GSI allocator.
     pub fn allocator(&self) -> &GsiAllocator {
-        &self.gsis
+        &self.inner.gsis
     }
 
     /// Allocates the lowest free GSI, makes an eventfd and binds it to the
@@ -97,19 +141,8 @@ impl<B: IrqFdBackend> IrqFd<B> {
     ///
     /// Fails with [`Error::GsisExhausted`] when every GSI is taken, or with
     /// the backend's error from the assign.
-    pub fn new_route(&self) -> Result<IrqFdRoute<'_, B>> {
-        IrqFdRoute::new(Handle::Borrowed(self))
-    }
-
-    /// [`new_route`](Self::new_route) for an `IrqFd` shared through an
-    /// `Arc`: the route keeps the `IrqFd` alive instead of borrowing it, so
-    /// it can be stored anywhere (in a device model, say) as an
-    /// `IrqFdRoute<'static, B>`.
-    pub fn new_shared_route(self: &Arc<Self>) -> Result<IrqFdRoute<'static, B>>
-    where
-        B: 'static,
-    {
-        IrqFdRoute::new(Handle::Shared(Arc::clone(self)))
+    pub fn new_route(&self) -> Result<IrqFdRoute<B>> {
+        IrqFdRoute::new(self.clone())
     }
 
     /// Binds a fresh eventfd to the fixed line `gsi` as a resample
@@ -124,77 +157,25 @@ impl<B: IrqFdBackend> IrqFd<B> {
     /// [`GsiAllocator::reserve`] and [`with_allocator`](Self::with_allocator)
     /// so that no route is handed the same GSI).
     ///
-    /// Errors: those of
-    /// [`IrqFdBackend::assign_resample`]; nothing is left behind.
-    pub fn new_level_line(&self, gsi: u32) -> Result<IrqFdLine<'_, B>> {
-        IrqFdLine::new(Handle::Borrowed(self), gsi)
-    }
-
-    /// [`new_level_line`](Self::new_level_line) for an `IrqFd` shared
-    /// through an `Arc`: the line keeps it alive (an
-    /// `IrqFdLine<'static, B>`).
-    pub fn new_shared_level_line(self: &Arc<Self>, gsi: u32) -> Result<IrqFdLine<'static, B>>
-    where
-        B: 'static,
-    {
-        IrqFdLine::new(Handle::Shared(Arc::clone(self)), gsi)
+    /// Errors: those of [`IrqFdBackend::assign_resample`]; nothing is left
+    /// behind.
+    pub fn new_level_line(&self, gsi: u32) -> Result<IrqFdLine<B>> {
+        IrqFdLine::new(self.clone(), gsi)
     }
 
     fn report(&self, e: &Error) {
-        if let Some(hook) = &self.on_drop_error {
+        if let Some(hook) = &*self.hook() {
             hook(e);
         }
     }
-}
-
-/// How a route holds its `IrqFd`.
-enum Handle<'a, B: IrqFdBackend> {
-    Borrowed(&'a IrqFd<B>),
-    Shared(Arc<IrqFd<B>>),
-}
-
-impl<B: IrqFdBackend> Deref for Handle<'_, B> {
-    type Target = IrqFd<B>;
-
-    fn deref(&self) -> &IrqFd<B> {
-        match self {
-            Handle::Borrowed(r) => r,
-            Handle::Shared(a) => a,
-        }
-    }
-}
-
-/// A GSI taken from the `IrqFd`'s allocator, given back on drop.
-struct Lease<'a, B: IrqFdBackend> {
-    irqfd: Handle<'a, B>,
-    gsi: u32,
-}
-
-impl<B: IrqFdBackend> Drop for Lease<'_, B> {
-    fn drop(&mut self) {
-        self.irqfd.gsis.free(self.gsi);
-    }
-}
-
-/// How a masked [`IrqFdRoute`] is masked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MaskKind {
-    /// The backend masks the GSI ([`IrqFdBackend::mask`]; the modules'
-    /// `RUST_IRQFD_SET_MASK`): injections are latched in the kernel and
-    /// delivered as one interrupt, with the route current then, at unmask.
-    Backend,
-    /// The backend has no mask (KVM): the route unbound its eventfd, so a
-    /// signal stays in the eventfd's counter (the latch); unmask binds it
-    /// again, and the kernel, seeing the counter set, injects once, with
-    /// the route current then.
-    Unbound,
 }
 
 /// What a route has set on its GSI, to undo on drop.
 #[derive(Debug, Default, Clone, Copy)]
 struct RouteState {
     msi: Option<(u64, u32)>,
-    masked: Option<MaskKind>,
+    /// The eventfd is unbound: signals stay in its counter.
+    masked: bool,
 }
 
 /// One GSI with an eventfd bound to it: what a device's interrupt (an MSI-X
@@ -203,63 +184,91 @@ struct RouteState {
 /// The guest programs the entry: [`set_msi`](Self::set_msi) routes the GSI
 /// (again and again, in place: the eventfd stays bound),
 /// [`clear_msi`](Self::clear_msi) removes the route, [`mask`](Self::mask)
-/// and [`unmask`](Self::unmask) follow the entry's mask bit. Masking is the
-/// backend's where it has one ([`MaskKind::Backend`]) and emulated where it
-/// has not ([`MaskKind::Unbound`], KVM): either way a signal while masked is
-/// held, and unmasking delivers it once, with the route current at unmask.
+/// and [`unmask`](Self::unmask) follow the entry's mask bit, and
+/// [`pending`](Self::pending) is its pending bit (PBA).
+///
+/// Masking works the same on every backend: the route unbinds its eventfd,
+/// so that a signal stays in the eventfd's counter, which is the pending
+/// bit; [`take_pending`](Self::take_pending) reads and clears it, and
+/// unmasking binds the eventfd again, which injects once, with the route
+/// current then, if the counter is still set. (The modules also have a
+/// per-GSI mask of their own, [`IrqFdBackend::mask`], whose latch the
+/// kernel delivers at unmask; ABI v2 cannot clear it without delivering it,
+/// so a route does not use it.)
 ///
 /// Dropping it deassigns the eventfd (after which no injection from it
-/// happens), clears the MSI route if one was set, unmasks the GSI if the
-/// backend masked it (injections latched then are delivered as one record
-/// with no route: the modules' ABI has no way to discard a latch, so a
-/// reader sees a record for a GSI no route owns), closes the eventfd and
-/// frees the GSI, in that order. Errors on the way are given to the
-/// [`IrqFd`]'s drop hook, if it has one; `Drop` never panics.
+/// happens), clears the MSI route if one was set, closes the eventfd and
+/// frees the GSI. If the deassign or the route clear fails, the GSI is
+/// *not* freed: the eventfd may live on in a device model (a `dup`, or
+/// VFIO's reference) and still fire into that GSI, so it is never handed
+/// to another route; the error goes to the [`IrqFd`]'s drop hook. `Drop`
+/// never panics.
 ///
-/// A route is `Send + Sync` when `B` is (always, by the trait's bounds): it
-/// holds a shared reference to the `IrqFd`, an [`EventFd`] and a mutex
-/// around its own state, so any thread may signal or reroute it.
-pub struct IrqFdRoute<'a, B: IrqFdBackend> {
+/// `'static`, and `Send + Sync` (the backend is, by the trait's bounds):
+/// it holds an [`IrqFd`] clone, an [`EventFd`] and a mutex around its own
+/// state, so any thread may signal or reroute it, and it boxes as a trait
+/// object.
+///
+/// ```
+/// use rust_irqfd_vmm::{IrqFd, KvmBackend};
+///
+/// let Ok(vm) = KvmBackend::new() else { return Ok(()) }; // no /dev/kvm here
+/// let route = IrqFd::new(vm).new_route()?; // the IrqFd may go: the route holds it
+/// route.set_msi(0xfee0_0000, 0x30)?;
+/// route.mask()?; // the guest masks the MSI-X entry
+/// route.event().signal()?; // the device interrupts: held
+/// assert!(route.pending()?); // the PBA bit the guest reads
+/// route.unmask()?; // delivered now, once
+/// assert!(!route.pending()?);
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
+pub struct IrqFdRoute<B: IrqFdBackend> {
     state: Mutex<RouteState>,
-    // Field order matters: fields drop in declaration order, so the eventfd
-    // is closed before the lease frees the GSI. Should the deassign in
-    // `drop` fail, the close still deactivates the binding (EPOLLHUP) before
-    // the GSI can be handed out again.
     event: EventFd,
-    lease: Lease<'a, B>,
+    irqfd: IrqFd<B>,
+    gsi: u32,
 }
 
-impl<B: IrqFdBackend> fmt::Debug for IrqFdRoute<'_, B> {
+impl<B: IrqFdBackend> fmt::Debug for IrqFdRoute<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IrqFdRoute")
             .field("backend", &self.backend().name())
-            .field("gsi", &self.lease.gsi)
+            .field("gsi", &self.gsi)
             .field("event", &self.event)
             .field("state", &*self.lock())
             .finish()
     }
 }
 
-impl<'a, B: IrqFdBackend> IrqFdRoute<'a, B> {
-    fn new(irqfd: Handle<'a, B>) -> Result<Self> {
-        let gsi = irqfd.gsis.alloc()?;
-        let lease = Lease { irqfd, gsi };
-        let event = EventFd::new()?;
-        lease.irqfd.backend.assign(event.as_fd(), gsi)?;
-        Ok(IrqFdRoute {
-            state: Mutex::new(RouteState::default()),
-            event,
-            lease,
-        })
+impl<B: IrqFdBackend> IrqFdRoute<B> {
+    fn new(irqfd: IrqFd<B>) -> Result<Self> {
+        let gsi = irqfd.inner.gsis.alloc()?;
+        let bound = EventFd::new().and_then(|event| {
+            irqfd.backend().assign(event.as_fd(), gsi)?;
+            Ok(event)
+        });
+        match bound {
+            Ok(event) => Ok(Self {
+                state: Mutex::new(RouteState::default()),
+                event,
+                irqfd,
+                gsi,
+            }),
+            Err(e) => {
+                // Nothing was bound: the GSI is clean.
+                irqfd.inner.gsis.free(gsi);
+                Err(e)
+            }
+        }
     }
 
     fn backend(&self) -> &B {
-        &self.lease.irqfd.backend
+        self.irqfd.backend()
     }
 
     /// The GSI.
     pub fn gsi(&self) -> u32 {
-        self.lease.gsi
+        self.gsi
     }
 
     /// The eventfd bound to the GSI: hand it to the device, which signals it
@@ -282,7 +291,7 @@ impl<'a, B: IrqFdBackend> IrqFdRoute<'a, B> {
     /// device's MSI or MSI-X entry).
     pub fn set_msi(&self, addr: u64, data: u32) -> Result<()> {
         let mut st = self.lock();
-        self.backend().set_msi(self.gsi(), addr, data)?;
+        self.backend().set_msi(self.gsi, addr, data)?;
         st.msi = Some((addr, data));
         Ok(())
     }
@@ -290,85 +299,91 @@ impl<'a, B: IrqFdBackend> IrqFdRoute<'a, B> {
     /// Removes the GSI's MSI route (the guest disabled the vector).
     pub fn clear_msi(&self) -> Result<()> {
         let mut st = self.lock();
-        self.backend().clear_msi(self.gsi())?;
+        self.backend().clear_msi(self.gsi)?;
         st.msi = None;
         Ok(())
     }
 
-    /// Masks the GSI (the guest masked the MSI-X entry); a no-op if the
-    /// route is masked already.
-    ///
-    /// Uses [`IrqFdBackend::mask`]; if the backend answers
-    /// [`Error::Unsupported`] (KVM), deassigns the route's eventfd instead
-    /// (synchronous: once this returns, no signal injects), so that signals
-    /// accumulate in its counter. Any other error is returned and the route
-    /// stays unmasked.
+    /// Masks the route (the guest masked the MSI-X entry); a no-op if it is
+    /// masked already. Unbinds the eventfd, synchronously: once this
+    /// returns, no signal injects, and signals accumulate in the eventfd's
+    /// counter ([`pending`](Self::pending)). On error the route stays
+    /// unmasked.
     pub fn mask(&self) -> Result<()> {
         let mut st = self.lock();
-        if st.masked.is_some() {
-            return Ok(());
+        if !st.masked {
+            self.backend().deassign(self.event.as_fd(), self.gsi)?;
+            st.masked = true;
         }
-        let kind = match self.backend().mask(self.gsi()) {
-            Ok(()) => MaskKind::Backend,
-            Err(Error::Unsupported { .. }) => {
-                self.backend().deassign(self.event.as_fd(), self.gsi())?;
-                MaskKind::Unbound
-            }
-            Err(e) => return Err(e),
-        };
-        st.masked = Some(kind);
         Ok(())
     }
 
-    /// Unmasks the GSI (a no-op if the route is not masked): what was
-    /// signalled while masked is delivered now, once, with the current
-    /// route. On error the route stays masked.
+    /// Unmasks the route (a no-op if it is not masked): binds the eventfd
+    /// again, so that what is pending is delivered now, once, with the
+    /// current route. On error the route stays masked.
     pub fn unmask(&self) -> Result<()> {
         let mut st = self.lock();
-        match st.masked {
-            None => return Ok(()),
-            Some(MaskKind::Backend) => self.backend().unmask(self.gsi())?,
-            Some(MaskKind::Unbound) => self.backend().assign(self.event.as_fd(), self.gsi())?,
+        if st.masked {
+            self.backend().assign(self.event.as_fd(), self.gsi)?;
+            st.masked = false;
         }
-        st.masked = None;
         Ok(())
-    }
-
-    /// How the route is masked, `None` if it is not.
-    pub fn masked(&self) -> Option<MaskKind> {
-        self.lock().masked
     }
 
     /// Whether the route is masked.
     pub fn is_masked(&self) -> bool {
-        self.masked().is_some()
+        self.lock().masked
+    }
+
+    /// The pending bit: whether a signal arrived while the route is masked
+    /// and waits for the unmask. Always `false` while unmasked (a signal is
+    /// delivered as it comes). Reading it changes nothing.
+    pub fn pending(&self) -> Result<bool> {
+        let st = self.lock();
+        Ok(st.masked && self.event.is_signalled()?)
+    }
+
+    /// Reads and clears the pending bit, for a VMM that keeps the MSI-X
+    /// pending bits itself: returns [`pending`](Self::pending), and what
+    /// was pending is then no longer delivered at unmask (the caller
+    /// delivers it, or drops it). `false`, and nothing done, while
+    /// unmasked.
+    ///
+    /// The route reads the eventfd's counter, and so must be its only
+    /// reader (devices only write to it).
+    pub fn take_pending(&self) -> Result<bool> {
+        let st = self.lock();
+        if !st.masked || !self.event.is_signalled()? {
+            return Ok(false);
+        }
+        // Readable, and no one else reads it: this read does not block.
+        self.event.read()?;
+        Ok(true)
     }
 }
 
-impl<B: IrqFdBackend> Drop for IrqFdRoute<'_, B> {
+impl<B: IrqFdBackend> Drop for IrqFdRoute<B> {
     fn drop(&mut self) {
-        let gsi = self.lease.gsi;
-        let irqfd = &*self.lease.irqfd;
-        let backend = &irqfd.backend;
         let st = *self.lock();
-        // Masked by unbinding: nothing is bound to deassign.
-        if st.masked != Some(MaskKind::Unbound) {
-            if let Err(e) = backend.deassign(self.event.as_fd(), gsi) {
-                irqfd.report(&e);
+        let mut clean = true;
+        let mut report = |r: Result<()>| {
+            if let Err(e) = r {
+                self.irqfd.report(&e);
+                clean = false;
             }
+        };
+        // Masked: the eventfd is not bound.
+        if !st.masked {
+            report(self.backend().deassign(self.event.as_fd(), self.gsi));
         }
         if st.msi.is_some() {
-            if let Err(e) = backend.clear_msi(gsi) {
-                irqfd.report(&e);
-            }
+            report(self.backend().clear_msi(self.gsi));
         }
-        if st.masked == Some(MaskKind::Backend) {
-            // Leave the line as a new route expects it.
-            if let Err(e) = backend.unmask(gsi) {
-                irqfd.report(&e);
-            }
+        // A GSI that may still be bound, or still routed, is never reused.
+        if clean {
+            self.irqfd.inner.gsis.free(self.gsi);
         }
-        // Then `event` closes and `lease` frees the GSI (field order).
+        // Then the eventfd closes.
     }
 }
 
@@ -388,18 +403,30 @@ impl<B: IrqFdBackend> Drop for IrqFdRoute<'_, B> {
 /// goes, the kernel deasserts the line) and closes both eventfds. A failed
 /// deassign goes to the [`IrqFd`]'s drop hook; `Drop` never panics.
 ///
-/// `Send + Sync` when `B` is, as [`IrqFdRoute`].
-pub struct IrqFdLine<'a, B: IrqFdBackend> {
-    irqfd: Handle<'a, B>,
+/// `'static` and `Send + Sync`, as [`IrqFdRoute`].
+///
+/// ```
+/// use rust_irqfd_vmm::{IrqFd, ModuleBackend};
+///
+/// let Ok(ctx) = ModuleBackend::open_rust() else { return Ok(()) }; // not loaded
+/// let line = IrqFd::new(ctx).new_level_line(9)?;
+/// line.event().signal()?; // the device raises INTx
+/// assert!(line.is_asserted()?);
+/// assert_eq!(line.ack()?, 1); // the guest's EOI: one resample eventfd signalled
+/// assert_eq!(line.resample().try_read()?, Some(1));
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
+pub struct IrqFdLine<B: IrqFdBackend> {
+    irqfd: IrqFd<B>,
     gsi: u32,
     event: EventFd,
     resample: EventFd,
 }
 
-impl<B: IrqFdBackend> fmt::Debug for IrqFdLine<'_, B> {
+impl<B: IrqFdBackend> fmt::Debug for IrqFdLine<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IrqFdLine")
-            .field("backend", &self.irqfd.backend.name())
+            .field("backend", &self.irqfd.backend().name())
             .field("gsi", &self.gsi)
             .field("event", &self.event)
             .field("resample", &self.resample)
@@ -407,12 +434,12 @@ impl<B: IrqFdBackend> fmt::Debug for IrqFdLine<'_, B> {
     }
 }
 
-impl<'a, B: IrqFdBackend> IrqFdLine<'a, B> {
-    fn new(irqfd: Handle<'a, B>, gsi: u32) -> Result<Self> {
+impl<B: IrqFdBackend> IrqFdLine<B> {
+    fn new(irqfd: IrqFd<B>, gsi: u32) -> Result<Self> {
         let event = EventFd::new()?;
         let resample = EventFd::new_nonblocking()?;
         irqfd
-            .backend
+            .backend()
             .assign_resample(event.as_fd(), gsi, resample.as_fd())?;
         Ok(Self {
             irqfd,
@@ -445,18 +472,18 @@ impl<'a, B: IrqFdBackend> IrqFdLine<'a, B> {
     /// resample eventfd of every level line of the GSI (this one and any
     /// sharing it); returns how many. [`Error::Unsupported`] on KVM.
     pub fn ack(&self) -> Result<u32> {
-        self.irqfd.backend.ack(self.gsi)
+        self.irqfd.backend().ack(self.gsi)
     }
 
     /// Whether the line is asserted now ([`IrqFdBackend::line_asserted`]).
     pub fn is_asserted(&self) -> Result<bool> {
-        self.irqfd.backend.line_asserted(self.gsi)
+        self.irqfd.backend().line_asserted(self.gsi)
     }
 }
 
-impl<B: IrqFdBackend> Drop for IrqFdLine<'_, B> {
+impl<B: IrqFdBackend> Drop for IrqFdLine<B> {
     fn drop(&mut self) {
-        if let Err(e) = self.irqfd.backend.deassign(self.event.as_fd(), self.gsi) {
+        if let Err(e) = self.irqfd.backend().deassign(self.event.as_fd(), self.gsi) {
             self.irqfd.report(&e);
         }
         // Then the eventfds close; the kernel keeps its own reference to the
@@ -466,40 +493,37 @@ impl<B: IrqFdBackend> Drop for IrqFdLine<'_, B> {
 
 // Compile-time proof of the auto traits claimed above.
 const _: () = {
-    const fn send_sync<T: Send + Sync>() {}
-    send_sync::<IrqFd<crate::ModuleBackend>>();
-    send_sync::<IrqFd<crate::KvmBackend>>();
-    send_sync::<IrqFd<Box<dyn IrqFdBackend>>>();
-    send_sync::<IrqFdRoute<'static, crate::KvmBackend>>();
-    send_sync::<IrqFdRoute<'static, Box<dyn IrqFdBackend>>>();
-    send_sync::<IrqFdRoute<'static, crate::ModuleBackend>>();
-    send_sync::<IrqFdLine<'static, crate::KvmBackend>>();
-    send_sync::<IrqFdLine<'static, crate::ModuleBackend>>();
-    send_sync::<IrqFdLine<'static, Box<dyn IrqFdBackend>>>();
+    const fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<IrqFd<crate::ModuleBackend>>();
+    send_sync_static::<IrqFd<crate::KvmBackend>>();
+    send_sync_static::<IrqFd<Box<dyn IrqFdBackend>>>();
+    send_sync_static::<IrqFdRoute<crate::KvmBackend>>();
+    send_sync_static::<IrqFdRoute<Box<dyn IrqFdBackend>>>();
+    send_sync_static::<IrqFdRoute<crate::ModuleBackend>>();
+    send_sync_static::<IrqFdLine<crate::KvmBackend>>();
+    send_sync_static::<IrqFdLine<crate::ModuleBackend>>();
+    send_sync_static::<IrqFdLine<Box<dyn IrqFdBackend>>>();
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::abi::RawIrqfd;
-    use crate::error::Op;
+    use crate::error::{Errno, Op};
     use std::ops::Range;
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     /// A backend in userspace that records calls, for the RAII logic.
     #[derive(Default)]
     struct Fake {
         log: Mutex<Vec<String>>,
-        fail_deassign: bool,
+        fail_deassign: AtomicBool,
+        fail_clear: bool,
         refuse_gsi: Option<u32>,
         nr_gsis: u32,
         reserved: u32,
-        /// Masks natively (as the modules); otherwise `Unsupported` (KVM).
-        native_mask: bool,
-        /// `mask` fails with this errno.
-        fail_mask: Option<rustix::io::Errno>,
-        /// A re-assign (unmask by binding again) fails.
-        fail_reassign: std::sync::atomic::AtomicBool,
+        /// An assign (a new route, or an unmask binding again) fails.
+        fail_assign: AtomicBool,
     }
 
     impl Fake {
@@ -524,41 +548,21 @@ mod tests {
         fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
             if req.is_deassign() {
                 self.push(format!("deassign {}", req.gsi));
-                if self.fail_deassign {
-                    return Err(Error::kernel(
-                        Op::Deassign,
-                        Some(req.gsi),
-                        rustix::io::Errno::IO,
-                    ));
+                if self.fail_deassign.load(Relaxed) {
+                    return Err(Error::kernel(Op::Deassign, Some(req.gsi), Errno::IO));
                 }
+                return Ok(());
+            }
+            if req.is_resample() {
+                self.push(format!("assign_resample {}", req.gsi));
             } else {
-                if req.is_resample() {
-                    let same = if req.resamplefd == req.fd {
-                        "same"
-                    } else {
-                        "own"
-                    };
-                    self.push(format!("assign_resample {} {same}", req.gsi));
-                } else {
-                    self.push(format!("assign {}", req.gsi));
-                }
-                if self.refuse_gsi == Some(req.gsi) {
-                    return Err(Error::kernel(
-                        Op::Assign,
-                        Some(req.gsi),
-                        rustix::io::Errno::BUSY,
-                    ));
-                }
-                if self
-                    .fail_reassign
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    return Err(Error::kernel(
-                        Op::Assign,
-                        Some(req.gsi),
-                        rustix::io::Errno::NOMEM,
-                    ));
-                }
+                self.push(format!("assign {}", req.gsi));
+            }
+            if self.refuse_gsi == Some(req.gsi) {
+                return Err(Error::kernel(Op::Assign, Some(req.gsi), Errno::BUSY));
+            }
+            if self.fail_assign.load(Relaxed) {
+                return Err(Error::kernel(Op::Assign, Some(req.gsi), Errno::NOMEM));
             }
             Ok(())
         }
@@ -568,29 +572,17 @@ mod tests {
         }
         fn clear_msi(&self, gsi: u32) -> Result<()> {
             self.push(format!("clear_msi {gsi}"));
+            if self.fail_clear {
+                return Err(Error::kernel(Op::ClearMsi, Some(gsi), Errno::NOMEM));
+            }
             Ok(())
         }
         fn mask(&self, gsi: u32) -> Result<()> {
-            if let Some(e) = self.fail_mask {
-                return Err(Error::kernel(Op::Mask, Some(gsi), e));
-            }
-            if !self.native_mask {
-                return Err(Error::Unsupported {
-                    op: Op::Mask,
-                    backend: "fake".into(),
-                });
-            }
-            self.push(format!("mask {gsi}"));
+            self.push(format!("native mask {gsi}"));
             Ok(())
         }
         fn unmask(&self, gsi: u32) -> Result<()> {
-            if !self.native_mask {
-                return Err(Error::Unsupported {
-                    op: Op::Unmask,
-                    backend: "fake".into(),
-                });
-            }
-            self.push(format!("unmask {gsi}"));
+            self.push(format!("native unmask {gsi}"));
             Ok(())
         }
         fn ack(&self, gsi: u32) -> Result<u32> {
@@ -631,51 +623,39 @@ mod tests {
         );
     }
 
+    /// Masking unbinds on every backend (the native mask is never used):
+    /// the eventfd's counter is the pending bit.
     #[test]
-    fn backend_masking() {
-        let irqfd = IrqFd::new(Fake {
-            native_mask: true,
-            ..fake(8, 0)
-        });
-        {
-            let r = irqfd.new_route().unwrap();
-            r.unmask().unwrap(); // not masked: nothing to do
-            r.mask().unwrap();
-            assert_eq!(r.masked(), Some(MaskKind::Backend));
-            r.mask().unwrap(); // masked already: nothing to do
-            r.set_msi(0xfee0_0000, 0x31).unwrap();
-            r.unmask().unwrap();
-            assert!(!r.is_masked());
-            r.mask().unwrap();
-        }
-        assert_eq!(
-            irqfd.backend().log(),
-            [
-                "assign 0",
-                "mask 0",
-                "set_msi 0 0xfee00000 0x31",
-                "unmask 0",
-                "mask 0",
-                // Drop: unbind, unroute, then unmask (leave the GSI clean).
-                "deassign 0",
-                "clear_msi 0",
-                "unmask 0"
-            ]
-        );
-    }
-
-    #[test]
-    fn masking_is_emulated_by_unbinding_where_the_backend_has_none() {
+    fn masking_unbinds_and_the_counter_is_the_pending_bit() {
         let irqfd = IrqFd::new(fake(8, 0));
         {
             let r = irqfd.new_route().unwrap();
+            assert!(!r.pending().unwrap(), "unmasked: nothing pending");
+            r.event().signal().unwrap();
+            assert!(!r.pending().unwrap(), "unmasked: delivered, not pending");
+            assert!(!r.take_pending().unwrap());
+            assert!(
+                r.event().is_signalled().unwrap(),
+                "untouched while unmasked"
+            );
+            r.event().read().unwrap();
+
             r.mask().unwrap();
-            assert_eq!(r.masked(), Some(MaskKind::Unbound));
-            r.mask().unwrap();
-            // Signals while masked stay in the eventfd: nothing consumes them.
+            assert!(r.is_masked());
+            r.mask().unwrap(); // masked already: nothing to do
+            assert!(!r.pending().unwrap());
+            r.event().signal().unwrap();
+            r.event().signal().unwrap();
+            assert!(r.pending().unwrap());
+            assert!(r.pending().unwrap(), "reading does not clear");
+            assert!(r.take_pending().unwrap());
+            assert!(!r.pending().unwrap(), "read-and-clear cleared it");
+            assert!(!r.take_pending().unwrap());
             r.event().signal().unwrap();
             r.unmask().unwrap();
-            assert_eq!(r.masked(), None);
+            assert!(!r.is_masked());
+            assert!(!r.pending().unwrap());
+            r.unmask().unwrap(); // not masked: nothing to do
             r.set_msi(0xfee0_0000, 0x32).unwrap();
             r.mask().unwrap();
         }
@@ -687,7 +667,7 @@ mod tests {
                 "assign 0",
                 "set_msi 0 0xfee00000 0x32",
                 "deassign 0",
-                // Drop while unbound: no deassign, no unmask.
+                // Drop while unbound: no deassign.
                 "clear_msi 0"
             ]
         );
@@ -696,34 +676,20 @@ mod tests {
 
     #[test]
     fn a_failed_mask_or_unmask_leaves_the_state() {
-        let irqfd = IrqFd::new(Fake {
-            fail_mask: Some(rustix::io::Errno::NOMEM),
-            ..fake(8, 0)
-        });
-        let r = irqfd.new_route().unwrap();
-        assert_eq!(
-            r.mask().unwrap_err(),
-            Error::kernel(Op::Mask, Some(0), rustix::io::Errno::NOMEM)
-        );
-        assert!(!r.is_masked());
-        drop(r);
-
         let irqfd = IrqFd::new(fake(8, 0));
         let r = irqfd.new_route().unwrap();
-        r.mask().unwrap();
-        irqfd
-            .backend()
-            .fail_reassign
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        irqfd.backend().fail_deassign.store(true, Relaxed);
         assert_eq!(
-            r.unmask().unwrap_err().errno(),
-            Some(rustix::io::Errno::NOMEM)
+            r.mask().unwrap_err(),
+            Error::kernel(Op::Deassign, Some(0), Errno::IO)
         );
-        assert_eq!(r.masked(), Some(MaskKind::Unbound), "still masked");
-        irqfd
-            .backend()
-            .fail_reassign
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(!r.is_masked());
+        irqfd.backend().fail_deassign.store(false, Relaxed);
+        r.mask().unwrap();
+        irqfd.backend().fail_assign.store(true, Relaxed);
+        assert_eq!(r.unmask().unwrap_err().errno(), Some(Errno::NOMEM));
+        assert!(r.is_masked(), "still masked");
+        irqfd.backend().fail_assign.store(false, Relaxed);
         r.unmask().unwrap();
         assert!(!r.is_masked());
     }
@@ -751,8 +717,8 @@ mod tests {
         assert_eq!(
             irqfd.backend().log(),
             [
-                "assign_resample 9 own",
-                "assign_resample 9 own",
+                "assign_resample 9",
+                "assign_resample 9",
                 "ack 9",
                 "deassign 9",
                 "deassign 9"
@@ -762,25 +728,24 @@ mod tests {
             refuse_gsi: Some(4),
             ..fake(8, 0)
         });
-        assert_eq!(
-            refused.new_level_line(4).unwrap_err(),
-            Error::kernel(Op::Assign, Some(4), rustix::io::Errno::BUSY)
-        );
-        assert_eq!(refused.backend().log(), ["assign_resample 4 own"]);
+        assert!(refused.new_level_line(4).unwrap_err().is_busy());
+        assert_eq!(refused.backend().log(), ["assign_resample 4"]);
     }
 
     #[test]
-    fn shared_level_lines_move_across_threads() {
-        let irqfd = Arc::new(IrqFd::new(fake(16, 0)));
-        let line: IrqFdLine<'static, Fake> = irqfd.new_shared_level_line(3).unwrap();
+    fn lines_and_routes_are_static_and_move_across_threads() {
+        let irqfd = IrqFd::new(fake(16, 0));
+        let line: IrqFdLine<Fake> = irqfd.new_level_line(3).unwrap();
+        let route: Box<dyn std::any::Any + Send + Sync> = Box::new(irqfd.new_route().unwrap());
         let t = std::thread::spawn(move || {
             line.event().signal().unwrap();
+            drop(route);
             line.gsi()
         });
         assert_eq!(t.join().unwrap(), 3);
         assert_eq!(
             irqfd.backend().log(),
-            ["assign_resample 3 own", "deassign 3"]
+            ["assign_resample 3", "assign 0", "deassign 0", "deassign 3"]
         );
     }
 
@@ -791,10 +756,7 @@ mod tests {
             ..fake(8, 3)
         });
         let e = irqfd.new_route().unwrap_err();
-        assert_eq!(
-            e,
-            Error::kernel(Op::Assign, Some(3), rustix::io::Errno::BUSY)
-        );
+        assert_eq!(e, Error::kernel(Op::Assign, Some(3), Errno::BUSY));
         assert_eq!(irqfd.allocator().in_use(), 3);
         assert!(!irqfd.allocator().is_allocated(3));
     }
@@ -815,42 +777,64 @@ mod tests {
         assert_eq!(irqfd.new_route().unwrap().gsi(), 4);
     }
 
+    /// A GSI whose unbind failed may still be fired by a copy of the
+    /// eventfd: it is reported and never handed out again.
     #[test]
-    fn drop_errors_go_to_the_hook() {
+    fn a_gsi_whose_unbind_failed_is_not_reused() {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let mut irqfd = IrqFd::new(Fake {
-            fail_deassign: true,
-            ..fake(8, 0)
-        });
+        let irqfd = IrqFd::new(fake(8, 0));
         let s = seen.clone();
         irqfd.set_drop_error_hook(move |e| s.lock().unwrap().push(e.to_string()));
         let r = irqfd.new_route().unwrap();
+        assert_eq!(r.gsi(), 0);
+        irqfd.backend().fail_deassign.store(true, Relaxed);
         drop(r);
-        assert_eq!(irqfd.allocator().in_use(), 0, "freed all the same");
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 1);
-        assert!(
-            seen[0] == "deassign irqfd (GSI 0): EIO (Input/output error)",
-            "{}",
-            seen[0]
+        irqfd.backend().fail_deassign.store(false, Relaxed);
+        assert!(irqfd.allocator().is_allocated(0), "leaked, not freed");
+        assert_eq!(irqfd.new_route().unwrap().gsi(), 1, "GSI 0 not reused");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["deassign irqfd (GSI 0): EIO (Input/output error)"]
         );
+        // A masked route has nothing bound: only its route clear can fail.
+        let r = irqfd.new_route().unwrap();
+        r.mask().unwrap();
+        irqfd.backend().fail_deassign.store(true, Relaxed);
+        drop(r);
+        irqfd.backend().fail_deassign.store(false, Relaxed);
+        assert!(!irqfd.allocator().is_allocated(1), "nothing failed: freed");
+    }
+
+    #[test]
+    fn a_gsi_whose_route_clear_failed_is_not_reused() {
+        let irqfd = IrqFd::new(Fake {
+            fail_clear: true,
+            ..fake(8, 0)
+        });
+        let r = irqfd.new_route().unwrap();
+        r.set_msi(0xfee0_0000, 0x40).unwrap();
+        drop(r);
+        assert!(irqfd.allocator().is_allocated(0));
+        // Without a route set there is nothing to clear: freed.
+        drop(irqfd.new_route().unwrap());
+        assert!(!irqfd.allocator().is_allocated(1));
     }
 
     #[test]
     fn drop_errors_without_a_hook_are_ignored() {
-        let irqfd = IrqFd::new(Fake {
-            fail_deassign: true,
-            ..fake(8, 0)
-        });
+        let irqfd = IrqFd::new(fake(8, 0));
+        irqfd.backend().fail_deassign.store(true, Relaxed);
         drop(irqfd.new_route().unwrap());
-        assert_eq!(irqfd.allocator().in_use(), 0);
+        drop(irqfd.new_level_line(7).unwrap());
+        irqfd.backend().fail_deassign.store(false, Relaxed);
+        assert!(irqfd.new_route().is_ok(), "still usable");
     }
 
     #[test]
-    fn shared_routes_keep_the_irqfd_alive() {
-        let irqfd = Arc::new(IrqFd::new(fake(8, 0)));
-        let r: IrqFdRoute<'static, Fake> = irqfd.new_shared_route().unwrap();
-        let weak = Arc::downgrade(&irqfd);
+    fn routes_keep_the_irqfd_alive() {
+        let irqfd = IrqFd::new(fake(8, 0));
+        let r = irqfd.new_route().unwrap();
+        let weak = Arc::downgrade(&irqfd.inner);
         drop(irqfd);
         let t = std::thread::spawn(move || {
             r.set_msi(0xfee0_0000, 0x51).unwrap();
@@ -858,6 +842,21 @@ mod tests {
         });
         assert_eq!(t.join().unwrap(), 0);
         assert!(weak.upgrade().is_none(), "the last route dropped the IrqFd");
+    }
+
+    #[test]
+    fn clones_share_the_table_and_the_hook() {
+        let irqfd = IrqFd::new(fake(8, 0));
+        let other = irqfd.clone();
+        let a = irqfd.new_route().unwrap();
+        let b = other.new_route().unwrap();
+        assert_eq!((a.gsi(), b.gsi()), (0, 1));
+        let hits = Arc::new(Mutex::new(0));
+        let h = hits.clone();
+        other.set_drop_error_hook(move |_| *h.lock().unwrap() += 1);
+        irqfd.backend().fail_deassign.store(true, Relaxed);
+        drop(a);
+        assert_eq!(*hits.lock().unwrap(), 1);
     }
 
     #[test]

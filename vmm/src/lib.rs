@@ -3,8 +3,8 @@
 //!
 //! An irqfd binds an eventfd to an interrupt line (GSI) of an in-kernel
 //! interrupt controller: a device signals the eventfd and the kernel injects
-//! the interrupt, with no trip through the VMM. This crate wraps the three
-//! kernel interfaces that do that behind one trait:
+//! the interrupt, with no trip through the VMM. This crate wraps the kernel
+//! interfaces that do that behind one trait, [`IrqFdBackend`]:
 //!
 //! * `/dev/rust_irqfd` and `/dev/c_irqfd`, the project's modules
 //!   ([`ModuleBackend`]; one backend is one context, the modules' "VM");
@@ -12,20 +12,22 @@
 //!   `KVM_CREATE_IRQCHIP`, `KVM_IRQFD`, `KVM_SET_GSI_ROUTING`).
 //!
 //! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate:
-//! an [`IrqFd`] hands out [`IrqFdRoute`]s, each a GSI from a fixed table
-//! ([`GsiAllocator`], 2048 entries) with an [`EventFd`] bound to it, whose
-//! MSI address/data can be set (in place), cleared, masked and unmasked
-//! (MSI-X style: what fires while masked is delivered once at unmask; on KVM,
-//! which has no mask, the route emulates it, see [`MaskKind`]), and whose
-//! `Drop` unbinds the eventfd and frees the GSI. [`IrqFdLine`]s are
+//! an [`IrqFd`], cheap to clone, hands out [`IrqFdRoute`]s, each a GSI from
+//! a fixed table ([`GsiAllocator`], 2048 entries) with an [`EventFd`] bound
+//! to it, whose MSI address/data can be set (in place) and cleared, which
+//! can be masked and unmasked MSI-X style, with the pending bit readable
+//! ([`IrqFdRoute::pending`]) and drainable ([`IrqFdRoute::take_pending`]),
+//! the same on every backend. A route's `Drop` unbinds the eventfd and frees
+//! the GSI (and never frees a GSI it could not unbind). [`IrqFdLine`]s are
 //! level-triggered (resample) irqfds on fixed lines, for legacy INTx: a
 //! signal asserts the line until it is acknowledged, which signals the
-//! line's resample eventfd.
+//! line's resample eventfd. Routes and lines are `'static`, `Send` and
+//! `Sync`.
 //!
 //! The modules speak ABI version 2 (`include/uapi/linux/rust_irqfd.h`):
-//! per-GSI routes, the mask latch, resample irqfds and `RUST_IRQFD_ACK`
-//! ([`IrqFdBackend::ack`]), and delivery records that say which route and
-//! kind of injection raised them.
+//! per-GSI routes, a per-GSI mask latch, resample irqfds and
+//! `RUST_IRQFD_ACK` ([`IrqFdBackend::ack`]), and delivery records that say
+//! which route and kind of injection raised them.
 //!
 //! Every failure is an [`Error`] that says what failed (the [`Op`] and the
 //! GSI) and carries the kernel's errno; no path a caller can reach panics.
@@ -33,18 +35,17 @@
 //! compile time; the only `unsafe` code is the crate's private `sys` module,
 //! one function per ioctl.
 //!
-//! ```no_run
+//! ```
 //! use rust_irqfd_vmm::{IrqFd, ModuleBackend};
 //!
-//! let ctx = ModuleBackend::open_rust()?;
+//! let Ok(ctx) = ModuleBackend::open_rust() else { return Ok(()) }; // module not loaded
 //! let irqfd = IrqFd::new(ctx);
 //! let route = irqfd.new_route()?;
-//! route.event().signal()?;
 //! route.set_msi(0xfee0_0000, 0x41)?;
 //! route.event().signal()?;
-//! for d in irqfd.backend().wait_deliveries(std::time::Duration::from_secs(1))? {
-//!     println!("GSI {} fired {} time(s), MSI {:?}", d.gsi, d.count, d.msi());
-//! }
+//! let d = irqfd.backend().wait_deliveries(std::time::Duration::from_secs(5))?;
+//! assert_eq!(d.len(), 1);
+//! assert_eq!((d[0].gsi, d[0].count, d[0].msi()), (route.gsi(), 1, Some((0xfee0_0000, 0x41))));
 //! # Ok::<(), rust_irqfd_vmm::Error>(())
 //! ```
 #![deny(unsafe_code)]
@@ -74,6 +75,6 @@ pub use backend::IrqFdBackend;
 pub use error::{Errno, Error, Op, Result};
 pub use eventfd::EventFd;
 pub use gsi::GsiAllocator;
-pub use irqfd::{DropErrorHook, IrqFd, IrqFdLine, IrqFdRoute, MaskKind};
+pub use irqfd::{DropErrorHook, IrqFd, IrqFdLine, IrqFdRoute};
 pub use kvm::KvmBackend;
 pub use module::ModuleBackend;

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use common::kvm_or_skip;
 use rust_irqfd_vmm::abi::kvm::{default_routes, RoutingEntry, NR_DEFAULT_GSIS};
 use rust_irqfd_vmm::abi::RawIrqfd;
-use rust_irqfd_vmm::{
-    Errno, Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, KvmBackend, MaskKind, Op,
-};
+use rust_irqfd_vmm::{Errno, Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, KvmBackend, Op};
 
 const MSI_ADDR: u64 = 0xfee0_0000;
 /// How long an injection (KVM's irqfd work item) may take to land.
@@ -104,7 +102,7 @@ fn drop_clears_the_route_and_frees_the_gsi() {
         return;
     };
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let mut irqfd = IrqFd::new(kvm);
+    let irqfd = IrqFd::new(kvm);
     let seen = errors.clone();
     irqfd.set_drop_error_hook(move |e| seen.lock().unwrap().push(e.clone()));
     let routes: Vec<_> = (0..8).map(|_| irqfd.new_route().unwrap()).collect();
@@ -170,15 +168,15 @@ fn a_route_masks_by_unbinding_on_kvm() {
     r.event().signal().unwrap();
     assert!(!r.event().is_signalled().unwrap(), "bound: KVM consumed it");
 
+    assert!(!r.pending().unwrap());
     r.mask().unwrap();
-    assert_eq!(r.masked(), Some(MaskKind::Unbound));
+    assert!(r.is_masked());
+    assert!(!r.pending().unwrap(), "nothing signalled yet");
     for _ in 0..3 {
         r.event().signal().unwrap();
     }
-    assert!(
-        r.event().is_signalled().unwrap(),
-        "masked: the counter holds"
-    );
+    assert!(r.pending().unwrap(), "masked: the counter holds");
+    assert!(r.pending().unwrap(), "reading does not clear");
     // Unbound: another VM could take it (and give it back).
     other.assign(r.event().as_fd(), 40).unwrap();
     other.deassign(r.event().as_fd(), 40).unwrap();
@@ -187,6 +185,7 @@ fn a_route_masks_by_unbinding_on_kvm() {
     r.set_msi(MSI_ADDR, 0x42).unwrap();
     r.unmask().unwrap();
     assert!(!r.is_masked());
+    assert!(!r.pending().unwrap(), "unmasked: nothing pending");
     // Bound again: EBUSY elsewhere, and the next signal is consumed along
     // with what was latched.
     assert_eq!(
@@ -200,6 +199,17 @@ fn a_route_masks_by_unbinding_on_kvm() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(!r.event().is_signalled().unwrap());
+
+    // Read and clear: the counter is consumed by the route, so the unmask
+    // finds nothing to inject, and a later signal is KVM's again.
+    r.mask().unwrap();
+    r.event().signal().unwrap();
+    assert!(r.take_pending().unwrap());
+    assert!(!r.pending().unwrap());
+    assert!(!r.event().is_signalled().unwrap(), "the counter was read");
+    assert!(!r.take_pending().unwrap());
+    r.unmask().unwrap();
+    assert_eq!(outcome(other.assign(r.event().as_fd(), 40)), "EBUSY");
 
     // Dropping a masked route: nothing bound, the MSI route removed.
     r.mask().unwrap();
@@ -405,14 +415,14 @@ fn eventfd_counter_is_consumed_only_while_bound() {
 }
 
 #[test]
-fn shared_routes_outlive_their_handle() {
-    let Some(kvm) = kvm_or_skip("shared_routes_outlive_their_handle") else {
+fn routes_outlive_their_handle() {
+    let Some(kvm) = kvm_or_skip("routes_outlive_their_handle") else {
         return;
     };
-    let irqfd = Arc::new(IrqFd::new(kvm));
-    let routes: Vec<_> = (0..2).map(|_| irqfd.new_shared_route().unwrap()).collect();
+    let irqfd = IrqFd::new(kvm);
+    let routes: Vec<_> = (0..2).map(|_| irqfd.new_route().unwrap()).collect();
     routes[0].set_msi(MSI_ADDR, 0x60).unwrap();
-    let view = Arc::clone(&irqfd);
+    let view = irqfd.clone();
     drop(irqfd);
     // Owned ('static) routes move to another thread, as a device would.
     std::thread::spawn(move || {

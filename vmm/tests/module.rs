@@ -17,9 +17,7 @@ use std::time::Duration;
 use common::{module_or_skip, Kind};
 use rust_irqfd_vmm::abi::module::{Delivery, GsiStats, ABI_VERSION, DELIVERY_LEVEL, DELIVERY_MSI};
 use rust_irqfd_vmm::abi::RawIrqfd;
-use rust_irqfd_vmm::{
-    Errno, Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, MaskKind, ModuleBackend, Op,
-};
+use rust_irqfd_vmm::{Errno, Error, EventFd, GsiAllocator, IrqFd, IrqFdBackend, ModuleBackend, Op};
 
 const WAIT: Duration = Duration::from_secs(5);
 const A1: (u64, u32) = (0xfee0_0000, 0x41);
@@ -201,20 +199,20 @@ fn route_errors() {
     }
 }
 
-/// MSI-X masking: injections into a masked GSI are latched; unmask raises
-/// one record carrying them all, with the route current at unmask.
+/// The modules' own MSI-X style mask (`RUST_IRQFD_SET_MASK`): injections
+/// into a masked GSI are latched; unmask raises one record carrying them
+/// all, with the route current at unmask.
 #[test]
-fn mask_latches_and_unmask_delivers_once() {
-    for (kind, m) in modules("mask_latches_and_unmask_delivers_once") {
+fn the_gsi_mask_latches_and_unmask_delivers_once() {
+    for (kind, m) in modules("the_gsi_mask_latches_and_unmask_delivers_once") {
         let irqfd = IrqFd::new(m);
         let ctx = irqfd.backend();
         let r = irqfd.new_route().unwrap();
         let g = r.gsi();
         r.set_msi(A1.0, A1.1).unwrap();
 
-        r.mask().unwrap();
-        assert_eq!(r.masked(), Some(MaskKind::Backend), "{}", kind.name());
-        assert!(stats_ok(ctx, g).is_masked());
+        ctx.mask(g).unwrap();
+        assert!(stats_ok(ctx, g).is_masked(), "{}", kind.name());
         for i in 1..=3 {
             let st = fire(ctx, r.event(), g);
             assert_eq!((st.latched, st.raised, st.pending), (i, 0, 0), "{st:?}");
@@ -223,8 +221,8 @@ fn mask_latches_and_unmask_delivers_once() {
 
         // Rerouted while masked: the unmask uses the new route.
         r.set_msi(A2.0, A2.1).unwrap();
-        r.unmask().unwrap();
-        assert!(!r.is_masked());
+        ctx.unmask(g).unwrap();
+        assert!(!stats_ok(ctx, g).is_masked());
         let d = one_record(ctx, g);
         assert_eq!(d.count, 3, "{}: {d:?}", kind.name());
         assert_eq!(d.msi(), Some(A2));
@@ -247,12 +245,12 @@ fn mask_latches_and_unmask_delivers_once() {
 
         // Masking does not touch a pending record; unmask merges into it.
         fire(ctx, r.event(), g);
-        r.mask().unwrap();
+        ctx.mask(g).unwrap();
         fire(ctx, r.event(), g);
         fire(ctx, r.event(), g);
         let st = stats_ok(ctx, g);
         assert_eq!((st.pending, st.latched), (1, 2), "{st:?}");
-        r.unmask().unwrap();
+        ctx.unmask(g).unwrap();
         let d = one_record(ctx, g);
         assert_eq!(d.count, 3, "{}: merged: {d:?}", kind.name());
         assert_eq!(d.msi(), Some(A2));
@@ -261,24 +259,75 @@ fn mask_latches_and_unmask_delivers_once() {
     }
 }
 
-/// Dropping a masked route unmasks its GSI after clearing the route: what
-/// was latched becomes one plain record (documented in `IrqFdRoute`).
+/// A route's mask unbinds its eventfd: signals wait in the counter (the
+/// pending bit), nothing is injected or latched, and the unmask injects
+/// once, with the route current then. `take_pending` clears the bit so that
+/// the unmask injects nothing; a dropped masked route delivers nothing.
 #[test]
-fn dropping_a_masked_route_flushes_its_latch() {
-    for (kind, m) in modules("dropping_a_masked_route_flushes_its_latch") {
+fn a_masked_route_holds_one_pending_bit() {
+    for (kind, m) in modules("a_masked_route_holds_one_pending_bit") {
+        let name = kind.name();
         let irqfd = IrqFd::new(m);
         let ctx = irqfd.backend();
         let r = irqfd.new_route().unwrap();
         let g = r.gsi();
         r.set_msi(A1.0, A1.1).unwrap();
-        r.mask().unwrap();
         fire(ctx, r.event(), g);
-        drop(r);
-        let d = one_record(ctx, g);
-        assert_eq!((d.count, d.flags), (1, 0), "{}: {d:?}", kind.name());
+        assert_eq!(one_record(ctx, g).msi(), Some(A1));
+        assert!(!r.pending().unwrap(), "{name}: unmasked, delivered");
+
+        r.mask().unwrap();
+        assert_eq!(ctx.info().unwrap().nr_irqfds, 0, "{name}: unbound");
         let st = stats_ok(ctx, g);
-        assert_eq!((st.masked, st.latched), (0, 0));
+        for _ in 0..3 {
+            r.event().signal().unwrap();
+        }
+        assert!(r.pending().unwrap(), "{name}");
+        assert!(r.pending().unwrap(), "{name}: reading keeps it");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            stats_ok(ctx, g),
+            st,
+            "{name}: nothing injected while masked"
+        );
+        assert_eq!(records(ctx, g), []);
+
+        r.set_msi(A2.0, A2.1).unwrap();
+        r.unmask().unwrap();
+        assert!(!r.pending().unwrap(), "{name}");
+        let st = ctx
+            .wait_gsi_stats(g, WAIT, |s| s.injected > st.injected)
+            .unwrap();
+        assert_eq!(
+            st.injected, 2,
+            "{name}: one injection for the pending bit: {st:?}"
+        );
+        let d = one_record(ctx, g);
+        assert_eq!((d.count, d.msi()), (1, Some(A2)), "{name}: {d:?}");
+
+        // Read and clear: the unmask then injects nothing.
+        r.mask().unwrap();
+        r.event().signal().unwrap();
+        assert!(r.take_pending().unwrap(), "{name}");
+        assert!(!r.pending().unwrap(), "{name}");
+        assert!(!r.take_pending().unwrap(), "{name}");
+        r.unmask().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(stats_ok(ctx, g).injected, 2, "{name}");
+        assert_eq!(ctx.info().unwrap().nr_irqfds, 1, "{name}: bound again");
+        fire(ctx, r.event(), g);
+        assert_eq!(one_record(ctx, g).msi(), Some(A2), "{name}");
+
+        // Dropped while masked and pending: nothing is delivered, the GSI
+        // is freed.
+        r.mask().unwrap();
+        r.event().signal().unwrap();
+        drop(r);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(stats_ok(ctx, g).injected, 3, "{name}");
+        assert_eq!(records(ctx, g), []);
         assert_eq!(ctx.info().unwrap().nr_irqfds, 0);
+        assert!(!irqfd.allocator().is_allocated(g));
     }
 }
 
