@@ -140,7 +140,7 @@ pub trait IrqFdBackend: Send + Sync {
 
 /// The number the ABI wants for a descriptor (never negative for a
 /// `BorrowedFd`, but checked rather than cast).
-fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
+pub(crate) fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
     u32::try_from(fd.as_raw_fd()).map_err(|_| Error::kernel(op, Some(gsi), Errno::BADF))
 }
 

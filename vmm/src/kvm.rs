@@ -15,7 +15,7 @@ use crate::abi::kvm::{
     IRQ_ROUTING_IRQCHIP, IRQ_ROUTING_MSI, NR_DEFAULT_GSIS,
 };
 use crate::abi::RawIrqfd;
-use crate::backend::{irqfd_op, IrqFdBackend};
+use crate::backend::{fd_number, irqfd_op, IrqFdBackend};
 use crate::error::{Error, Op, Result};
 use crate::sys;
 
@@ -52,11 +52,41 @@ use crate::sys;
 /// `Send + Sync`: a descriptor, and the routing table behind a mutex that is
 /// held across each `KVM_SET_GSI_ROUTING`, so concurrent route updates are
 /// applied one at a time.
+///
+/// With the `kvm-ioctls` feature, `from_vm_fd` builds
+/// the backend over a rust-vmm `kvm_ioctls::VmFd` instead: the irqfd,
+/// routing and irqchip ioctls then go through kvm-ioctls.
 #[derive(Debug)]
 pub struct KvmBackend {
-    vm: OwnedFd,
+    vm: Vm,
     max_routes: u32,
     routes: Mutex<Vec<RoutingEntry>>,
+}
+
+/// The VM descriptor, and who issues its ioctls.
+#[derive(Debug)]
+enum Vm {
+    /// This crate's own ioctls (`sys`).
+    Own(OwnedFd),
+    /// rust-vmm's kvm-ioctls.
+    #[cfg(feature = "kvm-ioctls")]
+    Ioctls(std::sync::Arc<kvm_ioctls::VmFd>),
+}
+
+impl Vm {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Vm::Own(fd) => fd.as_fd(),
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => sys::rust_vmm::vm_fd(vm),
+        }
+    }
+}
+
+/// A kvm-ioctls error as this crate's.
+#[cfg(feature = "kvm-ioctls")]
+fn rust_vmm_error(op: Op, gsi: Option<u32>, e: &kvm_ioctls::Error) -> Error {
+    Error::kernel(op, gsi, Errno::from_raw_os_error(e.errno()))
 }
 
 impl KvmBackend {
@@ -106,15 +136,71 @@ impl KvmBackend {
         sys::kvm_create_irqchip(vm.as_fd())
             .map_err(|e| Error::kernel(Op::CreateIrqchip, None, e))?;
         Ok(Self {
-            vm,
+            vm: Vm::Own(vm),
             max_routes,
             routes: Mutex::new(default_routes()),
         })
     }
 
+    /// The backend over a VM a rust-vmm VMM made with kvm-ioctls, which
+    /// must have its in-kernel irqchip (`VmFd::create_irq_chip`); the VMM
+    /// keeps its `Arc` for its vCPUs and memory.
+    ///
+    /// The backend then owns the VM's GSI routing (`KVM_SET_GSI_ROUTING`
+    /// replaces the whole table, and KVM has no way to read it back): it
+    /// starts from the irqchip's default routes, and every later route of
+    /// the VM must be set through it. Checks `KVM_CAP_IRQFD` and
+    /// `KVM_CAP_IRQ_ROUTING`, and that the irqchip is there
+    /// (`KVM_GET_IRQCHIP` answers `ENXIO` without one).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rust_irqfd_vmm::{IrqFd, KvmBackend};
+    ///
+    /// let Ok(kvm) = kvm_ioctls::Kvm::new() else { return Ok(()) }; // no /dev/kvm here
+    /// let vm = Arc::new(kvm.create_vm().map_err(std::io::Error::from)?);
+    /// vm.create_irq_chip().map_err(std::io::Error::from)?;
+    /// let irqfd = IrqFd::new(KvmBackend::from_vm_fd(Arc::clone(&vm))?);
+    /// let route = irqfd.new_route()?;
+    /// route.set_msi(0xfee0_0000, 0x41)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "kvm-ioctls")]
+    pub fn from_vm_fd(vm: std::sync::Arc<kvm_ioctls::VmFd>) -> Result<Self> {
+        use kvm_ioctls::Cap;
+        if !vm.check_extension(Cap::Irqfd) {
+            return Err(Error::MissingCapability {
+                cap: "KVM_CAP_IRQFD",
+            });
+        }
+        let max_routes = u32::try_from(vm.check_extension_int(Cap::IrqRouting))
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(Error::MissingCapability {
+                cap: "KVM_CAP_IRQ_ROUTING",
+            })?;
+        let backend = Self {
+            vm: Vm::Ioctls(vm),
+            max_routes,
+            routes: Mutex::new(default_routes()),
+        };
+        backend.ioapic_irr()?;
+        Ok(backend)
+    }
+
+    /// The kvm-ioctls VM, for a backend made by
+    /// [`from_vm_fd`](Self::from_vm_fd).
+    #[cfg(feature = "kvm-ioctls")]
+    pub fn kvm_ioctls_vm(&self) -> Option<&std::sync::Arc<kvm_ioctls::VmFd>> {
+        match &self.vm {
+            Vm::Ioctls(vm) => Some(vm),
+            Vm::Own(_) => None,
+        }
+    }
+
     /// The VM descriptor.
     pub fn vm_fd(&self) -> BorrowedFd<'_> {
-        self.vm.as_fd()
+        self.vm.fd()
     }
 
     /// A copy of the routing table as the kernel has it.
@@ -135,10 +221,22 @@ impl KvmBackend {
     /// is delivered; in a VM without vCPUs, where every pin is masked,
     /// nothing is delivered).
     pub fn ioapic_irr(&self) -> Result<u32> {
-        let chip = sys::kvm_get_irqchip(self.vm.as_fd(), IRQCHIP_IOAPIC)
-            .map_err(|e| Error::kernel(Op::GetIrqchip, None, e))?;
-        chip.ioapic_irr()
-            .ok_or_else(|| Error::kernel(Op::GetIrqchip, None, Errno::IO))
+        let irr = match &self.vm {
+            Vm::Own(fd) => sys::kvm_get_irqchip(fd.as_fd(), IRQCHIP_IOAPIC)
+                .map_err(|e| Error::kernel(Op::GetIrqchip, None, e))?
+                .ioapic_irr(),
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => {
+                let mut chip = kvm_bindings::kvm_irqchip {
+                    chip_id: IRQCHIP_IOAPIC,
+                    ..Default::default()
+                };
+                vm.get_irqchip(&mut chip)
+                    .map_err(|e| rust_vmm_error(Op::GetIrqchip, None, &e))?;
+                sys::rust_vmm::ioapic_irr(&chip)
+            }
+        };
+        irr.ok_or_else(|| Error::kernel(Op::GetIrqchip, None, Errno::IO))
     }
 
     /// The IOAPIC pin `gsi` is routed to, if any.
@@ -149,10 +247,10 @@ impl KvmBackend {
             .map(|e| e.u[1])
     }
 
-    fn unsupported(op: Op) -> Error {
+    fn unsupported(&self, op: Op) -> Error {
         Error::Unsupported {
             op,
-            backend: "kvm".into(),
+            backend: self.name().to_owned(),
         }
     }
 
@@ -171,10 +269,33 @@ impl KvmBackend {
         gsi: u32,
     ) -> Result<()> {
         let words: Vec<[u32; 12]> = next.iter().map(RoutingEntry::to_words).collect();
-        sys::kvm_set_gsi_routing(self.vm.as_fd(), &words)
-            .map_err(|e| Error::kernel(op, Some(gsi), e))?;
+        match &self.vm {
+            Vm::Own(fd) => sys::kvm_set_gsi_routing(fd.as_fd(), &words)
+                .map_err(|e| Error::kernel(op, Some(gsi), e))?,
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => {
+                let entries: Vec<_> = words.iter().map(rust_vmm_entry).collect();
+                let routing = kvm_bindings::KvmIrqRouting::from_entries(&entries)
+                    .map_err(|_| Error::kernel(op, Some(gsi), Errno::INVAL))?;
+                vm.set_gsi_routing(&routing)
+                    .map_err(|e| rust_vmm_error(op, Some(gsi), &e))?;
+            }
+        }
         *table = next;
         Ok(())
+    }
+}
+
+/// A routing entry's twelve words as kvm-bindings' struct.
+#[cfg(feature = "kvm-ioctls")]
+fn rust_vmm_entry(w: &[u32; 12]) -> kvm_bindings::kvm_irq_routing_entry {
+    let [gsi, type_, flags, pad, u @ ..] = *w;
+    kvm_bindings::kvm_irq_routing_entry {
+        gsi,
+        type_,
+        flags,
+        pad,
+        u: kvm_bindings::kvm_irq_routing_entry__bindgen_ty_1 { pad: u },
     }
 }
 
@@ -191,8 +312,13 @@ fn create_vm(kvm: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 impl IrqFdBackend for KvmBackend {
+    /// `kvm`, or `kvm-ioctls` over a kvm-ioctls VM.
     fn name(&self) -> &str {
-        "kvm"
+        match self.vm {
+            Vm::Own(_) => "kvm",
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(_) => "kvm-ioctls",
+        }
     }
 
     /// `KVM_MAX_IRQ_ROUTES` (`KVM_CHECK_EXTENSION(KVM_CAP_IRQ_ROUTING)`):
@@ -207,9 +333,60 @@ impl IrqFdBackend for KvmBackend {
         0..NR_DEFAULT_GSIS
     }
 
+    /// Issued as is, with this crate's `KVM_IRQFD` on either kind of VM:
+    /// a raw request may carry what kvm-ioctls' typed calls cannot (unknown
+    /// flags, a non-zero pad, a descriptor that is not open).
     fn irqfd(&self, req: &RawIrqfd) -> Result<()> {
-        sys::kvm_irqfd(self.vm.as_fd(), *req)
+        sys::kvm_irqfd(self.vm.fd(), *req)
             .map_err(|e| Error::kernel(irqfd_op(req), Some(req.gsi), e))
+    }
+
+    /// `VmFd::register_irqfd` over kvm-ioctls, else `KVM_IRQFD`.
+    fn assign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
+        match &self.vm {
+            Vm::Own(_) => self.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi)),
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| vm.register_irqfd(e, gsi))
+                .map_err(|e| rust_vmm_error(Op::Assign, Some(gsi), &e)),
+        }
+    }
+
+    /// `VmFd::register_irqfd_with_resample` over kvm-ioctls, else
+    /// `KVM_IRQFD` with `KVM_IRQFD_FLAG_RESAMPLE`.
+    fn assign_resample(
+        &self,
+        eventfd: BorrowedFd<'_>,
+        gsi: u32,
+        resamplefd: BorrowedFd<'_>,
+    ) -> Result<()> {
+        match &self.vm {
+            Vm::Own(_) => {
+                let fd = fd_number(eventfd, Op::AssignResample, gsi)?;
+                let rfd = fd_number(resamplefd, Op::AssignResample, gsi)?;
+                self.irqfd(&RawIrqfd::assign_resample(fd, gsi, rfd))
+            }
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| {
+                sys::rust_vmm::with_eventfd(resamplefd, |r| {
+                    vm.register_irqfd_with_resample(e, r, gsi)
+                })
+            })
+            .map_err(|e| rust_vmm_error(Op::AssignResample, Some(gsi), &e)),
+        }
+    }
+
+    /// `VmFd::unregister_irqfd` over kvm-ioctls, else `KVM_IRQFD` with
+    /// `KVM_IRQFD_FLAG_DEASSIGN`.
+    fn deassign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
+        match &self.vm {
+            Vm::Own(_) => self.irqfd(&RawIrqfd::deassign(
+                fd_number(eventfd, Op::Deassign, gsi)?,
+                gsi,
+            )),
+            #[cfg(feature = "kvm-ioctls")]
+            Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| vm.unregister_irqfd(e, gsi))
+                .map_err(|e| rust_vmm_error(Op::Deassign, Some(gsi), &e)),
+        }
     }
 
     /// Replaces every route of `gsi` (KVM allows no other route beside an
@@ -240,19 +417,19 @@ impl IrqFdBackend for KvmBackend {
 
     /// [`Error::Unsupported`]: KVM has no per-GSI mask.
     fn mask(&self, _gsi: u32) -> Result<()> {
-        Err(Self::unsupported(Op::Mask))
+        Err(self.unsupported(Op::Mask))
     }
 
     /// [`Error::Unsupported`]: KVM has no per-GSI mask.
     fn unmask(&self, _gsi: u32) -> Result<()> {
-        Err(Self::unsupported(Op::Unmask))
+        Err(self.unsupported(Op::Unmask))
     }
 
     /// [`Error::Unsupported`]: on KVM the guest acknowledges a level line
     /// (its EOI to the IOAPIC or PIC, through a vCPU), which is what
     /// deasserts it and signals the resamplefds.
     fn ack(&self, _gsi: u32) -> Result<u32> {
-        Err(Self::unsupported(Op::Ack))
+        Err(self.unsupported(Op::Ack))
     }
 
     /// The IOAPIC IRR bit of the pin `gsi` is routed to;
@@ -260,7 +437,7 @@ impl IrqFdBackend for KvmBackend {
     fn line_asserted(&self, gsi: u32) -> Result<bool> {
         let pin = self
             .ioapic_pin(gsi)
-            .ok_or_else(|| Self::unsupported(Op::LineState))?;
+            .ok_or_else(|| self.unsupported(Op::LineState))?;
         let irr = self.ioapic_irr()?;
         Ok(irr.checked_shr(pin).is_some_and(|v| v & 1 != 0))
     }

@@ -9,7 +9,9 @@
 //! * `/dev/rust_irqfd` and `/dev/c_irqfd`, the project's modules
 //!   ([`ModuleBackend`]; one backend is one context, the modules' "VM");
 //! * real KVM through `/dev/kvm` ([`KvmBackend`]: `KVM_CREATE_VM`,
-//!   `KVM_CREATE_IRQCHIP`, `KVM_IRQFD`, `KVM_SET_GSI_ROUTING`).
+//!   `KVM_CREATE_IRQCHIP`, `KVM_IRQFD`, `KVM_SET_GSI_ROUTING`), either with
+//!   the crate's own ioctls or, with the `kvm-ioctls` feature, over a
+//!   rust-vmm `kvm_ioctls::VmFd` (`KvmBackend::from_vm_fd`).
 //!
 //! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate:
 //! an [`IrqFd`], cheap to clone, hands out [`IrqFdRoute`]s, each a GSI from

@@ -284,3 +284,45 @@ pub(crate) fn module_ack(ctx: BorrowedFd<'_>, gsi: u32) -> io::Result<u32> {
     // syscall layer already turned into `Err`. Be defensive all the same.
     u32::try_from(n).map_err(|_| io::Errno::RANGE)
 }
+
+/// The unsafe glue of the `kvm-ioctls` backend: kvm-ioctls takes its own
+/// `EventFd` type and has no `AsFd`, and the IOAPIC state it returns is a
+/// C union.
+#[cfg(feature = "kvm-ioctls")]
+pub(crate) mod rust_vmm {
+    use core::mem::ManuallyDrop;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+
+    use kvm_bindings::{kvm_irqchip, KVM_IRQCHIP_IOAPIC};
+    use kvm_ioctls::VmFd;
+    use vmm_sys_util::eventfd::EventFd;
+
+    /// The descriptor `vm` owns, borrowed for as long as `vm` is.
+    pub(crate) fn vm_fd(vm: &VmFd) -> BorrowedFd<'_> {
+        // SAFETY: `VmFd` owns an open descriptor and closes it only when
+        // dropped; the borrow cannot outlive `vm`.
+        unsafe { BorrowedFd::borrow_raw(vm.as_raw_fd()) }
+    }
+
+    /// Calls `f` with `fd` seen as kvm-ioctls' `EventFd`, which is only read
+    /// for its number (`as_raw_fd`) and never closed.
+    pub(crate) fn with_eventfd<R>(fd: BorrowedFd<'_>, f: impl FnOnce(&EventFd) -> R) -> R {
+        // SAFETY: `fd` is open for the whole call (it is borrowed), and the
+        // `EventFd` made from it is never dropped (`ManuallyDrop`), so it
+        // does not close a descriptor it does not own, and does not outlive
+        // the borrow (it is local to this call).
+        let e = ManuallyDrop::new(unsafe { EventFd::from_raw_fd(fd.as_raw_fd()) });
+        f(&e)
+    }
+
+    /// The IOAPIC's IRR from a `KVM_GET_IRQCHIP` result for
+    /// `KVM_IRQCHIP_IOAPIC`.
+    pub(crate) fn ioapic_irr(chip: &kvm_irqchip) -> Option<u32> {
+        if chip.chip_id != KVM_IRQCHIP_IOAPIC {
+            return None;
+        }
+        // SAFETY: every member of the union is plain integers, valid for any
+        // bytes; the kernel filled the `ioapic` member for this chip id.
+        Some(unsafe { chip.chip.ioapic }.irr)
+    }
+}

@@ -13,16 +13,34 @@ pub enum Kind {
     Rust,
     C,
     Kvm,
+    /// KVM through `KvmBackend::from_vm_fd`, over rust-vmm's kvm-ioctls.
+    #[cfg(feature = "kvm-ioctls")]
+    KvmIoctls,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Rust, Kind::C, Kind::Kvm];
+    #[cfg(not(feature = "kvm-ioctls"))]
+    pub const ALL: &[Kind] = &[Kind::Rust, Kind::C, Kind::Kvm];
+    #[cfg(feature = "kvm-ioctls")]
+    pub const ALL: &[Kind] = &[Kind::Rust, Kind::C, Kind::Kvm, Kind::KvmIoctls];
+
+    /// Real KVM, through either backend.
+    pub fn is_kvm(self) -> bool {
+        match self {
+            Kind::Rust | Kind::C => false,
+            Kind::Kvm => true,
+            #[cfg(feature = "kvm-ioctls")]
+            Kind::KvmIoctls => true,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Rust => "rust_irqfd",
             Kind::C => "c_irqfd",
             Kind::Kvm => "kvm",
+            #[cfg(feature = "kvm-ioctls")]
+            Kind::KvmIoctls => "kvm-ioctls",
         }
     }
 
@@ -31,6 +49,8 @@ impl Kind {
             Kind::Rust => ModuleBackend::RUST_PATH,
             Kind::C => ModuleBackend::C_PATH,
             Kind::Kvm => KvmBackend::PATH,
+            #[cfg(feature = "kvm-ioctls")]
+            Kind::KvmIoctls => KvmBackend::PATH,
         }
     }
 
@@ -38,6 +58,8 @@ impl Kind {
         Ok(match self {
             Kind::Rust | Kind::C => Box::new(ModuleBackend::open(self.path())?),
             Kind::Kvm => Box::new(KvmBackend::open(self.path())?),
+            #[cfg(feature = "kvm-ioctls")]
+            Kind::KvmIoctls => Box::new(kvm_ioctls_backend()?),
         })
     }
 }
@@ -73,4 +95,21 @@ pub fn module_or_skip(kind: Kind, test: &str) -> Option<ModuleBackend> {
             None
         }
     }
+}
+
+/// A VM made the way a rust-vmm VMM makes one (kvm-ioctls: `Kvm::new`,
+/// `create_vm`, `create_irq_chip`), handed to `KvmBackend::from_vm_fd`.
+#[cfg(feature = "kvm-ioctls")]
+pub fn kvm_ioctls_backend() -> Result<KvmBackend, Error> {
+    use rust_irqfd_vmm::{Errno, Op};
+    use std::sync::Arc;
+    let os =
+        |op, e: kvm_ioctls::Error| Error::kernel(op, None, Errno::from_raw_os_error(e.errno()));
+    let kvm = kvm_ioctls::Kvm::new().map_err(|e| Error::Open {
+        path: KvmBackend::PATH.into(),
+        errno: Errno::from_raw_os_error(e.errno()),
+    })?;
+    let vm = kvm.create_vm().map_err(|e| os(Op::CreateVm, e))?;
+    vm.create_irq_chip().map_err(|e| os(Op::CreateIrqchip, e))?;
+    KvmBackend::from_vm_fd(Arc::new(vm))
 }
