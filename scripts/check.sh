@@ -139,10 +139,11 @@ for line in sys.stdin:
         continue
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") and t.get("kind") == ["test"] \
-            and t.get("name") in ("module", "kvm", "parity"):
+            and t.get("name") in ("module", "kvm", "parity", "adapter"):
         shutil.copy(m["executable"], out + "/vmm-" + t["name"])
 ' "$out"
-	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-kvm" ] && [ -x "$out/vmm-parity" ]
+	[ -x "$out/vmm-module" ] && [ -x "$out/vmm-kvm" ] && [ -x "$out/vmm-parity" ] &&
+		[ -x "$out/vmm-adapter" ]
 }
 step vmm-vm-build vmm_vm_tests
 step samples-build musl_build -p rust_irqfd_samples
@@ -169,7 +170,7 @@ if [ -f "$TOPDIR/rust_irqfd/rust_irqfd.ko" ] && [ -f "$TOPDIR/c_irqfd/c_irqfd.ko
 		"$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \
 		"$TOPDIR/selftests/rust_irqfd/hardirq/irqfd_hardirq.ko" \
 		"$SELFTEST_BIN" "$out/check.env" \
-		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-kvm" "$out/vmm-parity" \
+		"$TOPDIR/scripts/payload-bench.sh" "$bench_bin" "$out/vmm-module" "$out/vmm-kvm" "$out/vmm-parity" "$out/vmm-adapter" \
 		"$samples_bin/irqfd-watch" "$samples_bin/msix-routes" "$samples_bin/level-resample"
 	"$TOPDIR/scripts/vmcheck.py" "$out/vm" || vm_rc=1
 	# The benchmark's smoke setting ran last in the same boot: it must have

@@ -130,7 +130,7 @@ for pass in $PASSES; do
 done
 # The vmm crate's integration tests against both modules (issue: module
 # backends in the VM), as KTAP: one block per test binary.
-for t in /bin/vmm-module /bin/vmm-kvm /bin/vmm-parity; do
+for t in /bin/vmm-module /bin/vmm-kvm /bin/vmm-parity /bin/vmm-adapter; do
 	[ -x "$t" ] || continue
 	for m in $DEVICES; do
 		# shellcheck disable=SC2086

@@ -13,7 +13,8 @@
 //!   the crate's own ioctls or, with the `kvm-ioctls` feature, over a
 //!   rust-vmm `kvm_ioctls::VmFd` (`KvmBackend::from_vm_fd`).
 //!
-//! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate:
+//! The VMM-facing part follows the API proposed for OpenVMM's `virt` crate
+//! (`examples/openvmm_adapter.rs` implements OpenVMM's two traits over it):
 //! an [`IrqFd`], cheap to clone, hands out [`IrqFdRoute`]s, each a GSI from
 //! a fixed table ([`GsiAllocator`], 2048 entries) with an [`EventFd`] bound
 //! to it, whose MSI address/data can be set (in place) and cleared, which
