@@ -66,6 +66,12 @@ step workspace-unit bash -c "cd '$TOPDIR' && cargo test --quiet --workspace --fe
 step workspace-rustfmt bash -c "cd '$TOPDIR' && cargo fmt --all --check"
 step workspace-clippy bash -c "cd '$TOPDIR' && cargo clippy --quiet --workspace --all-targets --features $VMM_FEATURES -- -D warnings &&
 	cargo clippy --quiet -p rust_irqfd_vmm --all-targets -- -D warnings"
+# The vmm crate as it would be published: its documentation builds without a
+# warning (every public item documented, every link resolves), and cargo
+# packages it and the ABI crate it depends on and builds the packages
+# (nothing is uploaded).
+step vmm-doc bash -c "cd '$TOPDIR' && RUSTDOCFLAGS='-D warnings' cargo doc --quiet --no-deps -p rust_irqfd_vmm --features kvm-ioctls"
+step vmm-publish-dry-run bash -c "cd '$TOPDIR' && cargo publish --dry-run --allow-dirty -p rust_irqfd_abi -p rust_irqfd_vmm"
 step module-rustfmt "$TOPDIR/scripts/build.sh" fmtcheck
 # No stale modules: if a build fails below, there is nothing for the VM to run.
 rm -f "$TOPDIR/rust_irqfd/rust_irqfd.ko" "$TOPDIR/c_irqfd/c_irqfd.ko" \

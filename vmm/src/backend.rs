@@ -23,6 +23,26 @@ use crate::error::{Errno, Error, Op, Result};
 /// them by unbinding its eventfd) and no userspace [`ack`](Self::ack) (the
 /// guest's EOI acknowledges a level line), and reports
 /// [`line_asserted`](Self::line_asserted) only for GSIs routed to its IOAPIC.
+///
+/// A backend picked at run time is a `Box<dyn IrqFdBackend>`, itself a
+/// backend:
+///
+/// ```
+/// use rust_irqfd_vmm::{IrqFd, IrqFdBackend, KvmBackend, ModuleBackend};
+///
+/// fn open(name: &str) -> rust_irqfd_vmm::Result<Box<dyn IrqFdBackend>> {
+///     Ok(match name {
+///         "kvm" => Box::new(KvmBackend::new()?),
+///         path => Box::new(ModuleBackend::open(path)?),
+///     })
+/// }
+/// let Ok(backend) = open("kvm") else { return Ok(()) }; // no /dev/kvm here
+/// let irqfd = IrqFd::new(backend);
+/// assert_eq!(irqfd.backend().name(), "kvm");
+/// let route = irqfd.new_route()?;
+/// assert!(route.gsi() >= 24);
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
 pub trait IrqFdBackend: Send + Sync {
     /// A short name for messages and tables (`rust_irqfd`, `c_irqfd`, `kvm`).
     fn name(&self) -> &str;

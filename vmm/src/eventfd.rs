@@ -18,6 +18,18 @@ use crate::error::{Error, Op, Result};
 ///
 /// `EventFd` is `Send` and `Sync`: it is an `OwnedFd`, and concurrent
 /// `write(2)`/`read(2)` on an eventfd are atomic in the kernel.
+///
+/// ```
+/// use rust_irqfd_vmm::EventFd;
+///
+/// let e = EventFd::new_nonblocking()?;
+/// assert_eq!(e.try_read()?, None);
+/// e.signal()?;
+/// e.add(2)?;
+/// assert!(e.is_signalled()?); // polling does not consume
+/// assert_eq!(e.read()?, 3);
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct EventFd {
     fd: OwnedFd,

@@ -18,6 +18,19 @@ use crate::error::{Error, Result};
 /// It is `Send + Sync` (one mutex around the table) so that routes can be
 /// made and dropped from any thread. A poisoned mutex is recovered, not
 /// propagated: the table is a plain bitmap, valid after any panic elsewhere.
+///
+/// ```
+/// use rust_irqfd_vmm::{Error, GsiAllocator};
+///
+/// let gsis = GsiAllocator::new(26);
+/// gsis.reserve(0..24); // lines with a fixed meaning
+/// assert_eq!(gsis.alloc()?, 24);
+/// assert_eq!(gsis.alloc()?, 25);
+/// assert_eq!(gsis.alloc(), Err(Error::GsisExhausted { capacity: 26 }));
+/// assert!(gsis.free(24));
+/// assert_eq!(gsis.alloc()?, 24);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 pub struct GsiAllocator {
     capacity: u32,

@@ -53,6 +53,21 @@ use crate::sys;
 /// held across each `KVM_SET_GSI_ROUTING`, so concurrent route updates are
 /// applied one at a time.
 ///
+/// ```
+/// use rust_irqfd_vmm::{EventFd, IrqFdBackend, KvmBackend};
+/// use std::os::fd::AsFd;
+///
+/// let Ok(vm) = KvmBackend::new() else { return Ok(()) }; // no /dev/kvm here
+/// assert_eq!(vm.reserved_gsis(), 0..24); // the irqchip's default routes
+/// let e = EventFd::new()?;
+/// vm.set_msi(30, 0xfee0_0000, 0x41)?;
+/// vm.assign(e.as_fd(), 30)?;
+/// assert_eq!(vm.msi_route(30), Some((0xfee0_0000, 0x41)));
+/// assert!(vm.mask(30).unwrap_err().is_unsupported()); // KVM has no per-GSI mask
+/// vm.deassign(e.as_fd(), 30)?;
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
+///
 /// With the `kvm-ioctls` feature, `from_vm_fd` builds
 /// the backend over a rust-vmm `kvm_ioctls::VmFd` instead: the irqfd,
 /// routing and irqchip ioctls then go through kvm-ioctls.

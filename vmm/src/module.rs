@@ -35,6 +35,23 @@ use crate::sys;
 ///
 /// `Send + Sync`: it holds a descriptor and plain data; the kernel
 /// serialises what must be serialised per context.
+///
+/// ```
+/// use rust_irqfd_vmm::{EventFd, IrqFdBackend, ModuleBackend};
+/// use std::os::fd::AsFd;
+///
+/// let Ok(ctx) = ModuleBackend::open_c() else { return Ok(()) }; // module not loaded
+/// let e = EventFd::new()?;
+/// ctx.assign(e.as_fd(), 3)?;
+/// ctx.mask(3)?; // the module's own per-GSI latch
+/// e.signal()?;
+/// let st = ctx.wait_gsi_stats(3, std::time::Duration::from_secs(5), |s| s.latched == 1)?;
+/// assert_eq!((st.latched, st.raised), (1, 0));
+/// ctx.unmask(3)?; // one record, carrying what the latch held
+/// assert_eq!(ctx.read_deliveries()?.len(), 1);
+/// ctx.deassign(e.as_fd(), 3)?;
+/// # Ok::<(), rust_irqfd_vmm::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ModuleBackend {
     ctx: OwnedFd,
