@@ -66,6 +66,9 @@ step workspace-unit bash -c "cd '$TOPDIR' && cargo test --quiet --workspace --fe
 step workspace-rustfmt bash -c "cd '$TOPDIR' && cargo fmt --all --check"
 step workspace-clippy bash -c "cd '$TOPDIR' && cargo clippy --quiet --workspace --all-targets --features $VMM_FEATURES -- -D warnings &&
 	cargo clippy --quiet -p rust_irqfd_vmm --all-targets -- -D warnings"
+# The vmm crate's planted bugs (mutants/vmm): each caught by exactly the unit
+# tests its patch names.
+step vmm-mutants "$TOPDIR/scripts/vmm-mutants.sh"
 # The vmm crate as it would be published: its documentation builds without a
 # warning (every public item documented, every link resolves), and cargo
 # packages it and the ABI crate it depends on and builds the packages
