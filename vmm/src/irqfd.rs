@@ -11,7 +11,7 @@ use crate::eventfd::EventFd;
 use crate::gsi::GsiAllocator;
 
 /// Called with the errors a route's or a line's `Drop` could not return.
-pub type DropErrorHook = Box<dyn Fn(&Error) + Send + Sync>;
+pub type DropErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
 
 /// The irqfd side of a VM: a backend and the GSIs handed out on it.
 ///
@@ -102,8 +102,11 @@ impl<B: IrqFdBackend> IrqFd<B> {
 
     /// Sets the function that is given the errors of dropped routes and
     /// lines (a failed deassign or route clear), which `Drop` cannot return,
-    /// for every clone. Without one, those errors are ignored. The hook must
-    /// not panic, and must not drop a route or line of this `IrqFd`.
+    /// for every clone; it replaces the one set before. Without one, those
+    /// errors are ignored. The hook must not panic. It is called with no
+    /// lock held, so it may drop routes or set another hook; a hook that
+    /// holds a clone of this `IrqFd` (or one of its routes) keeps the
+    /// backend alive for as long as it is set.
     ///
     /// ```
     /// use rust_irqfd_vmm::{IrqFd, ModuleBackend};
@@ -114,7 +117,10 @@ impl<B: IrqFdBackend> IrqFd<B> {
     /// # Ok::<(), rust_irqfd_vmm::Error>(())
     /// ```
     pub fn set_drop_error_hook(&self, hook: impl Fn(&Error) + Send + Sync + 'static) {
-        *self.hook() = Some(Box::new(hook));
+        let old = self.hook().replace(Arc::new(hook));
+        // Dropped here, with the slot unlocked: what the old hook owned
+        // (a route, say) may report to the new one.
+        drop(old);
     }
 
     fn hook(&self) -> MutexGuard<'_, Option<DropErrorHook>> {
@@ -164,7 +170,9 @@ impl<B: IrqFdBackend> IrqFd<B> {
     }
 
     fn report(&self, e: &Error) {
-        if let Some(hook) = &*self.hook() {
+        // Called with the slot unlocked (see `set_drop_error_hook`).
+        let hook = self.hook().clone();
+        if let Some(hook) = hook {
             hook(e);
         }
     }
@@ -243,7 +251,8 @@ impl<B: IrqFdBackend> fmt::Debug for IrqFdRoute<B> {
 impl<B: IrqFdBackend> IrqFdRoute<B> {
     fn new(irqfd: IrqFd<B>) -> Result<Self> {
         let gsi = irqfd.inner.gsis.alloc()?;
-        let bound = EventFd::new().and_then(|event| {
+        // Non-blocking, so that take_pending's read never waits.
+        let bound = EventFd::new_nonblocking().and_then(|event| {
             irqfd.backend().assign(event.as_fd(), gsi)?;
             Ok(event)
         });
@@ -271,8 +280,8 @@ impl<B: IrqFdBackend> IrqFdRoute<B> {
         self.gsi
     }
 
-    /// The eventfd bound to the GSI: hand it to the device, which signals it
-    /// to interrupt.
+    /// The eventfd bound to the GSI (non-blocking): hand it to the device,
+    /// which signals it to interrupt.
     pub fn event(&self) -> &EventFd {
         &self.event
     }
@@ -349,16 +358,11 @@ impl<B: IrqFdBackend> IrqFdRoute<B> {
     /// delivers it, or drops it). `false`, and nothing done, while
     /// unmasked.
     ///
-    /// The route reads the eventfd's counter, and so must be its only
-    /// reader (devices only write to it).
+    /// One non-blocking `read(2)` of the eventfd's counter: it never waits,
+    /// whoever else reads the eventfd.
     pub fn take_pending(&self) -> Result<bool> {
         let st = self.lock();
-        if !st.masked || !self.event.is_signalled()? {
-            return Ok(false);
-        }
-        // Readable, and no one else reads it: this read does not block.
-        self.event.read()?;
-        Ok(true)
+        Ok(st.masked && self.event.try_read()?.is_some())
     }
 }
 
@@ -828,6 +832,22 @@ mod tests {
         drop(irqfd.new_level_line(7).unwrap());
         irqfd.backend().fail_deassign.store(false, Relaxed);
         assert!(irqfd.new_route().is_ok(), "still usable");
+    }
+
+    /// The hook runs with no lock held: replacing a hook that owns a route
+    /// drops that route, whose failed teardown reports to the new hook.
+    #[test]
+    fn hooks_run_unlocked() {
+        let irqfd = IrqFd::new(fake(8, 0));
+        let r = irqfd.new_route().unwrap();
+        irqfd.set_drop_error_hook(move |_| {
+            let _ = r.gsi();
+        });
+        irqfd.backend().fail_deassign.store(true, Relaxed);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        irqfd.set_drop_error_hook(move |e| s.lock().unwrap().push(e.gsi()));
+        assert_eq!(*seen.lock().unwrap(), [Some(0)]);
     }
 
     #[test]
