@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 /// ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)); when every GSI is taken,
 /// `alloc` fails with [`Error::GsisExhausted`] rather than growing.
 /// [`IrqFd`](crate::IrqFd) uses one to number its routes and frees a route's
-/// GSI when the route is dropped.
+/// GSI when the route is dropped; only routes give GSIs back, so outside an
+/// `IrqFd`, [`reserve`](Self::reserve) and [`alloc`](Self::alloc) take GSIs
+/// for good (lines wired by hand, say).
 ///
 /// It is `Send + Sync` (one mutex around the table) so that routes can be
 /// made and dropped from any thread. A poisoned mutex is recovered, not
@@ -27,8 +29,7 @@ use crate::error::{Error, Result};
 /// assert_eq!(gsis.alloc()?, 24);
 /// assert_eq!(gsis.alloc()?, 25);
 /// assert_eq!(gsis.alloc(), Err(Error::GsisExhausted { capacity: 26 }));
-/// assert!(gsis.free(24));
-/// assert_eq!(gsis.alloc()?, 24);
+/// assert_eq!(gsis.in_use(), 26);
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Debug)]
@@ -114,8 +115,10 @@ impl GsiAllocator {
     }
 
     /// Returns `gsi` to the table. Returns `false`, and changes nothing, if
-    /// it was not in use (a double free, or outside the table).
-    pub fn free(&self, gsi: u32) -> bool {
+    /// it was not in use (a double free, or outside the table). Only the
+    /// route that holds a GSI gives it back (its `Drop`): freeing it from
+    /// outside would let a second route take a GSI the first still owns.
+    pub(crate) fn free(&self, gsi: u32) -> bool {
         if gsi >= self.capacity {
             return false;
         }
