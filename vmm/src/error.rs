@@ -18,7 +18,7 @@ pub enum Op {
     Open,
     /// `eventfd(2)`.
     CreateEventFd,
-    /// `write(2)` of 1 to an eventfd.
+    /// `write(2)` to an eventfd's counter.
     SignalEventFd,
     /// `read(2)` of an eventfd's counter.
     ReadEventFd,

@@ -29,7 +29,8 @@ use crate::sys;
 /// replaces one GSI's routes and pushes the whole table;
 /// [`clear_msi`](IrqFdBackend::clear_msi) removes the GSI's MSI route and
 /// pushes it. The userspace copy changes only when the kernel took the new
-/// table, so the two never disagree.
+/// table, so the two never disagree, as long as nothing else sets the VM's
+/// routes (one backend per VM).
 ///
 /// Resample (level) irqfds work as KVM implements them
 /// ([`assign_resample`](IrqFdBackend::assign_resample) is
@@ -68,9 +69,11 @@ use crate::sys;
 /// # Ok::<(), rust_irqfd_vmm::Error>(())
 /// ```
 ///
-/// With the `kvm-ioctls` feature, `from_vm_fd` builds
-/// the backend over a rust-vmm `kvm_ioctls::VmFd` instead: the irqfd,
-/// routing and irqchip ioctls then go through kvm-ioctls.
+/// With the `kvm-ioctls` feature, `from_vm_fd` builds the backend over a
+/// rust-vmm `kvm_ioctls::VmFd` instead: assign, resample assign, deassign
+/// and routing then go through kvm-ioctls; the raw request
+/// ([`irqfd`](IrqFdBackend::irqfd)) and the IOAPIC read stay the crate's
+/// own ioctls.
 #[derive(Debug)]
 pub struct KvmBackend {
     vm: Vm,
@@ -163,8 +166,10 @@ impl KvmBackend {
     ///
     /// The backend then owns the VM's GSI routing (`KVM_SET_GSI_ROUTING`
     /// replaces the whole table, and KVM has no way to read it back): it
-    /// starts from the irqchip's default routes, and every later route of
-    /// the VM must be set through it. Checks `KVM_CAP_IRQFD` and
+    /// starts from the irqchip's default routes, so hand the VM over before
+    /// setting any route of your own (one set earlier is replaced by the
+    /// first [`set_msi`](IrqFdBackend::set_msi)), and set every later route
+    /// through it. Checks `KVM_CAP_IRQFD` and
     /// `KVM_CAP_IRQ_ROUTING`, and that the irqchip is there
     /// (`KVM_GET_IRQCHIP` answers `ENXIO` without one).
     ///
@@ -235,23 +240,14 @@ impl KvmBackend {
     /// the input of pin `n` is asserted (for an edge-triggered pin, until it
     /// is delivered; in a VM without vCPUs, where every pin is masked,
     /// nothing is delivered).
+    ///
+    /// On either kind of VM this is the crate's own `KVM_GET_IRQCHIP`, into
+    /// its own mirror of the IOAPIC state, which needs no C union.
     pub fn ioapic_irr(&self) -> Result<u32> {
-        let irr = match &self.vm {
-            Vm::Own(fd) => sys::kvm_get_irqchip(fd.as_fd(), IRQCHIP_IOAPIC)
-                .map_err(|e| Error::kernel(Op::GetIrqchip, None, e))?
-                .ioapic_irr(),
-            #[cfg(feature = "kvm-ioctls")]
-            Vm::Ioctls(vm) => {
-                let mut chip = kvm_bindings::kvm_irqchip {
-                    chip_id: IRQCHIP_IOAPIC,
-                    ..Default::default()
-                };
-                vm.get_irqchip(&mut chip)
-                    .map_err(|e| rust_vmm_error(Op::GetIrqchip, None, &e))?;
-                sys::rust_vmm::ioapic_irr(&chip)
-            }
-        };
-        irr.ok_or_else(|| Error::kernel(Op::GetIrqchip, None, Errno::IO))
+        sys::kvm_get_irqchip(self.vm.fd(), IRQCHIP_IOAPIC)
+            .map_err(|e| Error::kernel(Op::GetIrqchip, None, e))?
+            .ioapic_irr()
+            .ok_or_else(|| Error::kernel(Op::GetIrqchip, None, Errno::IO))
     }
 
     /// The IOAPIC pin `gsi` is routed to, if any.

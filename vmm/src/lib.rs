@@ -35,8 +35,9 @@
 //! Every failure is an [`Error`] that says what failed (the [`Op`] and the
 //! GSI) and carries the kernel's errno; no path a caller can reach panics.
 //! The raw ABIs are in [`abi`], their layouts and ioctl numbers asserted at
-//! compile time; the only `unsafe` code is the crate's private `sys` module,
-//! one function per ioctl.
+//! compile time; the only `unsafe` code is the crate's private `sys` module:
+//! one function per ioctl, and the descriptor glue of the `kvm-ioctls`
+//! backend.
 //!
 //! ```
 //! use rust_irqfd_vmm::{IrqFd, ModuleBackend};

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The crate's only `unsafe` code: each ioctl it issues, through
 //! `rustix::ioctl`, one function per command so that every opcode is paired
-//! with the one argument type the kernel expects for it.
+//! with the one argument type the kernel expects for it; and, with the
+//! `kvm-ioctls` feature, the descriptor glue kvm-ioctls needs
+//! (`rust_vmm`).
 //!
 //! rustix has no typed wrappers for these device-specific commands, and its
 //! generic `ioctl` is `unsafe` because it cannot know what the kernel will
@@ -286,14 +288,12 @@ pub(crate) fn module_ack(ctx: BorrowedFd<'_>, gsi: u32) -> io::Result<u32> {
 }
 
 /// The unsafe glue of the `kvm-ioctls` backend: kvm-ioctls takes its own
-/// `EventFd` type and has no `AsFd`, and the IOAPIC state it returns is a
-/// C union.
+/// `EventFd` type, and its `VmFd` has no `AsFd`.
 #[cfg(feature = "kvm-ioctls")]
 pub(crate) mod rust_vmm {
     use core::mem::ManuallyDrop;
     use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 
-    use kvm_bindings::{kvm_irqchip, KVM_IRQCHIP_IOAPIC};
     use kvm_ioctls::VmFd;
     use vmm_sys_util::eventfd::EventFd;
 
@@ -313,16 +313,5 @@ pub(crate) mod rust_vmm {
         // the borrow (it is local to this call).
         let e = ManuallyDrop::new(unsafe { EventFd::from_raw_fd(fd.as_raw_fd()) });
         f(&e)
-    }
-
-    /// The IOAPIC's IRR from a `KVM_GET_IRQCHIP` result for
-    /// `KVM_IRQCHIP_IOAPIC`.
-    pub(crate) fn ioapic_irr(chip: &kvm_irqchip) -> Option<u32> {
-        if chip.chip_id != KVM_IRQCHIP_IOAPIC {
-            return None;
-        }
-        // SAFETY: every member of the union is plain integers, valid for any
-        // bytes; the kernel filled the `ioapic` member for this chip id.
-        Some(unsafe { chip.chip.ioapic }.irr)
     }
 }
