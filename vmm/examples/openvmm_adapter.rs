@@ -77,9 +77,12 @@ impl<B: IrqFdBackend + 'static> IrqFdRoute for vmm::IrqFdRoute<B> {
         Ok(self.unmask()?)
     }
     fn consume_pending(&self) -> bool {
-        // The trait has no room for an error: a failed poll or read of the
-        // route's own eventfd reads as "nothing pending".
-        self.take_pending().unwrap_or(false)
+        // The trait has no room for an error: a failed read of the route's
+        // own eventfd reads as "nothing pending", and is said on stderr.
+        self.take_pending().unwrap_or_else(|e| {
+            eprintln!("consume_pending (GSI {}): {e}", self.gsi());
+            false
+        })
     }
 }
 
@@ -136,7 +139,13 @@ impl Opened {
             "rust_irqfd" => Opened::Module(vmm::IrqFd::new(ModuleBackend::open_rust()?)),
             "c_irqfd" => Opened::Module(vmm::IrqFd::new(ModuleBackend::open_c()?)),
             "kvm-ioctls" => Opened::Kvm(vmm::IrqFd::new(kvm_ioctls_vm()?)),
-            _ => Opened::Kvm(vmm::IrqFd::new(KvmBackend::new()?)),
+            "kvm" => Opened::Kvm(vmm::IrqFd::new(KvmBackend::new()?)),
+            other => {
+                return Err(vmm::Error::Unsupported {
+                    op: vmm::Op::Open,
+                    backend: format!("{other:?} (not rust_irqfd, c_irqfd, kvm or kvm-ioctls)"),
+                })
+            }
         })
     }
 
@@ -199,7 +208,8 @@ impl Opened {
     }
 }
 
-/// Waits (at most 5 s) until `n` records are there, reads them.
+/// Waits (at most 5 s) until `n` records are there, then 50 ms more for
+/// any that should not be, and returns them all.
 fn wait_records(ctx: &ModuleBackend, n: usize) -> Result<Vec<vmm::abi::module::Delivery>, String> {
     let mut all = Vec::new();
     let start = std::time::Instant::now();
@@ -207,6 +217,8 @@ fn wait_records(ctx: &ModuleBackend, n: usize) -> Result<Vec<vmm::abi::module::D
         all.extend(ctx.read_deliveries().map_err(|e| e.to_string())?);
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    all.extend(ctx.read_deliveries().map_err(|e| e.to_string())?);
     Ok(all)
 }
 

@@ -64,14 +64,23 @@ impl Kind {
     }
 }
 
-/// Opens a backend of `kind`, or prints why the test skips it.
+/// Whether `e` means the backend is not on this machine (its device node
+/// cannot be opened), which skips a test. Anything after the open (an ABI
+/// version, a capability, a VM or irqchip that cannot be made) fails it.
+pub fn absent(e: &Error) -> bool {
+    matches!(e, Error::Open { .. })
+}
+
+/// Opens a backend of `kind`, or prints why the test skips it; panics if it
+/// is there but cannot be set up.
 pub fn open_or_skip(kind: Kind, test: &str) -> Option<Box<dyn IrqFdBackend>> {
     match kind.open() {
         Ok(b) => Some(b),
-        Err(e) => {
+        Err(e) if absent(&e) => {
             println!("{test}: {} skipped: {e}", kind.name());
             None
         }
+        Err(e) => panic!("{test}: {}: {e}", kind.name()),
     }
 }
 
@@ -79,10 +88,11 @@ pub fn open_or_skip(kind: Kind, test: &str) -> Option<Box<dyn IrqFdBackend>> {
 pub fn kvm_or_skip(test: &str) -> Option<KvmBackend> {
     match KvmBackend::new() {
         Ok(k) => Some(k),
-        Err(e) => {
+        Err(e) if absent(&e) => {
             println!("{test}: KVM skipped: {e}");
             None
         }
+        Err(e) => panic!("{test}: KVM: {e}"),
     }
 }
 
@@ -90,10 +100,11 @@ pub fn kvm_or_skip(test: &str) -> Option<KvmBackend> {
 pub fn module_or_skip(kind: Kind, test: &str) -> Option<ModuleBackend> {
     match ModuleBackend::open(kind.path()) {
         Ok(m) => Some(m),
-        Err(e) => {
+        Err(e) if absent(&e) => {
             println!("{test}: {} skipped: {e}", kind.name());
             None
         }
+        Err(e) => panic!("{test}: {}: {e}", kind.name()),
     }
 }
 
