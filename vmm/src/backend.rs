@@ -69,7 +69,7 @@ pub trait IrqFdBackend: Send + Sync {
     /// `EINVAL` ([`Error::is_invalid`]) if it is not an eventfd or (modules)
     /// `gsi` is out of range.
     fn assign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
-        self.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi))
+        raw_assign(self, eventfd, gsi)
     }
 
     /// Binds `eventfd` to `gsi` as a resample (level-triggered) irqfd, as
@@ -95,18 +95,13 @@ pub trait IrqFdBackend: Send + Sync {
         gsi: u32,
         resamplefd: BorrowedFd<'_>,
     ) -> Result<()> {
-        let fd = fd_number(eventfd, Op::AssignResample, gsi)?;
-        let rfd = fd_number(resamplefd, Op::AssignResample, gsi)?;
-        self.irqfd(&RawIrqfd::assign_resample(fd, gsi, rfd))
+        raw_assign_resample(self, eventfd, gsi, resamplefd)
     }
 
     /// Unbinds `eventfd` from `gsi`. Succeeds whether or not it was bound;
     /// once it returns, no injection from that binding happens.
     fn deassign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
-        self.irqfd(&RawIrqfd::deassign(
-            fd_number(eventfd, Op::Deassign, gsi)?,
-            gsi,
-        ))
+        raw_deassign(self, eventfd, gsi)
     }
 
     /// Routes `gsi` to the MSI `addr`/`data`, replacing its previous route
@@ -158,9 +153,43 @@ pub trait IrqFdBackend: Send + Sync {
     }
 }
 
+/// [`IrqFdBackend::assign`] as one raw request: the default, and what a
+/// backend that overrides it may fall back to.
+pub(crate) fn raw_assign<B: IrqFdBackend + ?Sized>(
+    b: &B,
+    eventfd: BorrowedFd<'_>,
+    gsi: u32,
+) -> Result<()> {
+    b.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi))
+}
+
+/// [`IrqFdBackend::assign_resample`] as one raw request.
+pub(crate) fn raw_assign_resample<B: IrqFdBackend + ?Sized>(
+    b: &B,
+    eventfd: BorrowedFd<'_>,
+    gsi: u32,
+    resamplefd: BorrowedFd<'_>,
+) -> Result<()> {
+    let fd = fd_number(eventfd, Op::AssignResample, gsi)?;
+    let rfd = fd_number(resamplefd, Op::AssignResample, gsi)?;
+    b.irqfd(&RawIrqfd::assign_resample(fd, gsi, rfd))
+}
+
+/// [`IrqFdBackend::deassign`] as one raw request.
+pub(crate) fn raw_deassign<B: IrqFdBackend + ?Sized>(
+    b: &B,
+    eventfd: BorrowedFd<'_>,
+    gsi: u32,
+) -> Result<()> {
+    b.irqfd(&RawIrqfd::deassign(
+        fd_number(eventfd, Op::Deassign, gsi)?,
+        gsi,
+    ))
+}
+
 /// The number the ABI wants for a descriptor (never negative for a
 /// `BorrowedFd`, but checked rather than cast).
-pub(crate) fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
+fn fd_number(fd: BorrowedFd<'_>, op: Op, gsi: u32) -> Result<u32> {
     u32::try_from(fd.as_raw_fd()).map_err(|_| Error::kernel(op, Some(gsi), Errno::BADF))
 }
 

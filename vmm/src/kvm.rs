@@ -15,7 +15,7 @@ use crate::abi::kvm::{
     IRQ_ROUTING_IRQCHIP, IRQ_ROUTING_MSI, NR_DEFAULT_GSIS,
 };
 use crate::abi::RawIrqfd;
-use crate::backend::{fd_number, irqfd_op, IrqFdBackend};
+use crate::backend::{irqfd_op, raw_assign, raw_assign_resample, raw_deassign, IrqFdBackend};
 use crate::error::{Error, Op, Result};
 use crate::sys;
 
@@ -355,7 +355,7 @@ impl IrqFdBackend for KvmBackend {
     /// `VmFd::register_irqfd` over kvm-ioctls, else `KVM_IRQFD`.
     fn assign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
         match &self.vm {
-            Vm::Own(_) => self.irqfd(&RawIrqfd::assign(fd_number(eventfd, Op::Assign, gsi)?, gsi)),
+            Vm::Own(_) => raw_assign(self, eventfd, gsi),
             #[cfg(feature = "kvm-ioctls")]
             Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| vm.register_irqfd(e, gsi))
                 .map_err(|e| rust_vmm_error(Op::Assign, Some(gsi), &e)),
@@ -371,11 +371,7 @@ impl IrqFdBackend for KvmBackend {
         resamplefd: BorrowedFd<'_>,
     ) -> Result<()> {
         match &self.vm {
-            Vm::Own(_) => {
-                let fd = fd_number(eventfd, Op::AssignResample, gsi)?;
-                let rfd = fd_number(resamplefd, Op::AssignResample, gsi)?;
-                self.irqfd(&RawIrqfd::assign_resample(fd, gsi, rfd))
-            }
+            Vm::Own(_) => raw_assign_resample(self, eventfd, gsi, resamplefd),
             #[cfg(feature = "kvm-ioctls")]
             Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| {
                 sys::rust_vmm::with_eventfd(resamplefd, |r| {
@@ -390,10 +386,7 @@ impl IrqFdBackend for KvmBackend {
     /// `KVM_IRQFD_FLAG_DEASSIGN`.
     fn deassign(&self, eventfd: BorrowedFd<'_>, gsi: u32) -> Result<()> {
         match &self.vm {
-            Vm::Own(_) => self.irqfd(&RawIrqfd::deassign(
-                fd_number(eventfd, Op::Deassign, gsi)?,
-                gsi,
-            )),
+            Vm::Own(_) => raw_deassign(self, eventfd, gsi),
             #[cfg(feature = "kvm-ioctls")]
             Vm::Ioctls(vm) => sys::rust_vmm::with_eventfd(eventfd, |e| vm.unregister_irqfd(e, gsi))
                 .map_err(|e| rust_vmm_error(Op::Deassign, Some(gsi), &e)),
