@@ -102,14 +102,19 @@ pub type Seen = [bool; 2];
 /// Two MSI-X vectors through the traits alone: vector 0 fires unmasked,
 /// is masked, fires twice (the emulator drains the pending bit into its
 /// PBA), fires again, is retargeted and unmasked (one interrupt, with the
-/// new route); vector 1 is routed, then disabled. Returns the routes, still
-/// alive, for the caller to check the kernel's side.
-pub fn msix_story(irqfd: &dyn IrqFd) -> anyhow::Result<(Vec<Box<dyn IrqFdRoute>>, Seen)> {
+/// new route); vector 1 is routed, then disabled. `guest` is called after
+/// each of the two interrupts, where the guest would take it. Returns the
+/// routes, still alive, for the caller to check the kernel's side.
+pub fn msix_story(
+    irqfd: &dyn IrqFd,
+    guest: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(Vec<Box<dyn IrqFdRoute>>, Seen)> {
     let v0 = irqfd.new_irqfd_route()?;
     let v1 = irqfd.new_irqfd_route()?;
     v0.set_msi(V0.0, V0.1)?;
     v1.set_msi(V1.0, V1.1)?;
     v0.event().signal()?;
+    guest()?;
     v0.mask()?;
     v0.event().signal()?;
     v0.event().signal()?;
@@ -119,6 +124,7 @@ pub fn msix_story(irqfd: &dyn IrqFd) -> anyhow::Result<(Vec<Box<dyn IrqFdRoute>>
     // OpenVMM's emulator drains the pending bit before it unmasks and
     // delivers from its PBA itself; this one leaves it to the kernel.
     v0.unmask()?;
+    guest()?;
     v1.clear_msi()?;
     Ok((vec![v0, v1], pba))
 }
@@ -158,25 +164,36 @@ impl Opened {
     }
 
     /// Runs [`msix_story`] and checks the kernel's side: the delivery
-    /// records (modules), or the routing table and the eventfds' binding
-    /// (KVM). Then drops the routes and checks that nothing is left.
+    /// records (modules: the guest reads them at each interrupt, before a
+    /// later injection could merge into a record it left pending), or the
+    /// routing table and the eventfds' binding (KVM). Then drops the routes
+    /// and checks that nothing is left.
     pub fn check(&self) -> Result<(), String> {
-        let (routes, seen) = msix_story(&*self.as_dyn()).map_err(|e| format!("{e:#}"))?;
+        let mut taken = Vec::new();
+        let mut guest = || -> anyhow::Result<()> {
+            if let Opened::Module(irqfd) = self {
+                let records = wait_records(irqfd.backend(), 1).map_err(anyhow::Error::msg)?;
+                taken.push(
+                    records
+                        .iter()
+                        .map(|d| (d.msi(), d.count))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            Ok(())
+        };
+        let (routes, seen) =
+            msix_story(&*self.as_dyn(), &mut guest).map_err(|e| format!("{e:#}"))?;
         if seen != [true, false] {
             return Err(format!(
                 "consume_pending gave {seen:?}, expected [true, false]"
             ));
         }
         match self {
-            Opened::Module(irqfd) => {
-                let ctx = irqfd.backend();
-                let got: Vec<_> = wait_records(ctx, 2)?
-                    .iter()
-                    .map(|d| (d.msi(), d.count))
-                    .collect();
-                let expect = vec![(Some(V0), 1), (Some(V0_MOVED), 1)];
-                if got != expect {
-                    return Err(format!("deliveries {got:?}, expected {expect:?}"));
+            Opened::Module(_) => {
+                let expect = vec![vec![(Some(V0), 1)], vec![(Some(V0_MOVED), 1)]];
+                if taken != expect {
+                    return Err(format!("deliveries {taken:?}, expected {expect:?}"));
                 }
             }
             Opened::Kvm(irqfd) => {
