@@ -14,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use rust_irqfd_samples::{describe, describe_stats, device_arg, fire, Msi, Story};
+use rust_irqfd_samples::{describe, describe_stats, device_arg, fire, Msi, Story, WAIT};
 use rust_irqfd_vmm::abi::module::{Delivery, DELIVERY_MSI};
 use rust_irqfd_vmm::{Error, IrqFd, IrqFdBackend, IrqFdRoute, ModuleBackend};
 
@@ -107,7 +107,16 @@ fn run(story: &mut Story, path: &str) -> Result<(), Error> {
     story.say("(no delivery: the route only matters when the interrupt goes out)");
 
     story.section("The guest unmasks vector 0");
+    let before = ctx.gsi_stats(v0.gsi())?.injected;
     v0.unmask()?;
+    // Binding the eventfd again injects what is pending: at once in the
+    // Rust module, from a work item in the C reference (as in KVM).
+    let st = ctx.wait_gsi_stats(v0.gsi(), WAIT, |st| st.injected > before)?;
+    story.expect_eq(
+        "injections at unmask",
+        st.injected.saturating_sub(before),
+        1,
+    );
     if let Some(d) = delivery(story, ctx, &v0)? {
         story.expect_eq(
             "the route at unmask time",
@@ -123,7 +132,15 @@ fn run(story: &mut Story, path: &str) -> Result<(), Error> {
     v0.event().signal()?;
     story.expect_eq("take_pending (read and clear)", v0.take_pending()?, true);
     story.expect_eq("pending bit after", v0.pending()?, false);
+    let before = ctx.gsi_stats(v0.gsi())?.injected;
     v0.unmask()?;
+    // Time for the C reference's work item, were there anything to inject.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    story.expect_eq(
+        "injections at unmask (taken, not delivered)",
+        ctx.gsi_stats(v0.gsi())?.injected.saturating_sub(before),
+        0,
+    );
     story.expect_eq(
         "records at unmask (taken, not delivered)",
         ctx.read_deliveries()?.len(),
