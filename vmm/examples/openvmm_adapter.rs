@@ -22,6 +22,9 @@ use std::sync::Arc;
 
 use rust_irqfd_vmm::{self as vmm, IrqFdBackend, KvmBackend, ModuleBackend};
 
+#[path = "support/rust_vmm_vm.rs"]
+mod rust_vmm_vm;
+
 /// `pal_event::Event`: the crate's eventfd.
 pub type Event = vmm::EventFd;
 
@@ -144,7 +147,7 @@ impl Opened {
         Ok(match name {
             "rust_irqfd" => Opened::Module(vmm::IrqFd::new(ModuleBackend::open_rust()?)),
             "c_irqfd" => Opened::Module(vmm::IrqFd::new(ModuleBackend::open_c()?)),
-            "kvm-ioctls" => Opened::Kvm(vmm::IrqFd::new(kvm_ioctls_vm()?)),
+            "kvm-ioctls" => Opened::Kvm(vmm::IrqFd::new(rust_vmm_vm::kvm_ioctls_backend()?)),
             "kvm" => Opened::Kvm(vmm::IrqFd::new(KvmBackend::new()?)),
             other => {
                 return Err(vmm::Error::Unsupported {
@@ -237,27 +240,6 @@ fn wait_records(ctx: &ModuleBackend, n: usize) -> Result<Vec<vmm::abi::module::D
     std::thread::sleep(std::time::Duration::from_millis(50));
     all.extend(ctx.read_deliveries().map_err(|e| e.to_string())?);
     Ok(all)
-}
-
-/// A VM made as a rust-vmm VMM makes one (the crate's `kvm-ioctls`
-/// feature).
-fn kvm_ioctls_vm() -> vmm::Result<KvmBackend> {
-    #[cfg(feature = "kvm-ioctls")]
-    {
-        let os = |op, e: kvm_ioctls::Error| {
-            vmm::Error::kernel(op, None, vmm::Errno::from_raw_os_error(e.errno()))
-        };
-        let kvm = kvm_ioctls::Kvm::new().map_err(|e| os(vmm::Op::Open, e))?;
-        let vm = kvm.create_vm().map_err(|e| os(vmm::Op::CreateVm, e))?;
-        vm.create_irq_chip()
-            .map_err(|e| os(vmm::Op::CreateIrqchip, e))?;
-        KvmBackend::from_vm_fd(Arc::new(vm))
-    }
-    #[cfg(not(feature = "kvm-ioctls"))]
-    Err(vmm::Error::Unsupported {
-        op: vmm::Op::Open,
-        backend: "kvm-ioctls (build with --features kvm-ioctls)".into(),
-    })
 }
 
 /// Waiting for KVM's irqfd to consume a signal.

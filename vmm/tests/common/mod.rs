@@ -108,19 +108,7 @@ pub fn module_or_skip(kind: Kind, test: &str) -> Option<ModuleBackend> {
     }
 }
 
-/// A VM made the way a rust-vmm VMM makes one (kvm-ioctls: `Kvm::new`,
-/// `create_vm`, `create_irq_chip`), handed to `KvmBackend::from_vm_fd`.
+#[path = "../../examples/support/rust_vmm_vm.rs"]
+mod rust_vmm_vm;
 #[cfg(feature = "kvm-ioctls")]
-pub fn kvm_ioctls_backend() -> Result<KvmBackend, Error> {
-    use rust_irqfd_vmm::{Errno, Op};
-    use std::sync::Arc;
-    let os =
-        |op, e: kvm_ioctls::Error| Error::kernel(op, None, Errno::from_raw_os_error(e.errno()));
-    let kvm = kvm_ioctls::Kvm::new().map_err(|e| Error::Open {
-        path: KvmBackend::PATH.into(),
-        errno: Errno::from_raw_os_error(e.errno()),
-    })?;
-    let vm = kvm.create_vm().map_err(|e| os(Op::CreateVm, e))?;
-    vm.create_irq_chip().map_err(|e| os(Op::CreateIrqchip, e))?;
-    KvmBackend::from_vm_fd(Arc::new(vm))
-}
+pub use rust_vmm_vm::kvm_ioctls_backend;
